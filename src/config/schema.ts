@@ -1,0 +1,141 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/** One schema for the config file, the environment overrides, --help and
+ * deploy/config.schema.json. Every object is strict: an unknown key is an error. */
+
+const seconds = (description: string, value: number) => z.number().positive().default(value).describe(description);
+const filePath = (description: string) => z.string().min(1).optional().describe(description);
+const port = (description: string, value: number) => z.number().int().min(0).max(65535).default(value).describe(description);
+
+const mqttUrl = z
+  .string()
+  .refine((url) => url === 'embedded' || /^(mqtts?|wss?):\/\/[^/\s]+/.test(url), {
+    message: 'must be "embedded" or an mqtt://, mqtts://, ws:// or wss:// URL',
+  });
+
+const Mqtt = z
+  .strictObject({
+    url: mqttUrl.default('embedded').describe('"embedded" starts an in-process broker on embeddedHost:embeddedPort; otherwise mqtt[s]://host:port'),
+    embeddedHost: z.string().default('127.0.0.1').describe('address the embedded broker listens on'),
+    embeddedPort: port('port the embedded broker listens on', 1883),
+    clientId: z.string().min(1).max(128).optional().describe('MQTT client id; defaults to thingName (the AWS IoT convention)'),
+    username: z.string().optional().describe('MQTT user name'),
+    password: z.string().optional().describe('MQTT password'),
+    tls: z
+      .strictObject({
+        ca: filePath('CA certificate (PEM) that signs the broker certificate, e.g. AmazonRootCA1.pem'),
+        cert: filePath('client certificate (PEM), for mutual TLS as AWS IoT Core uses it'),
+        key: filePath('client private key (PEM)'),
+        rejectUnauthorized: z.boolean().default(true).describe('verify the broker certificate'),
+      })
+      .default({ rejectUnauthorized: true })
+      .describe('TLS file paths for mqtts://'),
+    keepaliveSeconds: z.number().int().min(0).max(65535).default(30).describe('MQTT keepalive'),
+    connectTimeoutSeconds: seconds('give up on a connection attempt after this long', 10),
+    reconnectMinSeconds: seconds('first reconnect delay; doubles per failed attempt', 1),
+    reconnectMaxSeconds: seconds('ceiling of the reconnect delay', 60),
+  })
+  .refine((m) => Boolean(m.tls.cert) === Boolean(m.tls.key), { message: 'tls.cert and tls.key go together', path: ['tls'] })
+  .prefault({});
+
+const Http = z
+  .strictObject({
+    host: z.string().default('127.0.0.1').describe('address of the API, WebSocket, dashboard and firmware listener'),
+    port: port('port of that listener', 8080),
+    token: z.string().min(16).optional().describe('bearer token; required when host is not a loopback address'),
+  })
+  .refine((h) => h.token !== undefined || isLoopback(h.host), {
+    message: 'a token (at least 16 characters) is required when host is not a loopback address',
+    path: ['token'],
+  })
+  .prefault({});
+
+const Jobs = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('take AWS IoT Jobs for this thing'),
+    allowlist: z.array(z.string().min(1)).default([]).describe('executables (exact paths) or directories ending in "/" that jobs may run'),
+    handlerDir: z.string().optional().describe('where runHandler looks up handlers'),
+    defaultTimeoutSeconds: seconds('step timeout when a job document names none', 600),
+  })
+  .prefault({});
+
+const Firmware = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('serve OtaFlux-compatible firmware from an OCI registry'),
+    registry: z
+      .strictObject({
+        url: z.string().url().optional().describe('registry base URL'),
+        repositoryPrefix: z.string().default('').describe('repository of device D is <prefix>/D'),
+        username: z.string().optional(),
+        password: z.string().optional(),
+        insecure: z.boolean().default(false).describe('allow plain HTTP'),
+      })
+      .default({ repositoryPrefix: '', insecure: false }),
+    cacheDir: z.string().optional().describe('firmware cache; defaults to <stateDir>/firmware'),
+    maxCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('cache bound (LRU)'),
+    notifyTopicPrefix: z.string().default('firmware').describe('new firmware is announced on <prefix>/<device>'),
+  })
+  .prefault({});
+
+const Devices = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('USB hotplug and serial peripherals'),
+    profilesDir: z.string().default('profiles').describe('device profiles, one JSON file per family'),
+    ports: z
+      .array(z.strictObject({ path: z.string().min(1), profile: z.string().min(1) }))
+      .default([])
+      .describe('serial ports fixed by config, besides hotplug'),
+  })
+  .prefault({});
+
+const Monitor = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('host metrics, history and alerts'),
+    intervalSeconds: seconds('sampling interval', 10),
+    alerts: z.array(z.record(z.string(), z.unknown())).default([]).describe('threshold alert rules'),
+    slackWebhookUrl: z.string().url().optional().describe('Slack incoming webhook for alerts'),
+  })
+  .prefault({});
+
+const Log = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('log level'),
+    levels: z.record(z.string(), z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default({}).describe('per-namespace levels, e.g. {"link":"debug"}'),
+  })
+  .prefault({});
+
+const Supervisor = z
+  .strictObject({
+    restartMinSeconds: seconds('first restart delay of a crashed concern', 1),
+    restartMaxSeconds: seconds('ceiling of the restart delay', 60),
+    maxRestarts: z.number().int().min(0).default(10).describe('restarts in a row before a concern is given up'),
+    stableSeconds: seconds('up time that resets the restart count', 60),
+    drainSeconds: seconds('how long a clean stop may take', 5),
+  })
+  .prefault({});
+
+export const ConfigSchema = z.strictObject({
+  thingName: z
+    .string()
+    .regex(/^[a-zA-Z0-9:_-]{1,128}$/, 'must be 1-128 characters of a-z, A-Z, 0-9, ":", "_" or "-" (an AWS IoT thing name)')
+    .default('edgevisor')
+    .describe('the AWS IoT thing name / device id'),
+  stateDir: z.string().min(1).default('./var').describe('where durable state lives (systemd: $STATE_DIRECTORY)'),
+  mqtt: Mqtt,
+  http: Http,
+  jobs: Jobs,
+  firmware: Firmware,
+  devices: Devices,
+  monitor: Monitor,
+  log: Log,
+  supervisor: Supervisor,
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}

@@ -1,0 +1,44 @@
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { Registry } from 'prom-client';
+import type { AnyActorRef } from 'xstate';
+import { AppError, statusOf } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ActorChanges } from '../observe.js';
+import { requireToken } from './auth.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { stateRoutes } from './routes/state.js';
+import { wsRoutes } from './ws.js';
+
+export interface AppDeps {
+  root: () => AnyActorRef | undefined;
+  registry: Registry;
+  changes: ActorChanges;
+  log: Logger;
+  /** when set, /api/v1 and /ws need it as a bearer token */
+  token?: string;
+  wsCoalesceMs?: number;
+}
+
+/** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
+ * /health and /metrics stay open for probes and scrapers. */
+export function createApp(deps: AppDeps) {
+  const app = new Hono();
+  const api = new Hono().use('*', requireToken(deps.token)).route('/state', stateRoutes(deps));
+
+  app.route('/health', healthRoutes(deps));
+  app.route('/metrics', metricsRoutes(deps));
+  app.route('/api/v1', api);
+  app.use('/ws', requireToken(deps.token));
+  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs }));
+
+  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((error, c) => {
+    if (error instanceof AppError) return c.json({ error: error.code, message: error.message }, statusOf[error.code]);
+    if (error instanceof HTTPException) return c.json({ error: 'bad_request', message: error.message }, error.status);
+    deps.log.error({ err: String(error), path: c.req.path }, 'request failed');
+    return c.json({ error: 'internal', message: 'internal error' }, 500);
+  });
+  return app;
+}

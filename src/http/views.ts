@@ -1,0 +1,126 @@
+import type { AnyActorRef, StateValue } from 'xstate';
+import { concerns, type Concern, type SupervisorContext } from '../../machines/supervisor.js';
+
+/** Plain, versioned JSON shapes of the actor tree. Routes and /ws render snapshots only
+ * through here; a raw snapshot holds actor refs and internals and is never sent. */
+
+export const VIEW_VERSION = 1;
+
+export interface ActorView {
+  id: string;
+  status: 'active' | 'done' | 'error' | 'stopped';
+  state: StateValue | null;
+  tags: string[];
+  context: Record<string, unknown> | null;
+  children: ActorView[];
+}
+
+export type Phase = 'starting' | 'running' | 'degraded' | 'stopping' | 'stopped';
+
+interface AnySnapshot {
+  status: ActorView['status'];
+  value?: StateValue;
+  tags?: Set<string>;
+  context?: unknown;
+  children?: Record<string, AnyActorRef | undefined>;
+  hasTag?: (tag: string) => boolean;
+}
+
+const snapshotOf = (ref: AnyActorRef) => ref.getSnapshot() as AnySnapshot;
+
+/** Context minus private keys ("_"-prefixed) and anything that is not plain data. */
+export function publicContext(context: unknown): Record<string, unknown> | null {
+  if (!context || typeof context !== 'object') return null;
+  return JSON.parse(
+    JSON.stringify(context, (key, value) =>
+      key.startsWith('_') || (value && typeof value === 'object' && typeof value.send === 'function') ? undefined : value,
+    ),
+  );
+}
+
+/** One actor and, unless `depth` is 0, its descendants. */
+export function actorView(ref: AnyActorRef, depth = Infinity): ActorView {
+  const snap = snapshotOf(ref);
+  const children = Object.values(snap.children ?? {}).filter((c): c is AnyActorRef => Boolean(c));
+  return {
+    id: ref.id,
+    status: snap.status,
+    state: snap.value ?? null,
+    tags: [...(snap.tags ?? [])].sort(),
+    context: publicContext(snap.context),
+    children: depth > 0 ? children.map((c) => actorView(c, depth - 1)) : [],
+  };
+}
+
+/** The ids from the root down to this actor. */
+export function actorPath(ref: AnyActorRef): string[] {
+  const path: string[] = [];
+  for (let node: AnyActorRef | undefined = ref; node; node = node._parent) path.unshift(node.id);
+  return path;
+}
+
+export function phaseOf(root: AnyActorRef): Phase {
+  const snap = snapshotOf(root);
+  if (snap.status !== 'active') return 'stopped';
+  const value = snap.value;
+  if (typeof value === 'object' && value && 'running' in value) return snap.hasTag?.('degraded') ? 'degraded' : 'running';
+  return value as Phase;
+}
+
+export function stateView(root: AnyActorRef) {
+  return { version: VIEW_VERSION, status: phaseOf(root), tree: actorView(root) };
+}
+
+export interface ConcernHealth {
+  state: string;
+  healthy: boolean;
+  reason?: string;
+}
+
+export interface HealthView {
+  status: 'ok' | 'unhealthy';
+  phase: Phase;
+  concerns: Partial<Record<Concern, ConcernHealth>>;
+  reasons: string[];
+}
+
+/** Healthy when the tree is running and every enabled concern's chart carries `healthy`. */
+export function healthView(root: AnyActorRef): HealthView {
+  const phase = phaseOf(root);
+  const snap = snapshotOf(root);
+  const regions = (typeof snap.value === 'object' && snap.value && 'running' in snap.value ? snap.value.running : {}) as Record<string, string>;
+  const context = snap.context as SupervisorContext;
+  const result: HealthView = { status: 'ok', phase, concerns: {}, reasons: [] };
+  if (phase !== 'running' && phase !== 'degraded') result.reasons.push(`supervisor: ${phase}`);
+  for (const name of concerns) {
+    const region = regions[name];
+    if (!region || region === 'disabled') continue;
+    const health = concernHealth(name, region, snap.children?.[name], context);
+    result.concerns[name] = health;
+    if (health.reason) result.reasons.push(`${name}: ${health.reason}`);
+  }
+  if (result.reasons.length > 0) result.status = 'unhealthy';
+  return result;
+}
+
+function concernHealth(name: Concern, region: string, child: AnyActorRef | undefined, context: SupervisorContext): ConcernHealth {
+  const crash = context.lastCrash[name]?.message ?? 'unknown error';
+  if (region === 'restarting') return { state: region, healthy: false, reason: `restarting after crash ${context.restarts[name]}: ${crash}` };
+  if (region === 'gaveUp') return { state: region, healthy: false, reason: `gave up after ${context.restarts[name]} crashes: ${crash}` };
+  if (!child) return { state: region, healthy: false, reason: 'not running' };
+  const snap = snapshotOf(child);
+  const state = describeValue(snap.value ?? null);
+  if (snap.hasTag?.('healthy')) return { state, healthy: true };
+  const lastError = (snap.context as { lastError?: { message: string } | null; error?: { message: string } | null } | undefined);
+  const detail = lastError?.lastError?.message ?? lastError?.error?.message;
+  return { state, healthy: false, reason: detail ? `${state}: ${detail}` : state };
+}
+
+/** "session.online" for {session: 'online'}. */
+export function describeValue(value: StateValue | null): string {
+  if (value === null) return 'active';
+  if (typeof value === 'string') return value;
+  return Object.entries(value)
+    .map(([key, inner]) => `${key}.${describeValue(inner as StateValue)}`)
+    .join(',');
+}

@@ -1,0 +1,89 @@
+import { upgradeWebSocket } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { WSContext } from 'hono/ws';
+import type { AnyActorRef } from 'xstate';
+import type { Logger } from '../log.js';
+import type { ActorChanges } from '../observe.js';
+import { actorPath, actorView, stateView } from './views.js';
+
+export interface WsDeps {
+  root: () => AnyActorRef | undefined;
+  changes: ActorChanges;
+  log: Logger;
+  /** at most one message per actor per this many ms */
+  coalesceMs?: number;
+}
+
+/** A client this far behind is cut off rather than buffered without bound. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * /ws: on connect the whole tree ({"type":"state"}), then one {"type":"actor"} message per
+ * changed actor, coalesced. Clients may send {"type":"ping"} or {"type":"state"}; anything
+ * else gets an {"type":"error"} frame and the stream goes on.
+ */
+export function wsRoutes(deps: WsDeps) {
+  const coalesceMs = deps.coalesceMs ?? 100;
+  return new Hono().get(
+    '/',
+    upgradeWebSocket(() => {
+      let unsubscribe = () => {};
+      let timer: NodeJS.Timeout | undefined;
+      const dirty = new Map<string, AnyActorRef>();
+
+      const send = (ws: WSContext, message: unknown) => {
+        const raw = ws.raw as { bufferedAmount?: number } | undefined;
+        if ((raw?.bufferedAmount ?? 0) > MAX_BUFFERED_BYTES) return ws.close(1013, 'client too slow');
+        ws.send(JSON.stringify(message));
+      };
+      const sendState = (ws: WSContext) => {
+        const root = deps.root();
+        if (root) send(ws, { type: 'state', ...stateView(root) });
+      };
+      const flush = (ws: WSContext) => {
+        timer = undefined;
+        for (const ref of dirty.values()) {
+          const { children: _omitted, ...actor } = actorView(ref, 0);
+          send(ws, { type: 'actor', path: actorPath(ref), actor });
+        }
+        dirty.clear();
+      };
+
+      return {
+        onOpen(_event, ws) {
+          sendState(ws);
+          unsubscribe = deps.changes.subscribe((ref) => {
+            dirty.set(actorPath(ref).join('/'), ref);
+            timer ??= setTimeout(() => flush(ws), coalesceMs);
+          });
+        },
+        onMessage(event, ws) {
+          const request = parseRequest(event.data);
+          if (request === 'ping') send(ws, { type: 'pong' });
+          else if (request === 'state') sendState(ws);
+          else send(ws, { type: 'error', error: 'bad_message', message: request.error });
+        },
+        onClose() {
+          unsubscribe();
+          clearTimeout(timer);
+        },
+        onError(error) {
+          deps.log.warn({ err: String(error) }, 'websocket error');
+        },
+      };
+    }),
+  );
+}
+
+function parseRequest(data: unknown): 'ping' | 'state' | { error: string } {
+  if (typeof data !== 'string') return { error: 'send JSON text frames' };
+  let message: unknown;
+  try {
+    message = JSON.parse(data);
+  } catch {
+    return { error: 'not valid JSON' };
+  }
+  const type = (message as { type?: unknown } | null)?.type;
+  if (type === 'ping' || type === 'state') return type;
+  return { error: 'expected {"type":"ping"} or {"type":"state"}' };
+}

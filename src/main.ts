@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseCli, usage, type CliOptions } from './cli.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createLogger, type Logger } from './log.js';
+import { startRuntime } from './runtime.js';
+import { startInspector } from './inspector.js';
+
+/** Entry point: parse, load the config, run the tree, map signals and outcomes to exit codes. */
+async function main(argv: string[]): Promise<number> {
+  let cli: CliOptions;
+  try {
+    cli = parseCli(argv, process.env);
+  } catch (error) {
+    return fail(`edgevisor: ${(error as Error).message} (see --help)`, 2);
+  }
+  if (cli.command === 'help') return void console.log(usage()), 0;
+  if (cli.command === 'version') return void console.log(version()), 0;
+
+  const loaded = loadConfig({ file: cli.config, env: process.env });
+  if (!loaded.ok) return fail(`edgevisor: ${loaded.error}`, 2);
+  if (cli.command === 'print-config') return void console.log(JSON.stringify(masked(loaded.config), null, 2)), 0;
+
+  const log = createLogger(loaded.config.log);
+  warnAboutPendingConcerns(loaded.config, log);
+  const inspector = cli.inspect ? await startInspector(log) : undefined;
+  const runtime = startRuntime(loaded.config, log, { inspect: inspector?.inspect });
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    log.info({ signal }, 'stopping');
+    runtime.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const { reason } = await runtime.done;
+  inspector?.stop();
+  if (reason) {
+    log.fatal({ reason }, 'stopped');
+    return fail(`edgevisor: ${reason}`, 1);
+  }
+  log.info('stopped');
+  return 0;
+}
+
+function fail(line: string, code: number): number {
+  process.stderr.write(`${line}\n`);
+  return code;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function masked(config: Config): Config {
+  const copy = structuredClone(config);
+  if (copy.mqtt.password) copy.mqtt.password = '***';
+  if (copy.http.token) copy.http.token = '***';
+  if (copy.firmware.registry.password) copy.firmware.registry.password = '***';
+  return copy;
+}
+
+/** Concerns the config may already name, but that this build does not run yet. */
+function warnAboutPendingConcerns(config: Config, log: Logger): void {
+  for (const name of ['jobs', 'firmware', 'devices', 'monitor'] as const) {
+    if (config[name].enabled) log.warn({ concern: name }, `${name}.enabled is set, but this build does not run the ${name} concern yet`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Anything still holding the loop open (a half-closed socket) must not keep a stopped agent alive.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (error) => {
+    process.stderr.write(`edgevisor: unexpected error: ${String(error)}\n`);
+    process.exit(1);
+  },
+);

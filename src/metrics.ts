@@ -1,0 +1,63 @@
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { AnyActorRef } from 'xstate';
+import { concerns, type SupervisorContext } from '../machines/supervisor.js';
+import { healthView, phaseOf, type Phase } from './http/views.js';
+
+const phases: Phase[] = ['starting', 'running', 'degraded', 'stopping', 'stopped'];
+
+/**
+ * The Prometheus registry: the process figures prom-client collects, and gauges read from
+ * the actor tree at scrape time (so there is no second copy of the state to keep in step).
+ */
+export function createMetrics(root: () => AnyActorRef | undefined): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'edgevisor_supervisor_state',
+    help: 'Supervisor phase: 1 for the current one',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const ref = root();
+      const current = ref ? phaseOf(ref) : 'starting';
+      for (const phase of phases) this.set({ state: phase }, phase === current ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'edgevisor_concern_state',
+    help: "Each concern's current state (1); states it left are dropped",
+    labelNames: ['concern', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const ref = root();
+      if (!ref) return;
+      for (const [name, health] of Object.entries(healthView(ref).concerns)) this.set({ concern: name, state: health.state }, 1);
+    },
+  });
+  new Gauge({
+    name: 'edgevisor_concern_healthy',
+    help: 'Whether each enabled concern is healthy (1) or not (0)',
+    labelNames: ['concern'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const ref = root();
+      if (!ref) return;
+      for (const [name, health] of Object.entries(healthView(ref).concerns)) this.set({ concern: name }, health.healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'edgevisor_concern_restarts',
+    help: 'Restarts in a row after crashes, per concern (resets once the concern stays up)',
+    labelNames: ['concern'],
+    registers: [registry],
+    collect() {
+      const context = root()?.getSnapshot().context as SupervisorContext | undefined;
+      if (!context) return;
+      for (const name of concerns) this.set({ concern: name }, context.restarts[name]);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+import type { Config } from '../config/schema.js';
+
+export const statusTopic = (thingName: string) => `devices/${thingName}/status`;
+
+/** The broker URL the link dials: the embedded broker's address, or the configured URL. */
+export function brokerUrl(config: Config): string {
+  if (config.mqtt.url !== 'embedded') return config.mqtt.url;
+  const host = config.mqtt.embeddedHost.includes(':') ? `[${config.mqtt.embeddedHost}]` : config.mqtt.embeddedHost;
+  return `mqtt://${host}:${config.mqtt.embeddedPort}`;
+}
+
+/** The same URL without credentials, for state views and logs. */
+export function publicBrokerUrl(config: Config): string {
+  const url = new URL(brokerUrl(config));
+  return `${url.protocol}//${url.host}`;
+}
+
+/**
+ * mqtt.js options for one connection attempt. Reconnection is off: the link chart owns it.
+ * The last will marks the thing offline (retained) when the connection drops uncleanly.
+ */
+export function mqttOptions(config: Config): IClientOptions {
+  const { mqtt } = config;
+  const tls = mqtt.tls;
+  return {
+    clientId: mqtt.clientId ?? config.thingName,
+    username: mqtt.username,
+    password: mqtt.password,
+    protocolVersion: 4,
+    clean: true,
+    keepalive: mqtt.keepaliveSeconds,
+    connectTimeout: mqtt.connectTimeoutSeconds * 1000,
+    reconnectPeriod: 0,
+    ca: tls.ca ? readFileSync(tls.ca) : undefined,
+    cert: tls.cert ? readFileSync(tls.cert) : undefined,
+    key: tls.key ? readFileSync(tls.key) : undefined,
+    rejectUnauthorized: tls.rejectUnauthorized,
+    will: { topic: statusTopic(config.thingName), payload: Buffer.from('offline'), qos: 1, retain: true },
+  };
+}

@@ -1,0 +1,117 @@
+import { mkdir } from 'node:fs/promises';
+import { randomInt } from 'node:crypto';
+import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
+import { linkMachine } from '../machines/link.js';
+import { listenerMachine } from '../machines/listener.js';
+import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
+import { embeddedBrokerActor } from './actors/embedded-broker.js';
+import { httpServerActor } from './actors/http-server.js';
+import { mqttClientActor } from './actors/mqtt-client.js';
+import { Closing } from './closing.js';
+import type { Config } from './config/schema.js';
+import { createApp } from './http/app.js';
+import { forConcern, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
+import { ActorChanges } from './observe.js';
+
+export interface RuntimeOptions {
+  /** an extra inspection observer, e.g. the Stately inspector in development */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+export interface Runtime {
+  actor: Actor<typeof supervisorMachine>;
+  /** resolves once the tree has stopped and everything it opened is closed */
+  done: Promise<SupervisorOutput>;
+  stop(): void;
+}
+
+const ms = (seconds: number) => Math.round(seconds * 1000);
+
+/** The composition root: real actors into the pure charts, one root actor, a clean stop. */
+export function startRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Runtime {
+  const closing = new Closing((what, error) => log.warn({ what, err: String(error) }, 'close failed'));
+  const changes = new ActorChanges(forConcern(log, 'tree'));
+  let actor: Runtime['actor'] | undefined;
+  const root = () => actor;
+
+  const link = linkMachine.provide({
+    actors: {
+      mqttClient: mqttClientActor({
+        url: brokerUrl(config),
+        options: mqttOptions(config),
+        statusTopic: statusTopic(config.thingName),
+        closing,
+        log: forConcern(log, 'link'),
+      }),
+    },
+  });
+  const app = createApp({ root, registry: createMetrics(root), changes, log: forConcern(log, 'http'), token: config.http.token });
+  const http = listenerMachine.provide({
+    actors: { server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http') }) },
+  });
+  const broker = listenerMachine.provide({
+    actors: { server: embeddedBrokerActor({ closing, log: forConcern(log, 'broker') }) },
+  });
+
+  const machine = supervisorMachine.provide({
+    actors: {
+      prepare: fromPromise<void, void>(async () => {
+        await mkdir(config.stateDir, { recursive: true });
+      }),
+      drain: fromPromise<void, void>(() => closing.settled()),
+      broker,
+      link,
+      http,
+    },
+  });
+
+  const supervisorLog = forConcern(log, 'supervisor');
+  actor = createActor(machine, {
+    input: supervisorInput(config),
+    id: 'supervisor',
+    systemId: 'supervisor',
+    inspect: (event) => {
+      changes.inspect(event);
+      options.inspect?.(event);
+    },
+  });
+  const done = new Promise<SupervisorOutput>((resolve) => {
+    actor!.subscribe({
+      complete: () => resolve(actor!.getSnapshot().output ?? { reason: null }),
+      // Only a bug in the supervisor itself lands here; systemd restarts the process.
+      error: (error) => resolve({ reason: `supervisor crashed: ${String(error)}` }),
+    });
+  }).then(async (output) => {
+    await Promise.race([closing.settled(), new Promise((r) => setTimeout(r, ms(config.supervisor.drainSeconds)).unref())]);
+    return output;
+  });
+  actor.start();
+  supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
+  return { actor, done, stop: () => actor!.send({ type: 'supervisor.stop' }) };
+}
+
+export function supervisorInput(config: Config): SupervisorInput {
+  const s = config.supervisor;
+  return {
+    enabled: { broker: config.mqtt.url === 'embedded', link: true, http: true },
+    inputs: {
+      broker: { name: 'embedded broker', host: config.mqtt.embeddedHost, port: config.mqtt.embeddedPort },
+      link: {
+        broker: publicBrokerUrl(config),
+        backoff: { minMs: ms(config.mqtt.reconnectMinSeconds), maxMs: ms(config.mqtt.reconnectMaxSeconds) },
+        stableMs: 10_000,
+        jitterSeed: randomInt(2 ** 31),
+      },
+      http: { name: 'http', host: config.http.host, port: config.http.port },
+    },
+    restart: {
+      backoff: { minMs: ms(s.restartMinSeconds), maxMs: ms(s.restartMaxSeconds) },
+      maxRestarts: s.maxRestarts,
+      stableMs: ms(s.stableSeconds),
+      jitterSeed: randomInt(2 ** 31),
+    },
+    drainTimeoutMs: ms(s.drainSeconds),
+  };
+}
