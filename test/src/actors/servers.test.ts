@@ -1,0 +1,73 @@
+import { createServer } from 'node:net';
+import { Hono } from 'hono';
+import mqtt from 'mqtt';
+import { describe, expect, it } from 'vitest';
+import { embeddedBrokerActor } from '../../../src/actors/embedded-broker.js';
+import { httpServerActor } from '../../../src/actors/http-server.js';
+import { Closing } from '../../../src/closing.js';
+import { createLogger } from '../../../src/log.js';
+import { freePort, waitFor } from '../../support/ports.js';
+import { record } from '../../support/recorder.js';
+
+const log = createLogger({ level: 'silent' });
+
+async function occupy(port: number) {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return () => new Promise((resolve) => server.close(resolve));
+}
+
+describe('embedded broker actor (aedes)', () => {
+  it('listens, brokers QoS 1 messages between real clients, and frees the port on stop', async () => {
+    const closing = new Closing();
+    const run = record(embeddedBrokerActor({ closing, log }), { name: 'embedded broker', host: '127.0.0.1', port: 0 });
+    const listening = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
+    const url = `mqtt://127.0.0.1:${listening.port}`;
+    const sub = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    await sub.subscribeAsync('t/#', { qos: 1 });
+    const got = new Promise<string>((resolve) => sub.on('message', (_t, p) => resolve(p.toString())));
+    const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    await pub.publishAsync('t/1', 'hello', { qos: 1 });
+    expect(await got).toBe('hello');
+    await pub.endAsync();
+    run.stop();
+    await closing.settled();
+    expect(sub.connected).toBe(false);
+    await sub.endAsync(true);
+    const release = await occupy(listening.port); // the port is free again
+    await release();
+  });
+
+  it('reports a port in use as server.failed', async () => {
+    const port = await freePort();
+    const release = await occupy(port);
+    const run = record(embeddedBrokerActor({ closing: new Closing(), log }), { name: 'embedded broker', host: '127.0.0.1', port });
+    const failed = await waitFor(() => run.events.find((e) => e.type === 'server.failed'), 'failure');
+    expect(failed.error.code).toBe('EADDRINUSE');
+    run.stop();
+    await release();
+  });
+});
+
+describe('http server actor', () => {
+  it('serves the app, reports the bound port, and closes on stop', async () => {
+    const closing = new Closing();
+    const app = new Hono().get('/', (c) => c.text('hi'));
+    const run = record(httpServerActor({ fetch: app.fetch, closing, log }), { name: 'http', host: '127.0.0.1', port: 0 });
+    const listening = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
+    expect(await (await fetch(`http://127.0.0.1:${listening.port}/`)).text()).toBe('hi');
+    run.stop();
+    await closing.settled();
+    await expect(fetch(`http://127.0.0.1:${listening.port}/`)).rejects.toThrow();
+  });
+
+  it('reports a port in use as server.failed', async () => {
+    const port = await freePort();
+    const release = await occupy(port);
+    const run = record(httpServerActor({ fetch: new Hono().fetch, closing: new Closing(), log }), { name: 'http', host: '127.0.0.1', port });
+    const failed = await waitFor(() => run.events.find((e) => e.type === 'server.failed'), 'failure');
+    expect(failed.error.code).toBe('EADDRINUSE');
+    run.stop();
+    await release();
+  });
+});

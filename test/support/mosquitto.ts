@@ -1,0 +1,83 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitFor } from './ports.js';
+
+export interface MosquittoOptions {
+  /** extra lines for the listener, e.g. password_file or TLS settings */
+  listener?: string[];
+  port?: number;
+}
+
+/**
+ * A real mosquitto on a loopback port of its own, which the test can stop and start again
+ * on the same port (persistent sessions kept in memory across a stop are not needed).
+ */
+export class Mosquitto {
+  private process?: ChildProcess;
+  private constructor(
+    readonly port: number,
+    private readonly configFile: string,
+  ) {}
+
+  static async start(options: MosquittoOptions = {}): Promise<Mosquitto> {
+    const port = options.port ?? (await freePort());
+    const dir = mkdtempSync(join(tmpdir(), 'edgevisor-mosquitto-'));
+    const configFile = join(dir, 'mosquitto.conf');
+    const lines = [`listener ${port} 127.0.0.1`, ...(options.listener ?? ['allow_anonymous true']), 'persistence false', 'log_dest stderr', 'log_type error'];
+    // As root, mosquitto drops to its own user, which could not read the test's temporary files.
+    if (process.getuid?.() === 0) lines.unshift('user root');
+    writeFileSync(configFile, `${lines.join('\n')}\n`);
+    const broker = new Mosquitto(port, configFile);
+    await broker.resume();
+    return broker;
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  /** Starts (again) on the same port. */
+  async resume(): Promise<void> {
+    const child = spawn(mosquittoBinary(), ['-c', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    this.process = child;
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr.trim()}`))),
+    );
+    await Promise.race([waitFor(() => canConnect(this.port), `mosquitto on port ${this.port}`), exited]);
+    exited.catch(() => {});
+  }
+
+  /** Stops it (SIGTERM) and waits until it is gone. */
+  async stop(): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    this.process = undefined;
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export function mosquittoBinary(): string {
+  for (const candidate of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) {
+    if (spawnSync(candidate, ['-h']).error === undefined) return candidate;
+  }
+  throw new Error('mosquitto is not installed (apt-get install mosquitto); .ci/run installs it');
+}

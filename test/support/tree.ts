@@ -1,0 +1,49 @@
+import { createActor, fromPromise } from 'xstate';
+import { linkMachine } from '../../machines/link.js';
+import { listenerMachine } from '../../machines/listener.js';
+import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.js';
+import { ActorChanges } from '../../src/observe.js';
+import { fakeCallback } from './fakes.js';
+
+export const treeInput: SupervisorInput = {
+  enabled: { broker: false, link: true, http: true },
+  inputs: {
+    broker: { name: 'embedded broker', host: '127.0.0.1', port: 1883 },
+    link: { broker: 'mqtt://127.0.0.1:1883', backoff: { minMs: 5000, maxMs: 10_000 }, stableMs: 10_000, jitterSeed: 1 },
+    http: { name: 'http', host: '127.0.0.1', port: 8080 },
+  },
+  restart: { backoff: { minMs: 50, maxMs: 100 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 1 },
+  drainTimeoutMs: 1000,
+};
+
+/** The real supervisor, link and listener charts with fake I/O actors the test drives. */
+export function fakeTree() {
+  const mqttClient = fakeCallback();
+  const server = fakeCallback();
+  const changes = new ActorChanges();
+  const machine = supervisorMachine.provide({
+    actors: {
+      prepare: fromPromise<void, void>(async () => {}),
+      drain: fromPromise<void, void>(async () => {}),
+      link: linkMachine.provide({ actors: { mqttClient: mqttClient.logic } }),
+      http: listenerMachine.provide({ actors: { server: server.logic } }),
+      broker: listenerMachine.provide({ actors: { server: fakeCallback().logic } }),
+    },
+  });
+  const actor = createActor(machine, { id: 'supervisor', input: treeInput, inspect: changes.inspect });
+  actor.start();
+  return {
+    actor,
+    changes,
+    root: () => actor,
+    /** brings link online and http listening */
+    async healthy() {
+      await new Promise((resolve) => setImmediate(resolve));
+      mqttClient.current.sendBack({ type: 'mqtt.connected', at: 1 });
+      server.current.sendBack({ type: 'server.listening', host: '127.0.0.1', port: 8080 });
+    },
+    dropLink() {
+      mqttClient.current.sendBack({ type: 'mqtt.closed', error: { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1883' } });
+    },
+  };
+}
