@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './ports.js';
+
+const entry = join(import.meta.dirname, '../../dist/src/main.js');
+
+export interface AgentProcess {
+  child: ChildProcess;
+  /** parsed JSON log lines from stdout */
+  logs: Array<Record<string, unknown>>;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stateDir: string;
+}
+
+/** The built agent as a child process, the way systemd runs it. */
+export function runAgent(options: { config?: Record<string, unknown>; args?: string[]; env?: Record<string, string> } = {}): AgentProcess {
+  const dir = mkdtempSync(join(tmpdir(), 'edgevisor-agent-'));
+  const stateDir = join(dir, 'state');
+  const args = ['run', ...(options.args ?? [])];
+  if (options.config) {
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ stateDir, ...options.config }));
+    args.push('--config', file);
+  }
+  const child = spawn(process.execPath, [entry, ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: AgentProcess['logs'] = [];
+  let stdout = '';
+  let partial = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => {
+    stdout += chunk;
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) if (line.startsWith('{')) logs.push(JSON.parse(line));
+  });
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, logs, stdout: () => stdout, stderr: () => stderr, exited, stateDir };
+}
+
+export async function health(base: string): Promise<{ status: number; body: any } | undefined> {
+  try {
+    const res = await fetch(`${base}/health`);
+    return { status: res.status, body: await res.json() };
+  } catch {
+    return undefined;
+  }
+}
+
+export const waitForHealth = (base: string, status: number, timeoutMs = 10_000) =>
+  waitFor(async () => {
+    const h = await health(base);
+    return h?.status === status ? h : undefined;
+  }, `/health ${status}`, timeoutMs);
