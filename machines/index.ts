@@ -1,4 +1,12 @@
-/** Every machine, for the runtime, the diagram renderer and the tests. */
-export { supervisorMachine } from './supervisor.js';
-export { linkMachine } from './link.js';
-export { listenerMachine } from './listener.js';
+import { linkMachine } from './link.js';
+import { listenerMachine } from './listener.js';
+import { supervisorMachine } from './supervisor.js';
+
+export { linkMachine, listenerMachine, supervisorMachine };
+
+/** Every machine by file name, for the diagram renderer and the tests. */
+export const machines = {
+  supervisor: supervisorMachine,
+  link: linkMachine,
+  listener: listenerMachine,
+};

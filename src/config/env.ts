@@ -26,7 +26,7 @@ export function envKeys(): EnvKey[] {
   const keys: EnvKey[] = [];
   const walk = (node: JsonSchemaNode, path: string[]) => {
     if (node.type === 'object' && node.properties) {
-      for (const [key, child] of Object.entries(node.properties)) walk(child, [...path, key]);
+      for (const [key, child] of Object.entries(node.properties)) if (!key.startsWith('$')) walk(child, [...path, key]);
       return;
     }
     const type = node.type ?? node.anyOf?.find((n) => n.type)?.type ?? 'string';

@@ -116,6 +116,7 @@ const Supervisor = z
   .prefault({});
 
 export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional().describe('JSON schema reference for editors; ignored'),
   thingName: z
     .string()
     .regex(/^[a-zA-Z0-9:_-]{1,128}$/, 'must be 1-128 characters of a-z, A-Z, 0-9, ":", "_" or "-" (an AWS IoT thing name)')

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -49,6 +49,13 @@ describe('config', () => {
     if (result.ok) expect(result.config.firmware.registry.repositoryPrefix).toBe('fw');
   });
 
+  it('accepts the shipped deploy/config.example.json (TLS files aside, which do not exist here)', () => {
+    const example = JSON.parse(readFileSync(join(import.meta.dirname, '../../deploy/config.example.json'), 'utf8'));
+    example.mqtt.tls = {};
+    const result = loadConfig({ file: file('example.json', JSON.stringify(example)) });
+    expect(errorOf(result)).toBeUndefined();
+  });
+
   it('reads YAML by extension', () => {
     const result = loadConfig({ file: file('c.yaml', 'thingName: yaml-thing\nhttp:\n  port: 9100\n') });
     expect(result.ok && result.config.thingName).toBe('yaml-thing');
@@ -88,5 +95,12 @@ describe('config', () => {
 
   it('names a missing file', () => {
     expect(errorOf(loadConfig({ file: join(dir, 'missing.json') }))).toMatch(/^config: cannot read .*missing\.json: ENOENT/);
+  });
+});
+
+describe('deploy/config.schema.json', () => {
+  it('is generated from the schema (run `npm run config-schema` after a change)', async () => {
+    const { configJsonSchema, schemaFile } = await import('../../scripts/config-schema.js');
+    expect(readFileSync(schemaFile, 'utf8')).toBe(configJsonSchema());
   });
 });
