@@ -4,8 +4,6 @@ import { parseCli, usage, type CliOptions } from './cli.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger, type Logger } from './log.js';
-import { startRuntime } from './runtime.js';
-import { startInspector } from './inspector.js';
 
 /** Entry point: parse, load the config, run the tree, map signals and outcomes to exit codes. */
 async function main(argv: string[]): Promise<number> {
@@ -22,6 +20,9 @@ async function main(argv: string[]): Promise<number> {
   if (!loaded.ok) return fail(`edgevisor: ${loaded.error}`, 2);
   if (cli.command === 'print-config') return void console.log(JSON.stringify(masked(loaded.config), null, 2)), 0;
 
+  // Loaded only now, so a bad config is refused without loading the agent's dependencies.
+  const { startRuntime } = await import('./runtime.js');
+  const { startInspector } = await import('./inspector.js');
   const log = createLogger(loaded.config.log);
   warnAboutPendingConcerns(loaded.config, log);
   const inspector = cli.inspect ? await startInspector(log) : undefined;

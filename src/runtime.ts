@@ -47,7 +47,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       }),
     },
   });
-  const app = createApp({ root, registry: createMetrics(root), changes, log: forConcern(log, 'http'), token: config.http.token });
+  const app = createApp({ root, metrics: createMetrics(root), changes, log: forConcern(log, 'http'), token: config.http.token });
   const http = listenerMachine.provide({
     actors: { server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http') }) },
   });

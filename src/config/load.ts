@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import type { z } from 'zod';
 import { fromEnv, setPath } from './env.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -70,3 +70,6 @@ function mergeDeep(base: Record<string, unknown>, override: Record<string, unkno
 }
 
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
+
+/** YAML support is loaded only for YAML files: most configs are JSON and start-up time counts. */
+const parseYaml = (text: string): unknown => (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);

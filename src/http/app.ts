@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 import { AppError, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { ActorChanges } from '../observe.js';
 import { requireToken } from './auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -13,7 +13,7 @@ import { wsRoutes } from './ws.js';
 
 export interface AppDeps {
   root: () => AnyActorRef | undefined;
-  registry: Registry;
+  metrics: Metrics;
   changes: ActorChanges;
   log: Logger;
   /** when set, /api/v1 and /ws need it as a bearer token */

@@ -1,10 +1,10 @@
 import { Hono } from 'hono';
-import type { Registry } from 'prom-client';
+import type { Metrics } from '../../metrics.js';
 
 /** GET /metrics in the Prometheus text format. */
-export function metricsRoutes(deps: { registry: Registry }) {
+export function metricsRoutes(deps: { metrics: Metrics }) {
   return new Hono().get('/', async (c) => {
-    const body = await deps.registry.metrics();
-    return c.body(body, 200, { 'Content-Type': deps.registry.contentType });
+    const { body, contentType } = await deps.metrics.scrape();
+    return c.body(body, 200, { 'Content-Type': contentType });
   });
 }

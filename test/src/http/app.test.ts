@@ -8,7 +8,7 @@ const log = createLogger({ level: 'silent' });
 
 function appWith(token?: string) {
   const tree = fakeTree();
-  const app = createApp({ root: tree.root, registry: createMetrics(tree.root), changes: tree.changes, log, token });
+  const app = createApp({ root: tree.root, metrics: createMetrics(tree.root), changes: tree.changes, log, token });
   return { tree, app };
 }
 

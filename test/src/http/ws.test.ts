@@ -18,7 +18,7 @@ afterEach(async () => {
 /** A real server on a loopback port serving the app over a fake-driven tree. */
 async function serve(token?: string) {
   const tree = fakeTree();
-  const app = createApp({ root: tree.root, registry: createMetrics(tree.root), changes: tree.changes, log, token, wsCoalesceMs: 50 });
+  const app = createApp({ root: tree.root, metrics: createMetrics(tree.root), changes: tree.changes, log, token, wsCoalesceMs: 50 });
   const closing = new Closing();
   const run = record(httpServerActor({ fetch: app.fetch, closing, log }), { name: 'http', host: '127.0.0.1', port: 0 });
   const { port } = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
