@@ -152,6 +152,34 @@ describe('agent process: bad start-up', () => {
     }
   });
 
+  it('a broker that refuses the credentials: /health says why, and everything else keeps serving', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'edgevisor-passwd-'));
+    execFileSync('mosquitto_passwd', ['-b', '-c', join(dir, 'passwd'), 'agent', 'right']);
+    const broker = await Mosquitto.start({ listener: ['allow_anonymous false', `password_file ${join(dir, 'passwd')}`] });
+    const port = await freePort();
+    const agent = runAgent({ config: { mqtt: { url: broker.url, username: 'agent', password: 'wrong', reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.2 }, http: { port } } });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const down = await waitFor(async () => {
+        const res = await fetch(`${base}/health`).catch(() => undefined);
+        const body = res && (await res.json());
+        return body?.reasons?.some((r: string) => /Not authorized/i.test(r)) ? { status: res!.status, body } : undefined;
+      }, 'a Not authorized reason');
+      expect(down.status).toBe(503);
+      expect((await fetch(`${base}/api/v1/state`)).status).toBe(200);
+      expect(agent.child.exitCode).toBeNull();
+      expect(agent.stderr()).toBe('');
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+      await broker.stop();
+    }
+  });
+
   it('--help lists every option and the environment variables', async () => {
     const agent = runAgent({ args: ['--help'] });
     expect((await agent.exited).code).toBe(0);

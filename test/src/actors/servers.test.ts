@@ -4,8 +4,10 @@ import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { embeddedBrokerActor } from '../../../src/actors/embedded-broker.js';
 import { httpServerActor } from '../../../src/actors/http-server.js';
+import { mqttClientActor } from '../../../src/actors/mqtt-client.js';
 import { Closing } from '../../../src/closing.js';
 import { createLogger } from '../../../src/log.js';
+import { subscriber } from '../../support/mqtt.js';
 import { freePort, waitFor } from '../../support/ports.js';
 import { record } from '../../support/recorder.js';
 
@@ -36,6 +38,25 @@ describe('embedded broker actor (aedes)', () => {
     await sub.endAsync(true);
     const release = await occupy(listening.port); // the port is free again
     await release();
+  });
+
+  it("carries the link's mqttClient: retained online status, and offline when it stops", async () => {
+    const closing = new Closing();
+    const broker = record(embeddedBrokerActor({ closing, log }), { name: 'embedded broker', host: '127.0.0.1', port: 0 });
+    const { port } = await waitFor(() => broker.events.find((e) => e.type === 'server.listening'), 'listening');
+    const url = `mqtt://127.0.0.1:${port}`;
+    const client = record(
+      mqttClientActor({ url, options: { clientId: 'thing', reconnectPeriod: 0 }, statusTopic: 'devices/thing/status', closing, log }),
+      { attempt: 0 },
+    );
+    await waitFor(() => client.types().includes('mqtt.connected'), 'connected');
+    const watcher = await subscriber(url, 'devices/thing/status');
+    await waitFor(() => watcher.messages.find((m) => m.payload === 'online' && m.retain), 'retained online');
+    client.stop();
+    await waitFor(() => watcher.messages.find((m) => m.payload === 'offline'), 'offline');
+    await watcher.close();
+    broker.stop();
+    await closing.settled();
   });
 
   it('reports a port in use as server.failed', async () => {
