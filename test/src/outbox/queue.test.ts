@@ -1,0 +1,141 @@
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Outbox, OutboxFullError, type OutboxLimits } from '../../../src/outbox/queue.js';
+
+const limits: OutboxLimits = { maxMessages: 1000, maxBytes: 1 << 20, overflow: 'dropOldest', segmentBytes: 1 << 20 };
+const msg = (i: number, topic = 't/a') => ({ topic, payload: Buffer.from(`message ${i}`), qos: 1 as const, retain: false });
+const freshDir = () => mkdtempSync(join(tmpdir(), 'edgevisor-outbox-'));
+const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+
+function drain(outbox: Outbox) {
+  const out: Array<{ seq: number; payload: string }> = [];
+  for (let m = outbox.next(); m; m = outbox.next()) out.push({ seq: m.seq, payload: m.message.payload.toString() });
+  return out;
+}
+
+describe('Outbox (segment log)', () => {
+  it('hands out durable messages in order and keeps the unacknowledged ones across a reopen', async () => {
+    const dir = freshDir();
+    const outbox = await Outbox.open(dir, limits);
+    const seqs = await Promise.all([1, 2, 3, 4].map((i) => outbox.enqueue(msg(i))));
+    expect(seqs).toEqual([1, 2, 3, 4]);
+    expect(drain(outbox).map((m) => m.payload)).toEqual(['message 1', 'message 2', 'message 3', 'message 4']);
+    outbox.ack(1);
+    outbox.ack(3);
+    await outbox.close();
+
+    const reopened = await Outbox.open(dir, limits);
+    expect(drain(reopened).map((m) => m.payload)).toEqual(['message 2', 'message 4']);
+    expect(reopened.stats()).toMatchObject({ depth: 2, recoveredMessages: 2 });
+    expect(await reopened.enqueue(msg(5))).toBe(5); // sequence numbers go on
+    await reopened.close();
+  });
+
+  it('sends everything unacknowledged again after a rewind (connection lost)', async () => {
+    const outbox = await Outbox.open(freshDir(), limits);
+    await Promise.all([1, 2, 3].map((i) => outbox.enqueue(msg(i))));
+    drain(outbox);
+    outbox.ack(1);
+    outbox.rewind();
+    expect(drain(outbox).map((m) => m.seq)).toEqual([2, 3]);
+    await outbox.close();
+  });
+
+  it('appends only, one fdatasync per group commit, and deletes settled segments oldest first', async () => {
+    const dir = freshDir();
+    const outbox = await Outbox.open(dir, { ...limits, segmentBytes: 512 });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => outbox.enqueue(msg(i))));
+    const stats = outbox.stats();
+    expect(stats.syncs).toBeLessThan(5); // 100 messages queued in one turn share the commits
+    expect(stats.bytesWritten).toBeGreaterThan(stats.payloadBytes);
+    expect(stats.bytesWritten / stats.payloadBytes).toBeLessThan(4); // short payloads here: headers weigh more
+    const before = segments(dir).length;
+    for (let m = outbox.next(); m; m = outbox.next()) outbox.ack(m.seq);
+    await outbox.enqueue(msg(1000)); // a commit writes the acks and rotates
+    for (let m = outbox.next(); m; m = outbox.next()) outbox.ack(m.seq);
+    await outbox.close();
+    expect(segments(dir).length).toBeLessThan(before);
+    expect((await Outbox.open(dir, limits)).stats().depth).toBe(0);
+  });
+
+  it('full with dropOldest: the oldest go, every drop is counted, and "full" clears once it drains', async () => {
+    const outbox = await Outbox.open(freshDir(), { ...limits, maxMessages: 10 });
+    for (let i = 1; i <= 12; i++) await outbox.enqueue(msg(i));
+    expect(outbox.stats()).toMatchObject({ depth: 10, dropped: 2, full: true, enqueued: 12 });
+    const left = drain(outbox);
+    expect(left.map((m) => m.payload)).toEqual(Array.from({ length: 10 }, (_, i) => `message ${i + 3}`));
+    outbox.ack(left[0].seq);
+    expect(outbox.stats().full).toBe(true); // 9 of 10: not yet under 90 %
+    outbox.ack(left[1].seq);
+    expect(outbox.stats()).toMatchObject({ full: false, depth: 8, delivered: 2 });
+    await outbox.close();
+  });
+
+  it('full with rejectNew: the new message is refused with a clear error and the queued ones are kept', async () => {
+    const dir = freshDir();
+    const outbox = await Outbox.open(dir, { ...limits, maxMessages: 2, overflow: 'rejectNew' });
+    await outbox.enqueue(msg(1));
+    await outbox.enqueue(msg(2));
+    await expect(outbox.enqueue(msg(3))).rejects.toThrow(OutboxFullError);
+    expect(outbox.stats()).toMatchObject({ depth: 2, refused: 1, dropped: 0, full: true });
+    await outbox.close();
+    expect(drain(await Outbox.open(dir, limits)).map((m) => m.payload)).toEqual(['message 1', 'message 2']);
+  });
+
+  it('refuses a message larger than the whole queue', async () => {
+    const outbox = await Outbox.open(freshDir(), { ...limits, maxBytes: 100 });
+    await expect(outbox.enqueue({ ...msg(1), payload: Buffer.alloc(200) })).rejects.toThrow(/can never fit/);
+    expect(outbox.stats().refused).toBe(1);
+    await outbox.close();
+  });
+
+  it('recovers from a write torn at the tail without losing the intact records', async () => {
+    const dir = freshDir();
+    const outbox = await Outbox.open(dir, limits);
+    for (let i = 1; i <= 10; i++) await outbox.enqueue(msg(i));
+    await outbox.close();
+    const last = join(dir, segments(dir).at(-1)!);
+    const whole = readFileSync(last);
+    appendFileSync(last, whole.subarray(0, 30)); // half a record, as a crash mid-write leaves it
+    const reopened = await Outbox.open(dir, limits);
+    expect(drain(reopened).map((m) => m.payload)).toEqual(Array.from({ length: 10 }, (_, i) => `message ${i + 1}`));
+    expect(reopened.stats()).toMatchObject({ tornBytes: 30, corruptRegions: 0 });
+    expect(statSync(last).size).toBe(whole.length); // the torn tail was cut off
+    await reopened.enqueue(msg(11));
+    await reopened.close();
+    expect((await Outbox.open(dir, limits)).stats().depth).toBe(11);
+  });
+
+  it('skips a corrupted record in the middle and keeps the ones after it', async () => {
+    const dir = freshDir();
+    const outbox = await Outbox.open(dir, limits);
+    for (let i = 1; i <= 10; i++) await outbox.enqueue(msg(i));
+    await outbox.close();
+    const file = join(dir, segments(dir).at(-1)!);
+    const bytes = readFileSync(file);
+    const fifth = bytes.indexOf('message 5');
+    bytes[fifth] ^= 0xff; // one flipped bit in a payload
+    writeFileSync(file, bytes);
+    const reopened = await Outbox.open(dir, limits);
+    const payloads = drain(reopened).map((m) => m.payload);
+    expect(payloads).toHaveLength(9);
+    expect(payloads).not.toContain('message 5');
+    expect(payloads.at(-1)).toBe('message 10');
+    expect(reopened.stats().corruptRegions).toBe(1);
+    await reopened.close();
+  });
+
+  it('survives garbage appended to a segment', async () => {
+    const dir = freshDir();
+    const outbox = await Outbox.open(dir, limits);
+    await outbox.enqueue(msg(1));
+    await outbox.close();
+    appendFileSync(join(dir, segments(dir).at(-1)!), Buffer.from('not a record at all, just bytes'));
+    const reopened = await Outbox.open(dir, limits);
+    expect(drain(reopened).map((m) => m.payload)).toEqual(['message 1']);
+    expect(reopened.stats().corruptRegions).toBe(1);
+    await reopened.close();
+  });
+});
