@@ -6,12 +6,13 @@ import type { LinkInput } from './link.js';
 import type { ListenerInput } from './listener.js';
 
 /** The static concerns, in start order: the embedded broker listens before the link dials it. */
-export const concerns = ['broker', 'link', 'http'] as const;
+export const concerns = ['broker', 'link', 'outbox', 'http'] as const;
 export type Concern = (typeof concerns)[number];
 
 export interface ConcernInputs {
   broker: ListenerInput;
   link: LinkInput;
+  outbox: undefined;
   http: ListenerInput;
 }
 
@@ -109,6 +110,7 @@ export const supervisorMachine = setup({
     drain: needs<void>('drain'),
     broker: needsCallback('broker') as AnyActorLogic,
     link: needsCallback('link') as AnyActorLogic,
+    outbox: needsCallback('outbox') as AnyActorLogic,
     http: needsCallback('http') as AnyActorLogic,
   },
   delays: {

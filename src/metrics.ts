@@ -2,6 +2,8 @@ import type { Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 import { concerns, type SupervisorContext } from '../machines/supervisor.js';
 import { healthView, phaseOf, type Phase } from './http/views.js';
+import type { Outbox, OutboxStats } from './outbox/queue.js';
+import type { Slot } from './slot.js';
 
 const phases: Phase[] = ['starting', 'running', 'degraded', 'stopping', 'stopped'];
 
@@ -14,19 +16,19 @@ export interface Metrics {
  * scrape time (so there is no second copy of the state to keep in step). prom-client is
  * loaded at the first scrape, not at start-up: it costs ~45 ms of import time.
  */
-export function createMetrics(root: () => AnyActorRef | undefined): Metrics {
+export function createMetrics(root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>): Metrics {
   let registry: Promise<Registry> | undefined;
   return {
     async scrape() {
-      registry ??= import('prom-client').then((client) => buildRegistry(client, root));
+      registry ??= import('prom-client').then((client) => buildRegistry(client, root, outbox));
       const ready = await registry;
       return { body: await ready.metrics(), contentType: ready.contentType };
     },
   };
 }
 
-function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined): Registry {
-  const { Gauge, Registry, collectDefaultMetrics } = client;
+function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>): Registry {
+  const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -76,5 +78,26 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
       for (const name of concerns) this.set({ concern: name }, context.restarts[name]);
     },
   });
+  // The outbox's figures come from the store itself (the data plane), read at scrape time.
+  const outboxFigure = (stat: keyof OutboxStats, help: string, kind: 'gauge' | 'counter') => {
+    const name = `edgevisor_outbox_${stat.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}${kind === 'counter' ? '_total' : ''}`;
+    const collect = function (this: { reset(): void; inc?(v: number): void; set?(v: number): void }) {
+      const stats = outbox?.current?.stats();
+      if (!stats) return;
+      const value = Number(stats[stat]);
+      if (this.set) this.set(value);
+      else (this.reset(), this.inc!(value));
+    };
+    if (kind === 'gauge') new Gauge({ name, help, registers: [registry], collect });
+    else new Counter({ name, help, registers: [registry], collect });
+  };
+  outboxFigure('depth', 'Messages waiting in the outbox', 'gauge');
+  outboxFigure('bytes', 'Topic and payload bytes waiting in the outbox', 'gauge');
+  outboxFigure('enqueued', 'Messages accepted since start', 'counter');
+  outboxFigure('delivered', 'Messages acknowledged by the broker since start', 'counter');
+  outboxFigure('dropped', 'Messages dropped by the overflow policy since start', 'counter');
+  outboxFigure('refused', 'Messages refused (queue full or too large) since start', 'counter');
+  outboxFigure('bytesWritten', 'Bytes written to the outbox log since start', 'counter');
+  outboxFigure('syncs', 'fdatasync calls (group commits) since start', 'counter');
   return registry;
 }

@@ -1,12 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
+import type { MqttClient } from 'mqtt';
 import { linkMachine } from '../machines/link.js';
 import { listenerMachine } from '../machines/listener.js';
+import { outboxMachine } from '../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
 import { embeddedBrokerActor } from './actors/embedded-broker.js';
 import { httpServerActor } from './actors/http-server.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
+import { outboxStoreActor } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
 import type { Config } from './config/schema.js';
 import { createApp } from './http/app.js';
@@ -14,6 +17,8 @@ import { forConcern, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
 import { ActorChanges } from './observe.js';
+import type { Outbox } from './outbox/queue.js';
+import { Slot } from './slot.js';
 
 export interface RuntimeOptions {
   /** an extra inspection observer, e.g. the Stately inspector in development */
@@ -24,6 +29,8 @@ export interface Runtime {
   actor: Actor<typeof supervisorMachine>;
   /** resolves once the tree has stopped and everything it opened is closed */
   done: Promise<SupervisorOutput>;
+  /** the durable outbox while it is open: what local code sends upstream goes here */
+  outbox: Slot<Outbox>;
   stop(): void;
 }
 
@@ -35,6 +42,8 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   const changes = new ActorChanges(forConcern(log, 'tree'));
   let actor: Runtime['actor'] | undefined;
   const root = () => actor;
+  const session = new Slot<MqttClient>();
+  const outboxSlot = new Slot<Outbox>();
 
   const link = linkMachine.provide({
     actors: {
@@ -42,12 +51,27 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
         url: brokerUrl(config),
         options: mqttOptions(config),
         statusTopic: statusTopic(config.thingName),
+        session,
         closing,
         log: forConcern(log, 'link'),
       }),
     },
   });
-  const app = createApp({ root, metrics: createMetrics(root), changes, log: forConcern(log, 'http'), token: config.http.token });
+  const { maxInFlight, maxPayloadBytes, ...limits } = config.outbox;
+  const outbox = outboxMachine.provide({
+    actors: {
+      outboxStore: outboxStoreActor({ stateDir: config.stateDir, limits, maxInFlight, session, outbox: outboxSlot, closing, log: forConcern(log, 'outbox') }),
+    },
+  });
+  const app = createApp({
+    root,
+    metrics: createMetrics(root, outboxSlot),
+    changes,
+    outbox: outboxSlot,
+    maxPayloadBytes,
+    log: forConcern(log, 'http'),
+    token: config.http.token,
+  });
   const http = listenerMachine.provide({
     actors: { server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http') }) },
   });
@@ -63,6 +87,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       drain: fromPromise<void, void>(() => closing.settled()),
       broker,
       link,
+      outbox,
       http,
     },
   });
@@ -89,13 +114,13 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   });
   actor.start();
   supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
-  return { actor, done, stop: () => actor!.send({ type: 'supervisor.stop' }) };
+  return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
 }
 
 export function supervisorInput(config: Config): SupervisorInput {
   const s = config.supervisor;
   return {
-    enabled: { broker: config.mqtt.url === 'embedded', link: true, http: true },
+    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, http: true },
     inputs: {
       broker: { name: 'embedded broker', host: config.mqtt.embeddedHost, port: config.mqtt.embeddedPort },
       link: {
@@ -104,6 +129,7 @@ export function supervisorInput(config: Config): SupervisorInput {
         stableMs: 10_000,
         jitterSeed: randomInt(2 ** 31),
       },
+      outbox: undefined,
       http: { name: 'http', host: config.http.host, port: config.http.port },
     },
     restart: {

@@ -5,12 +5,15 @@ import type { LinkEvent } from '../../machines/link.js';
 import { toFailure, type Failure } from '../../machines/shared/types.js';
 import type { Closing } from '../closing.js';
 import type { Logger } from '../log.js';
+import type { Slot } from '../slot.js';
 
 export interface MqttClientDeps {
   url: string;
   options: IClientOptions;
   /** devices/<thing>/status: "online" on connect, "offline" on a clean end (and as the will) */
   statusTopic: string;
+  /** holds the client while it is connected, for the data plane (the outbox) */
+  session: Slot<MqttClient>;
   closing: Closing;
   log: Logger;
   /** how long a clean end may wait for the offline status to be acknowledged */
@@ -33,6 +36,7 @@ export function mqttClientActor(deps: MqttClientDeps) {
       // Nagle on a request/acknowledge protocol costs ~40 ms per round trip.
       (client.stream as Socket).setNoDelay?.(true);
       client.publish(deps.statusTopic, 'online', { qos: 1, retain: true });
+      deps.session.set(client);
       deps.log.info({ broker: deps.url.replace(/\/\/[^@/]*@/, '//'), attempt: input.attempt }, 'connected');
       sendBack({ type: 'mqtt.connected', at: Date.now() });
     });
@@ -41,12 +45,14 @@ export function mqttClientActor(deps: MqttClientDeps) {
       deps.log.warn({ code: lastError.code, err: lastError.message }, 'connection error');
     });
     client.on('close', () => {
+      deps.session.clear(client);
       if (connected) deps.log.warn('connection closed');
       connected = false;
       sendBack({ type: 'mqtt.closed', error: lastError });
     });
 
     return () => {
+      deps.session.clear(client);
       client.removeAllListeners('close');
       client.removeAllListeners('connect');
       client.on('error', () => {}); // late errors during the end are expected

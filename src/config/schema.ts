@@ -98,6 +98,17 @@ const Monitor = z
   })
   .prefault({});
 
+const Outbox = z
+  .strictObject({
+    maxMessages: z.number().int().positive().default(100_000).describe('messages the reconnect queue holds at most'),
+    maxBytes: z.number().int().positive().default(32 * 1024 * 1024).describe('payload and topic bytes it holds at most'),
+    overflow: z.enum(['dropOldest', 'rejectNew']).default('dropOldest').describe('when full: drop the oldest message, or refuse the new one'),
+    segmentBytes: z.number().int().min(4096).default(4 * 1024 * 1024).describe('size of one log segment file on disk'),
+    maxInFlight: z.number().int().min(1).max(65535).default(256).describe('QoS 1 publishes awaiting PUBACK at once'),
+    maxPayloadBytes: z.number().int().positive().default(128 * 1024).describe('largest payload accepted (AWS IoT Core allows 128 KiB)'),
+  })
+  .prefault({});
+
 const Log = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('log level'),
@@ -129,6 +140,7 @@ export const ConfigSchema = z.strictObject({
   firmware: Firmware,
   devices: Devices,
   monitor: Monitor,
+  outbox: Outbox,
   log: Log,
   supervisor: Supervisor,
 });

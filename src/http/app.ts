@@ -8,10 +8,11 @@ import type { ActorChanges } from '../observe.js';
 import { requireToken } from './auth.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { outboxRoutes, type OutboxRouteDeps } from './routes/outbox.js';
 import { stateRoutes } from './routes/state.js';
 import { wsRoutes } from './ws.js';
 
-export interface AppDeps {
+export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   root: () => AnyActorRef | undefined;
   metrics: Metrics;
   changes: ActorChanges;
@@ -25,7 +26,10 @@ export interface AppDeps {
  * /health and /metrics stay open for probes and scrapers. */
 export function createApp(deps: AppDeps) {
   const app = new Hono();
-  const api = new Hono().use('*', requireToken(deps.token)).route('/state', stateRoutes(deps));
+  const api = new Hono()
+    .use('*', requireToken(deps.token))
+    .route('/state', stateRoutes(deps))
+    .route('/', outboxRoutes(deps));
 
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));

@@ -34,11 +34,12 @@ describe('agent process against mosquitto', () => {
     const healthy = await waitForHealth(base, 200);
     expect(healthy.body.concerns).toEqual({
       link: { state: 'session.online', healthy: true },
+      outbox: { state: 'open.delivery.draining,capacity.ok', healthy: true },
       http: { state: 'listening', healthy: true },
     });
     const state = await (await fetch(`${base}/api/v1/state`)).json();
     expect(state.status).toBe('running');
-    expect(state.tree.children.map((c: { id: string }) => c.id).sort()).toEqual(['http', 'link']);
+    expect(state.tree.children.map((c: { id: string }) => c.id).sort()).toEqual(['http', 'link', 'outbox']);
 
     const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
     const first = await new Promise<any>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))));

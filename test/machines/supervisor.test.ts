@@ -5,10 +5,11 @@ import { advance, flush } from '../support/clock.js';
 import { fakeCallback, fakePromise } from '../support/fakes.js';
 
 const input: SupervisorInput = {
-  enabled: { broker: false, link: true, http: true },
+  enabled: { broker: false, link: true, outbox: false, http: true },
   inputs: {
     broker: { name: 'embedded broker', host: '127.0.0.1', port: 1883 },
     link: { broker: 'mqtt://x', backoff: { minMs: 1, maxMs: 2 }, stableMs: 1, jitterSeed: 1 },
+    outbox: undefined,
     http: { name: 'http', host: '127.0.0.1', port: 8080 },
   },
   restart: { backoff: { minMs: 1000, maxMs: 8000 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 7 },
@@ -31,6 +32,7 @@ function start(overrides: Partial<SupervisorInput> = {}, children: Partial<Recor
       drain: drain.logic,
       broker: concern('broker'),
       link: concern('link'),
+      outbox: concern('outbox'),
       http: concern('http'),
     },
   });
@@ -58,7 +60,7 @@ describe('supervisor machine', () => {
     expect(actor.getSnapshot().value).toBe('starting');
     prepare.resolve();
     await flush();
-    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', http: 'up' } });
+    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', http: 'up' } });
     expect(starts).toEqual({ link: 1, http: 1 });
     expect(actor.getSnapshot().children.link).toBeDefined();
     expect(actor.getSnapshot().children.broker).toBeUndefined();

@@ -1,15 +1,17 @@
 import { createActor, fromPromise } from 'xstate';
 import { linkMachine } from '../../machines/link.js';
 import { listenerMachine } from '../../machines/listener.js';
+import { outboxMachine } from '../../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.js';
 import { ActorChanges } from '../../src/observe.js';
 import { fakeCallback } from './fakes.js';
 
 export const treeInput: SupervisorInput = {
-  enabled: { broker: false, link: true, http: true },
+  enabled: { broker: false, link: true, outbox: true, http: true },
   inputs: {
     broker: { name: 'embedded broker', host: '127.0.0.1', port: 1883 },
     link: { broker: 'mqtt://127.0.0.1:1883', backoff: { minMs: 5000, maxMs: 10_000 }, stableMs: 10_000, jitterSeed: 1 },
+    outbox: undefined,
     http: { name: 'http', host: '127.0.0.1', port: 8080 },
   },
   restart: { backoff: { minMs: 50, maxMs: 100 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 1 },
@@ -20,12 +22,14 @@ export const treeInput: SupervisorInput = {
 export function fakeTree() {
   const mqttClient = fakeCallback();
   const server = fakeCallback();
+  const store = fakeCallback();
   const changes = new ActorChanges();
   const machine = supervisorMachine.provide({
     actors: {
       prepare: fromPromise<void, void>(async () => {}),
       drain: fromPromise<void, void>(async () => {}),
       link: linkMachine.provide({ actors: { mqttClient: mqttClient.logic } }),
+      outbox: outboxMachine.provide({ actors: { outboxStore: store.logic } }),
       http: listenerMachine.provide({ actors: { server: server.logic } }),
       broker: listenerMachine.provide({ actors: { server: fakeCallback().logic } }),
     },
@@ -36,12 +40,14 @@ export function fakeTree() {
     actor,
     changes,
     root: () => actor,
-    /** brings link online and http listening */
+    /** brings link online, the outbox open and http listening */
     async healthy() {
       await new Promise((resolve) => setImmediate(resolve));
       mqttClient.current.sendBack({ type: 'mqtt.connected', at: 1 });
+      store.current.sendBack({ type: 'outbox.opened', counters: { depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0 } });
       server.current.sendBack({ type: 'server.listening', host: '127.0.0.1', port: 8080 });
     },
+    store,
     dropLink() {
       mqttClient.current.sendBack({ type: 'mqtt.closed', error: { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1883' } });
     },

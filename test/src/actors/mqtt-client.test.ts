@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { mqttClientActor } from '../../../src/actors/mqtt-client.js';
 import { Closing } from '../../../src/closing.js';
+import { Slot } from '../../../src/slot.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { createLogger } from '../../../src/log.js';
 import { brokerUrl, mqttOptions, statusTopic } from '../../../src/mqtt/options.js';
@@ -21,7 +22,7 @@ function clientFor(config: Record<string, unknown>, closing = new Closing()) {
   const loaded = loadConfig({ env: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])) });
   if (!loaded.ok) throw new Error(loaded.error);
   const c = loaded.config;
-  return mqttClientActor({ url: brokerUrl(c), options: mqttOptions(c), statusTopic: statusTopic(c.thingName), closing, log });
+  return mqttClientActor({ url: brokerUrl(c), options: mqttOptions(c), statusTopic: statusTopic(c.thingName), session: new Slot(), closing, log });
 }
 
 describe('mqttClient actor against mosquitto', () => {

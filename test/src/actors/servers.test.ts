@@ -6,6 +6,7 @@ import { embeddedBrokerActor } from '../../../src/actors/embedded-broker.js';
 import { httpServerActor } from '../../../src/actors/http-server.js';
 import { mqttClientActor } from '../../../src/actors/mqtt-client.js';
 import { Closing } from '../../../src/closing.js';
+import { Slot } from '../../../src/slot.js';
 import { createLogger } from '../../../src/log.js';
 import { subscriber } from '../../support/mqtt.js';
 import { freePort, waitFor } from '../../support/ports.js';
@@ -46,7 +47,7 @@ describe('embedded broker actor (aedes)', () => {
     const { port } = await waitFor(() => broker.events.find((e) => e.type === 'server.listening'), 'listening');
     const url = `mqtt://127.0.0.1:${port}`;
     const client = record(
-      mqttClientActor({ url, options: { clientId: 'thing', reconnectPeriod: 0 }, statusTopic: 'devices/thing/status', closing, log }),
+      mqttClientActor({ url, options: { clientId: 'thing', reconnectPeriod: 0 }, statusTopic: 'devices/thing/status', session: new Slot(), closing, log }),
       { attempt: 0 },
     );
     await waitFor(() => client.types().includes('mqtt.connected'), 'connected');

@@ -24,7 +24,11 @@ describe('GET /health', () => {
     expect(await res.json()).toEqual({
       status: 'ok',
       phase: 'running',
-      concerns: { link: { state: 'session.online', healthy: true }, http: { state: 'listening', healthy: true } },
+      concerns: {
+        link: { state: 'session.online', healthy: true },
+        outbox: { state: 'open.delivery.holding,capacity.ok', healthy: true },
+        http: { state: 'listening', healthy: true },
+      },
       reasons: [],
     });
 
@@ -55,7 +59,7 @@ describe('GET /api/v1/state', () => {
     const body = await res.json();
     expect(body.version).toBe(1);
     expect(body.status).toBe('running');
-    expect(body.tree).toMatchObject({ id: 'supervisor', status: 'active', state: { running: { link: 'up', http: 'up', broker: 'disabled' } } });
+    expect(body.tree).toMatchObject({ id: 'supervisor', status: 'active', state: { running: { link: 'up', outbox: 'up', http: 'up', broker: 'disabled' } } });
     const link = body.tree.children.find((c: { id: string }) => c.id === 'link');
     expect(link).toMatchObject({ state: { session: 'online' }, tags: ['healthy', 'online'], context: { attempt: 0, broker: 'mqtt://127.0.0.1:1883' } });
     expect(link.children.map((c: { id: string }) => c.id)).toEqual(['mqttClient']);

@@ -1,0 +1,34 @@
+/**
+ * A value that comes and goes while the process runs (the connected MQTT client, the open
+ * outbox), shared between an actor that owns it and the data plane that uses it.
+ */
+export class Slot<T> {
+  private value: T | undefined;
+  private readonly listeners = new Set<(value: T | undefined) => void>();
+
+  get current(): T | undefined {
+    return this.value;
+  }
+
+  set(value: T): void {
+    this.value = value;
+    this.notify();
+  }
+
+  /** Empties the slot, but only if it still holds `value` (a newer owner may have moved in). */
+  clear(value?: T): void {
+    if (this.value === undefined || (value !== undefined && this.value !== value)) return;
+    this.value = undefined;
+    this.notify();
+  }
+
+  /** Calls `listener` with every change; returns the unsubscribe function. */
+  subscribe(listener: (value: T | undefined) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener(this.value);
+  }
+}
