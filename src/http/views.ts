@@ -75,6 +75,8 @@ export interface ConcernHealth {
   state: string;
   healthy: boolean;
   reason?: string;
+  /** a concern's own figures, such as the outbox's depth and drop counts */
+  counters?: Record<string, unknown>;
 }
 
 export interface HealthView {
@@ -110,10 +112,19 @@ function concernHealth(name: Concern, region: string, child: AnyActorRef | undef
   if (!child) return { state: region, healthy: false, reason: 'not running' };
   const snap = snapshotOf(child);
   const state = describeValue(snap.value ?? null);
-  if (snap.hasTag?.('healthy')) return { state, healthy: true };
-  const lastError = (snap.context as { lastError?: { message: string } | null; error?: { message: string } | null } | undefined);
-  const detail = lastError?.lastError?.message ?? lastError?.error?.message;
-  return { state, healthy: false, reason: detail ? `${state}: ${detail}` : state };
+  const own = (snap.context ?? {}) as ConcernContext;
+  const counters = own.counters ? { counters: own.counters } : {};
+  if (snap.hasTag?.('healthy')) return { state, healthy: true, ...counters };
+  const detail = own.problem ?? own.lastError?.message ?? own.error?.message;
+  return { state, healthy: false, reason: detail ? `${state}: ${detail}` : state, ...counters };
+}
+
+/** What health reads from a concern's context, where the concern has it. */
+interface ConcernContext {
+  counters?: Record<string, unknown>;
+  problem?: string | null;
+  lastError?: { message: string } | null;
+  error?: { message: string } | null;
 }
 
 /** "session.online" for {session: 'online'}. */

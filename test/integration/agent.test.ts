@@ -4,6 +4,7 @@ import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js'
 import { Mosquitto } from '../support/mosquitto.js';
 import { subscriber } from '../support/mqtt.js';
 import { freePort, waitFor } from '../support/ports.js';
+import { json } from '../support/tree.js';
 
 /** The built agent, run as a process with a config file, against a real mosquitto. */
 describe('agent process against mosquitto', () => {
@@ -34,10 +35,10 @@ describe('agent process against mosquitto', () => {
     const healthy = await waitForHealth(base, 200);
     expect(healthy.body.concerns).toEqual({
       link: { state: 'session.online', healthy: true },
-      outbox: { state: 'open.delivery.draining,capacity.ok', healthy: true },
+      outbox: { state: 'open.delivery.draining,capacity.ok', healthy: true, counters: expect.objectContaining({ depth: 0, dropped: 0 }) },
       http: { state: 'listening', healthy: true },
     });
-    const state = await (await fetch(`${base}/api/v1/state`)).json();
+    const state = await json(await fetch(`${base}/api/v1/state`));
     expect(state.status).toBe('running');
     expect(state.tree.children.map((c: { id: string }) => c.id).sort()).toEqual(['http', 'link', 'outbox']);
 
@@ -167,7 +168,7 @@ describe('agent process: bad start-up', () => {
       const base = `http://127.0.0.1:${port}`;
       const down = await waitFor(async () => {
         const res = await fetch(`${base}/health`).catch(() => undefined);
-        const body = res && (await res.json());
+        const body = res && (await json(res));
         return body?.reasons?.some((r: string) => /Not authorized/i.test(r)) ? { status: res!.status, body } : undefined;
       }, 'a Not authorized reason');
       expect(down.status).toBe(503);

@@ -2,10 +2,11 @@ import { fromCallback, fromPromise, type AnyEventObject } from 'xstate';
 
 /** A callback actor a test can drive: it exposes each live instance's `sendBack`,
  * records what the chart sends it, and counts starts and cleanups. */
-export function fakeCallback<TInput = unknown>() {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a fake stands in for actors of any event type
+export function fakeCallback<TInput = any>() {
   const live: Array<{ input: TInput; sendBack: (event: AnyEventObject) => void; received: AnyEventObject[] }> = [];
   const stats = { started: 0, stopped: 0 };
-  const logic = fromCallback<AnyEventObject, TInput>(({ input, sendBack, receive }) => {
+  const logic = fromCallback<any, TInput>(({ input, sendBack, receive }) => {
     const entry = { input, sendBack, received: [] as AnyEventObject[] };
     stats.started++;
     live.push(entry);
@@ -30,7 +31,7 @@ export function fakeCallback<TInput = unknown>() {
 }
 
 /** A promise actor whose every run waits for the test to resolve or reject it. */
-export function fakePromise<TOutput = void, TInput = unknown>() {
+export function fakePromise<TOutput = void, TInput = any>() {
   const pending: Array<{ input: TInput; resolve: (v: TOutput) => void; reject: (e: unknown) => void }> = [];
   const logic = fromPromise<TOutput, TInput>(
     ({ input }) => new Promise<TOutput>((resolve, reject) => void pending.push({ input, resolve, reject })),

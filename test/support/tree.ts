@@ -3,7 +3,12 @@ import { linkMachine } from '../../machines/link.js';
 import { listenerMachine } from '../../machines/listener.js';
 import { outboxMachine } from '../../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.js';
+import { createApp } from '../../src/http/app.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
 import { ActorChanges } from '../../src/observe.js';
+import type { Outbox } from '../../src/outbox/queue.js';
+import { Slot } from '../../src/slot.js';
 import { fakeCallback } from './fakes.js';
 
 export const treeInput: SupervisorInput = {
@@ -53,3 +58,23 @@ export function fakeTree() {
     },
   };
 }
+
+/** The real app over a fake tree, as the runtime builds it. */
+export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number } = {}) {
+  const outbox = new Slot<Outbox>();
+  if (options.outbox) outbox.set(options.outbox);
+  return createApp({
+    root: tree.root,
+    metrics: createMetrics(tree.root, outbox),
+    changes: tree.changes,
+    outbox,
+    maxPayloadBytes: 1024,
+    log: createLogger({ level: 'silent' }),
+    token: options.token,
+    wsCoalesceMs: options.wsCoalesceMs,
+  });
+}
+
+/** A response body as loosely typed JSON, for assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const json = (res: Response): Promise<any> => res.json();

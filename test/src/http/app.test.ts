@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../../src/http/app.js';
-import { createLogger } from '../../../src/log.js';
-import { createMetrics } from '../../../src/metrics.js';
-import { fakeTree } from '../../support/tree.js';
-
-const log = createLogger({ level: 'silent' });
+import { appFor, fakeTree, json } from '../../support/tree.js';
 
 function appWith(token?: string) {
   const tree = fakeTree();
-  const app = createApp({ root: tree.root, metrics: createMetrics(tree.root), changes: tree.changes, log, token });
-  return { tree, app };
+  return { tree, app: appFor(tree, { token }) };
 }
 
 describe('GET /health', () => {
@@ -21,12 +15,16 @@ describe('GET /health', () => {
     await tree.healthy();
     res = await app.request('/health');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({
+    expect(await json(res)).toEqual({
       status: 'ok',
       phase: 'running',
       concerns: {
         link: { state: 'session.online', healthy: true },
-        outbox: { state: 'open.delivery.holding,capacity.ok', healthy: true },
+        outbox: {
+          state: 'open.delivery.holding,capacity.ok',
+          healthy: true,
+          counters: { depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0 },
+        },
         http: { state: 'listening', healthy: true },
       },
       reasons: [],
@@ -35,7 +33,7 @@ describe('GET /health', () => {
     tree.dropLink();
     res = await app.request('/health');
     expect(res.status).toBe(503);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.reasons).toEqual(['link: backingOff: connect ECONNREFUSED 127.0.0.1:1883']);
     expect(body.concerns.http.healthy).toBe(true);
   });
@@ -46,7 +44,7 @@ describe('GET /health', () => {
     tree.actor.send({ type: 'supervisor.stop' });
     const res = await app.request('/health');
     expect(res.status).toBe(503);
-    expect((await res.json()).reasons[0]).toMatch(/^supervisor: (stopping|stopped)$/);
+    expect((await json(res)).reasons[0]).toMatch(/^supervisor: (stopping|stopped)$/);
   });
 });
 
@@ -56,7 +54,7 @@ describe('GET /api/v1/state', () => {
     await tree.healthy();
     const res = await app.request('/api/v1/state');
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.version).toBe(1);
     expect(body.status).toBe('running');
     expect(body.tree).toMatchObject({ id: 'supervisor', status: 'active', state: { running: { link: 'up', outbox: 'up', http: 'up', broker: 'disabled' } } });
@@ -92,7 +90,7 @@ describe('errors and auth', () => {
     const { app } = appWith();
     const res = await app.request('/api/v1/nope', { method: 'POST' });
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: 'not_found', message: 'no route for POST /api/v1/nope' });
+    expect(await json(res)).toEqual({ error: 'not_found', message: 'no route for POST /api/v1/nope' });
   });
 
   it('with a token, /api/v1 needs it; /health and /metrics stay open', async () => {

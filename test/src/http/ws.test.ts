@@ -2,12 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpServerActor } from '../../../src/actors/http-server.js';
 import { Closing } from '../../../src/closing.js';
-import { createApp } from '../../../src/http/app.js';
 import { createLogger } from '../../../src/log.js';
-import { createMetrics } from '../../../src/metrics.js';
 import { waitFor } from '../../support/ports.js';
 import { record } from '../../support/recorder.js';
-import { fakeTree } from '../../support/tree.js';
+import { appFor, fakeTree } from '../../support/tree.js';
 
 const log = createLogger({ level: 'silent' });
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -18,7 +16,7 @@ afterEach(async () => {
 /** A real server on a loopback port serving the app over a fake-driven tree. */
 async function serve(token?: string) {
   const tree = fakeTree();
-  const app = createApp({ root: tree.root, metrics: createMetrics(tree.root), changes: tree.changes, log, token, wsCoalesceMs: 50 });
+  const app = appFor(tree, { token, wsCoalesceMs: 50 });
   const closing = new Closing();
   const run = record(httpServerActor({ fetch: app.fetch, closing, log }), { name: 'http', host: '127.0.0.1', port: 0 });
   const { port } = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
