@@ -17,9 +17,11 @@ export interface AgentProcess {
 }
 
 /** The built agent as a child process, the way systemd runs it. */
-export function runAgent(options: { config?: Record<string, unknown>; args?: string[]; env?: Record<string, string> } = {}): AgentProcess {
+export function runAgent(
+  options: { config?: Record<string, unknown>; args?: string[]; env?: Record<string, string>; stateDir?: string } = {},
+): AgentProcess {
   const dir = mkdtempSync(join(tmpdir(), 'edgevisor-agent-'));
-  const stateDir = join(dir, 'state');
+  const stateDir = options.stateDir ?? join(dir, 'state');
   const args = ['run', ...(options.args ?? [])];
   if (options.config) {
     const file = join(dir, 'config.json');

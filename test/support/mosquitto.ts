@@ -9,12 +9,11 @@ export interface MosquittoOptions {
   /** extra lines for the listener, e.g. password_file or TLS settings */
   listener?: string[];
   port?: number;
+  /** keep sessions and queued messages across a stop and start (saved at a clean stop) */
+  persistent?: boolean;
 }
 
-/**
- * A real mosquitto on a loopback port of its own, which the test can stop and start again
- * on the same port (persistent sessions kept in memory across a stop are not needed).
- */
+/** A real mosquitto on a loopback port of its own, which the test can stop and start again on the same port. */
 export class Mosquitto {
   private process?: ChildProcess;
   private constructor(
@@ -26,7 +25,10 @@ export class Mosquitto {
     const port = options.port ?? (await freePort());
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-mosquitto-'));
     const configFile = join(dir, 'mosquitto.conf');
-    const lines = [`listener ${port} 127.0.0.1`, ...(options.listener ?? ['allow_anonymous true']), 'persistence false', 'log_dest stderr', 'log_type error'];
+    const persistence = options.persistent
+      ? ['persistence true', `persistence_location ${dir}/`, 'max_queued_messages 0', 'max_inflight_messages 100']
+      : ['persistence false'];
+    const lines = [`listener ${port} 127.0.0.1`, ...(options.listener ?? ['allow_anonymous true']), ...persistence, 'log_dest stderr', 'log_type error'];
     // As root, mosquitto drops to its own user, which could not read the test's temporary files.
     if (process.getuid?.() === 0) lines.unshift('user root');
     writeFileSync(configFile, `${lines.join('\n')}\n`);
