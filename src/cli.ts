@@ -1,16 +1,30 @@
 import { parseArgs } from 'node:util';
 import { envKeys } from './config/env.js';
 
+export interface PublishOptions {
+  topic: string;
+  message?: string;
+  file?: string;
+  qos: 0 | 1;
+  retain: boolean;
+}
+
 export interface CliOptions {
-  command: 'run' | 'help' | 'version' | 'print-config';
+  command: 'run' | 'help' | 'version' | 'print-config' | 'publish';
   config?: string;
   inspect: boolean;
+  publish?: PublishOptions;
 }
 
 export const usage = () => `Usage: edgevisor [run] [options]
 
 Commands:
   run                 run the agent (default)
+  publish             send one message through the running agent's durable outbox:
+                        -t, --topic TOPIC  (required)
+                        -m, --message TEXT | -f, --file PATH ("-" for stdin)
+                        -q, --qos 0|1 (default 1)   --retain
+                      the agent is found at http.host:http.port of the same config
   help                show this text
 
 Options:
@@ -42,13 +56,26 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliOptions {
       version: { type: 'boolean', short: 'v' },
       'print-config': { type: 'boolean' },
       inspect: { type: 'boolean' },
+      topic: { type: 'string', short: 't' },
+      message: { type: 'string', short: 'm' },
+      file: { type: 'string', short: 'f' },
+      qos: { type: 'string', short: 'q', default: '1' },
+      retain: { type: 'boolean' },
     },
   });
   const [command = 'run', ...rest] = positionals;
-  if (rest.length > 0 || !['run', 'help'].includes(command)) throw new Error(`unknown command: ${positionals.join(' ')}`);
+  if (rest.length > 0 || !['run', 'help', 'publish'].includes(command)) throw new Error(`unknown command: ${positionals.join(' ')}`);
+  const common = { config: values.config ?? env.EDGEVISOR_CONFIG, inspect: Boolean(values.inspect) || env.EDGEVISOR_INSPECT === '1' };
+  if (values.help || command === 'help') return { command: 'help', ...common };
+  if (values.version) return { command: 'version', ...common };
+  if (values['print-config']) return { command: 'print-config', ...common };
+  if (command !== 'publish') return { command: 'run', ...common };
+  if (!values.topic) throw new Error('publish needs --topic');
+  if ((values.message === undefined) === (values.file === undefined)) throw new Error('publish needs one of --message or --file');
+  if (values.qos !== '0' && values.qos !== '1') throw new Error(`--qos must be 0 or 1, not ${values.qos}`);
   return {
-    command: values.help || command === 'help' ? 'help' : values.version ? 'version' : values['print-config'] ? 'print-config' : 'run',
-    config: values.config ?? env.EDGEVISOR_CONFIG,
-    inspect: Boolean(values.inspect) || env.EDGEVISOR_INSPECT === '1',
+    command: 'publish',
+    ...common,
+    publish: { topic: values.topic, message: values.message, file: values.file, qos: Number(values.qos) as 0 | 1, retain: Boolean(values.retain) },
   };
 }

@@ -19,6 +19,15 @@ async function main(argv: string[]): Promise<number> {
   const loaded = loadConfig({ file: cli.config, env: process.env });
   if (!loaded.ok) return fail(`edgevisor: ${loaded.error}`, 2);
   if (cli.command === 'print-config') return void console.log(JSON.stringify(masked(loaded.config), null, 2)), 0;
+  if (cli.command === 'publish') {
+    const { publishThroughAgent } = await import('./publish-command.js');
+    try {
+      console.log(await publishThroughAgent(loaded.config, cli.publish!));
+      return 0;
+    } catch (error) {
+      return fail(`edgevisor: ${(error as Error).message}`, 1);
+    }
+  }
 
   // Loaded only now, so a bad config is refused without loading the agent's dependencies.
   const { startRuntime } = await import('./runtime.js');

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
-import { runAgent } from '../support/agent.js';
+import { runAgent, runCli } from '../support/agent.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { analyse, persistentSubscriber } from '../support/persistent-subscriber.js';
 import { freePort, waitFor } from '../support/ports.js';
@@ -171,4 +171,39 @@ describe('outbox across kill -9', () => {
     const recovered = second.logs.find((l) => l.msg === 'outbox recovered');
     expect(recovered?.recovered).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('edgevisor publish', () => {
+  it('sends text and binary (stdin) messages through the running agent, and says why when it cannot', async () => {
+    const url = inject('mqttUrl');
+    const subscriber = await persistentSubscriber(url, `cli-${process.pid}/#`);
+    cleanups.push(() => subscriber.close());
+    const port = await freePort();
+    const agent = runAgent({ config: { thingName: `cli-${process.pid}`, mqtt: { url }, http: { port } } });
+    cleanups.push(async () => (agent.child.kill('SIGTERM'), await agent.exited));
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200 || undefined, 'healthy');
+
+    const text = runCli(['publish', '--config', agent.configFile!, '-t', `cli-${process.pid}/text`, '-m', 'hello', '--retain']);
+    expect(text.code).toBe(0);
+    expect(JSON.parse(text.stdout)).toMatchObject({ accepted: true });
+    const binary = runCli(['publish', '--config', agent.configFile!, '-t', `cli-${process.pid}/bin`, '-f', '-', '-q', '0'], { input: Buffer.from([0, 1, 254, 255]) });
+    expect(binary.code).toBe(0);
+    await waitFor(() => subscriber.received.length >= 2 || undefined, 'both messages');
+    expect(subscriber.received.find((m) => m.topic.endsWith('/text'))?.payload).toBe('hello');
+    expect(subscriber.received.some((m) => m.topic.endsWith('/bin'))).toBe(true);
+
+    const wildcard = runCli(['publish', '--config', agent.configFile!, '-t', 'a/#', '-m', 'x']);
+    expect(wildcard.code).toBe(1);
+    expect(wildcard.stderr).toBe('edgevisor: publish refused (400): topic: must not contain the wildcards + or # (it is a topic to publish to)\n');
+    const noTopic = runCli(['publish', '--config', agent.configFile!, '-m', 'x']);
+    expect(noTopic.code).toBe(2);
+    expect(noTopic.stderr).toBe('edgevisor: publish needs --topic (see --help)\n');
+  });
+
+  it('names the address when no agent is running', async () => {
+    const port = await freePort();
+    const result = runCli(['publish', '-t', 'a', '-m', 'x'], { env: { EDGEVISOR_HTTP__PORT: String(port) } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`edgevisor: cannot reach the agent at http://127.0.0.1:${port}/api/v1/publish: ECONNREFUSED\n`);
+  });
 });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ export interface AgentProcess {
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stateDir: string;
+  configFile?: string;
 }
 
 /** The built agent as a child process, the way systemd runs it. */
@@ -23,10 +24,11 @@ export function runAgent(
   const dir = mkdtempSync(join(tmpdir(), 'edgevisor-agent-'));
   const stateDir = options.stateDir ?? join(dir, 'state');
   const args = ['run', ...(options.args ?? [])];
+  let configFile: string | undefined;
   if (options.config) {
-    const file = join(dir, 'config.json');
-    writeFileSync(file, JSON.stringify({ stateDir, ...options.config }));
-    args.push('--config', file);
+    configFile = join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({ stateDir, ...options.config }));
+    args.push('--config', configFile);
   }
   const child = spawn(process.execPath, [entry, ...args], {
     cwd: dir,
@@ -47,7 +49,7 @@ export function runAgent(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  return { child, logs, stdout: () => stdout, stderr: () => stderr, exited, stateDir };
+  return { child, logs, stdout: () => stdout, stderr: () => stderr, exited, stateDir, configFile };
 }
 
 export async function health(base: string): Promise<{ status: number; body: any } | undefined> {
@@ -64,3 +66,9 @@ export const waitForHealth = (base: string, status: number, timeoutMs = 10_000) 
     const h = await health(base);
     return h?.status === status ? h : undefined;
   }, `/health ${status}`, timeoutMs);
+
+/** A one-shot command of the built CLI (e.g. publish), with optional standard input. */
+export function runCli(args: string[], options: { input?: Buffer | string; env?: Record<string, string> } = {}) {
+  const result = spawnSync(process.execPath, [entry, ...args], { input: options.input, env: { PATH: process.env.PATH, ...options.env }, encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
