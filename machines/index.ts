@@ -1,12 +1,14 @@
 import { linkMachine } from './link.js';
 import { listenerMachine } from './listener.js';
+import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { linkMachine, listenerMachine, supervisorMachine };
+export { linkMachine, listenerMachine, outboxMachine, supervisorMachine };
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {
   supervisor: supervisorMachine,
   link: linkMachine,
   listener: listenerMachine,
+  outbox: outboxMachine,
 };
