@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const IDLE_MS = Number(process.env.IDLE_MS ?? 10_000);
-const entry = new URL('../dist/src/main.js', import.meta.url).pathname;
+const entry = new URL('../dist/bundle/main.js', import.meta.url).pathname;
 const deps = ['xstate', 'mqtt', 'hono', '@hono/node-server', 'ws', 'pino', 'zod', 'prom-client', 'yaml', 'aedes'];
 const reference = `await Promise.all(${JSON.stringify(deps)}.map((d) => import(d))); console.log('ready'); setInterval(() => {}, 1 << 30);`;
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { encodeMessage, encodeSettle, HEADER_BYTES, RecordType, type OutboxMessage } from './record.js';
+import { encodeMessage, encodeSettle, RecordType, type OutboxMessage } from './record.js';
 import { SegmentLog, type RecoveryReport } from './segment-log.js';
 
 export type OverflowPolicy = 'dropOldest' | 'rejectNew';
@@ -219,5 +219,3 @@ export class Outbox extends EventEmitter {
   }
 }
 
-/** The on-disk size of a message record, for write-amplification figures. */
-export const recordBytes = (message: OutboxMessage) => HEADER_BYTES + 3 + Buffer.byteLength(message.topic) + message.payload.length;

@@ -2,9 +2,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { killOnExit } from './mosquitto.js';
 import { waitFor } from './ports.js';
 
-const entry = join(import.meta.dirname, '../../dist/src/main.js');
+const entry = join(import.meta.dirname, '../../dist/bundle/main.js');
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -35,6 +36,7 @@ export function runAgent(
     env: { PATH: process.env.PATH, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killOnExit(child);
   const logs: AgentProcess['logs'] = [];
   let stdout = '';
   let partial = '';

@@ -11,7 +11,7 @@ declare module 'vitest' {
 
 /** Builds the agent once for the tests that run it as a process, and provides a shared broker. */
 export default async function setup(project: TestProject) {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   let own: Mosquitto | undefined;
   let url = process.env.EDGEVISOR_TEST_MQTT_URL;
   if (!url) {

@@ -48,6 +48,7 @@ export class Mosquitto {
   /** Starts (again) on the same port. */
   async resume(): Promise<void> {
     const child = spawn(mosquittoBinary(), ['-c', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    killOnExit(child);
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     this.process = child;
@@ -75,6 +76,13 @@ function canConnect(port: number): Promise<boolean> {
     socket.once('connect', () => (socket.destroy(), resolve(true)));
     socket.once('error', () => resolve(false));
   });
+}
+
+/** A failed test must not leave its processes behind: they go when the test worker exits. */
+export function killOnExit(child: ChildProcess): void {
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
 }
 
 export function mosquittoBinary(): string {

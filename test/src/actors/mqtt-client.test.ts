@@ -50,15 +50,19 @@ describe('mqttClient actor against mosquitto', () => {
 
   it('reports mqtt.closed with the cause when the broker goes away', async () => {
     const own = await Mosquitto.start();
-    const run = record(clientFor({ EDGEVISOR_MQTT__URL: own.url }), { attempt: 0 });
-    await waitFor(() => run.types().includes('mqtt.connected'), 'connected');
-    await own.stop();
-    await waitFor(() => run.types().includes('mqtt.closed'), 'closed');
-    run.stop();
-    const refused = record(clientFor({ EDGEVISOR_MQTT__URL: own.url }), { attempt: 1 });
-    await waitFor(() => refused.events.find((e) => e.type === 'mqtt.closed'), 'refused');
-    expect(refused.events.find((e) => e.type === 'mqtt.closed')?.error).toMatchObject({ code: 'ECONNREFUSED' });
-    refused.stop();
+    try {
+      const run = record(clientFor({ EDGEVISOR_MQTT__URL: own.url }), { attempt: 0 });
+      await waitFor(() => run.types().includes('mqtt.connected'), 'connected');
+      await own.stop();
+      await waitFor(() => run.types().includes('mqtt.closed'), 'closed');
+      run.stop();
+      const refused = record(clientFor({ EDGEVISOR_MQTT__URL: own.url }), { attempt: 1 });
+      await waitFor(() => refused.events.find((e) => e.type === 'mqtt.closed'), 'refused');
+      expect(refused.events.find((e) => e.type === 'mqtt.closed')?.error).toMatchObject({ code: 'ECONNREFUSED' });
+      refused.stop();
+    } finally {
+      await own.stop();
+    }
   });
 });
 

@@ -1,0 +1,26 @@
+// Bundles the agent into dist/bundle/ with esbuild: one module graph instead of hundreds of
+// files cuts the time from process start to ready by about 40 % (bench/startup). Modules the
+// code imports on demand (aedes, prom-client, yaml users, the CLI's publish) become chunks
+// that load only when needed.
+import { rmSync } from 'node:fs';
+import { build } from 'esbuild';
+
+rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes
+
+await build({
+  entryPoints: ['src/main.ts'],
+  outdir: 'dist/bundle',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  minifySyntax: true,
+  minifyWhitespace: true,
+  // a development-only dependency, loaded by name when --inspect is given
+  external: ['@statelyai/inspect', '@statelyai/inspect/server'],
+  // CommonJS dependencies inside an ES module bundle still call require() for Node's built-ins
+  banner: { js: "import { createRequire as __edgevisorRequire } from 'node:module'; const require = __edgevisorRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
