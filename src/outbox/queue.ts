@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { OutboxCounters } from '../../machines/outbox.js';
 import { encodeMessage, encodeSettle, RecordType, type OutboxMessage } from './record.js';
 import { SegmentLog, type RecoveryReport } from './segment-log.js';
 
@@ -11,14 +12,8 @@ export interface OutboxLimits {
   segmentBytes: number;
 }
 
-export interface OutboxStats {
-  depth: number;
-  bytes: number;
-  full: boolean;
-  enqueued: number;
-  delivered: number;
-  dropped: number;
-  refused: number;
+/** The chart's counters, and the store's own figures besides. */
+export interface OutboxStats extends OutboxCounters {
   payloadBytes: number;
   bytesWritten: number;
   syncs: number;

@@ -3,15 +3,11 @@ import { createActor, createMachine, fromCallback, SimulatedClock, type AnyActor
 import { supervisorMachine, type Concern, type SupervisorInput } from '../../machines/supervisor.js';
 import { advance, flush } from '../support/clock.js';
 import { fakeCallback, fakePromise } from '../support/fakes.js';
+import { treeInput } from '../support/tree.js';
 
 const input: SupervisorInput = {
+  ...treeInput,
   enabled: { broker: false, link: true, outbox: false, http: true },
-  inputs: {
-    broker: { name: 'embedded broker', host: '127.0.0.1', port: 1883 },
-    link: { broker: 'mqtt://x', backoff: { minMs: 1, maxMs: 2 }, stableMs: 1, jitterSeed: 1 },
-    outbox: undefined,
-    http: { name: 'http', host: '127.0.0.1', port: 8080 },
-  },
   restart: { backoff: { minMs: 1000, maxMs: 8000 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 7 },
   drainTimeoutMs: 5000,
 };
