@@ -142,9 +142,11 @@ function text(value: unknown, what: string, max: number): string {
 
 function strings(value: unknown, what: string): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) fail(`${what} must be an array of strings`);
-  checkArgs(value as string[], what);
-  return value as string[];
+  // Array.from: a sparse array's holes are values too (undefined), not skipped
+  const list = Array.isArray(value) ? Array.from(value as unknown[]) : [];
+  if (!Array.isArray(value) || list.some((v) => typeof v !== 'string')) fail(`${what} must be an array of strings`);
+  checkArgs(list as string[], what);
+  return list as string[];
 }
 
 function checkArgs(args: string[], what: string): void {
