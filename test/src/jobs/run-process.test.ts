@@ -1,0 +1,116 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runProcess, type RunOptions } from '../../../src/jobs/run-process.js';
+
+const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' };
+const run = (path: string, args: string[], extra: Partial<RunOptions> = {}) => {
+  let pgid = 0;
+  const result = runProcess({ path, args, env, timeoutMs: 10_000, graceMs: 300, onSpawn: (id) => (pgid = id), ...extra });
+  return { result, pgid: () => pgid };
+};
+const sh = (script: string, extra: Partial<RunOptions> = {}) => run('/bin/sh', ['-c', script], extra);
+
+/** Processes of the group that still run (zombies, dead but not yet reaped, do not count). */
+function groupMembers(pgid: number): string[] {
+  const members: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return members;
+}
+
+/** Whether anything of the group is still running a moment later (signals land asynchronously). */
+async function groupAlive(pgid: number): Promise<boolean> {
+  for (let i = 0; i < 20 && groupMembers(pgid).length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+  return groupMembers(pgid).length > 0;
+}
+
+describe('runProcess', () => {
+  it('runs the program with its arguments as they are: no shell ever interprets them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgevisor-run-'));
+    const marker = join(dir, 'marker');
+    const { result } = run('/bin/echo', [`$(touch ${marker})`, '; touch', marker, '`id`']);
+    const r = await result;
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(`$(touch ${marker}) ; touch ${marker} \`id\`\n`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('gives the child only the environment it is handed', async () => {
+    process.env.EDGEVISOR_SECRET_FOR_TEST = 'leak';
+    const r = await run('/usr/bin/env', []).result;
+    expect(r.stdout.trim().split('\n').sort()).toEqual(['LANG=C.UTF-8', 'PATH=/usr/bin:/bin']);
+  });
+
+  it('reports the exit code and counts stderr lines (a last line without newline counts)', async () => {
+    const r = await sh('echo one >&2; echo two >&2; printf three >&2; exit 3').result;
+    expect(r).toMatchObject({ exitCode: 3, signal: null, timedOut: false, stderrLines: 3, stderr: 'one\ntwo\nthree' });
+  });
+
+  it('drains 50 MB of stdout with bounded memory and keeps the end', async () => {
+    const r = await sh('head -c 52428800 /dev/zero | tr "\\0" "x"; echo; echo the-end', { outputCapBytes: 4096 }).result;
+    expect(r.exitCode).toBe(0);
+    expect(r.stdoutBytes).toBe(52428800 + 1 + 8);
+    expect(r.stdout.length).toBeLessThanOrEqual(4096);
+    expect(r.stdout.endsWith('\nthe-end\n')).toBe(true);
+  });
+
+  it('does not deadlock on 4 MB of stderr before any stdout', async () => {
+    const r = await sh('head -c 4194304 /dev/zero >&2; echo done', { timeoutMs: 20_000 }).result;
+    expect(r).toMatchObject({ exitCode: 0, timedOut: false, stdout: 'done\n', stderrBytes: 4194304 });
+  });
+
+  it('on timeout kills the whole process group, background children included', async () => {
+    const { result, pgid } = sh('sleep 30 & sleep 30 & wait', { timeoutMs: 300 });
+    const r = await result;
+    expect(r.timedOut).toBe(true);
+    expect(r.signal).toBe('SIGTERM');
+    expect(r.durationMs).toBeLessThan(5000);
+    expect(await groupAlive(pgid())).toBe(false);
+  });
+
+  it('sends KILL after the grace period to a group that ignores TERM', async () => {
+    const { result, pgid } = sh('trap "" TERM; sleep 30 & while :; do sleep 0.05; done', { timeoutMs: 200, graceMs: 300 });
+    const r = await result;
+    expect(r.timedOut).toBe(true);
+    expect(r.signal).toBe('SIGKILL');
+    expect(await groupAlive(pgid())).toBe(false);
+  });
+
+  it('does not wait for, nor leave behind, a background child that keeps the pipes open', async () => {
+    const { result, pgid } = sh('sleep 30 & echo started');
+    const r = await result;
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'started\n', timedOut: false });
+    expect(r.durationMs).toBeLessThan(3000);
+    expect(await groupAlive(pgid())).toBe(false);
+  });
+
+  it('an abort (job canceled) kills the group', async () => {
+    const controller = new AbortController();
+    const { result, pgid } = sh('sleep 30', { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    const r = await result;
+    expect(r.aborted).toBe(true);
+    expect(await groupAlive(pgid())).toBe(false);
+  });
+
+  it('reports a program that cannot start', async () => {
+    const r = await run('/nonexistent/program', []).result;
+    expect(r.spawnError).toMatch(/^ENOENT/);
+    expect(r.exitCode).toBeNull();
+  });
+
+  it('cuts the kept tail on a whole UTF-8 character', async () => {
+    const r = await sh('i=0; while [ $i -lt 200 ]; do printf "é€😀"; i=$((i+1)); done', { outputCapBytes: 101 }).result;
+    expect(r.stdout.includes('\ufffd')).toBe(false);
+    expect(r.stdout.endsWith('é€😀')).toBe(true);
+  });
+});
