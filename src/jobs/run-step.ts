@@ -1,0 +1,86 @@
+import type { StepPlan } from './document.js';
+import { resolveStep } from './allowlist.js';
+import { runProcess } from './run-process.js';
+import { identityFor } from './users.js';
+
+export interface StepContext {
+  jobId: string;
+  allowlist: string[];
+  handlerDir?: string;
+  signal?: AbortSignal;
+  onSpawn?: (pgid: number) => void;
+  graceMs?: number;
+  outputCapBytes?: number;
+}
+
+export interface StepOutcome {
+  name: string;
+  ok: boolean;
+  /** refused before anything ran (allowlist, user) */
+  refused: boolean;
+  reason?: string;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  canceled: boolean;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * One step of a job (the `runStep` actor's work): check it against the allowlist and the
+ * identity rules, run it, and judge it. A step fails on a non-zero exit, a signal, a
+ * timeout, or more stderr lines than `allowStdErr` allows; stderr never hides a bad exit.
+ */
+export async function runStep(step: StepPlan, context: StepContext): Promise<StepOutcome> {
+  const blank = { name: step.name, exitCode: null, signal: null, timedOut: false, canceled: false, stdout: '', stderr: '', durationMs: 0 };
+  const resolved = await resolveStep(step, context.allowlist, context.handlerDir);
+  if (!resolved.ok) return { ...blank, ok: false, refused: true, reason: resolved.reason };
+  const identity = await identityFor(step.runAsUser);
+  if (!identity.ok) return { ...blank, ok: false, refused: true, reason: identity.reason };
+
+  // The AWS IoT Device Client passes runAsUser (or "") as a handler's first argument;
+  // handlers written for it expect that.
+  const args = step.type === 'runHandler' ? [step.runAsUser ?? '', ...step.args] : step.args;
+  const result = await runProcess({
+    path: resolved.path,
+    args,
+    timeoutMs: step.timeoutSeconds * 1000,
+    graceMs: context.graceMs,
+    env: { PATH: SAFE_PATH, LANG: 'C.UTF-8', HOME: identity.runAs?.home ?? '/', EDGEVISOR_JOB_ID: context.jobId },
+    cwd: identity.runAs?.home ?? '/',
+    uid: identity.runAs?.uid,
+    gid: identity.runAs?.gid,
+    outputCapBytes: context.outputCapBytes,
+    signal: context.signal,
+    onSpawn: context.onSpawn,
+  });
+  const outcome = {
+    ...blank,
+    refused: false,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    timedOut: result.timedOut,
+    canceled: result.aborted,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    durationMs: result.durationMs,
+  };
+  const reason = result.spawnError
+    ? `cannot start ${resolved.path}: ${result.spawnError}`
+    : result.aborted
+      ? 'canceled'
+      : result.timedOut
+        ? `timed out after ${step.timeoutSeconds} s`
+        : result.signal
+          ? `killed by signal ${result.signal}`
+          : result.exitCode !== 0
+            ? `exited with code ${result.exitCode}`
+            : result.stderrLines > step.allowStdErr
+              ? `wrote ${result.stderrLines} lines to stderr; allowStdErr is ${step.allowStdErr}`
+              : undefined;
+  return { ...outcome, ok: reason === undefined, reason };
+}
