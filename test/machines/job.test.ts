@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { jobMachine, type JobInput, type Plan, type StepResult, type Validation } from '../../machines/job.js';
+import { advance, flush } from '../support/clock.js';
+import { fakePromise } from '../support/fakes.js';
+
+const input: JobInput = {
+  execution: { jobId: 'job-1', executionNumber: 1, jobDocument: {} },
+  direct: false,
+  retry: { minMs: 1000, maxMs: 8000 },
+  jitterSeed: 1,
+};
+const plan = (steps: Array<[string, boolean?]>, finalStep?: string): Plan => ({
+  steps: steps.map(([name, ignoreStepFailure]) => ({ name, ignoreStepFailure: ignoreStepFailure ?? false })),
+  finalStep: finalStep ? { name: finalStep, ignoreStepFailure: false } : undefined,
+});
+const result = (name: string, ok: boolean): StepResult => ({ name, ok, reason: ok ? undefined : 'exited with code 1', exitCode: ok ? 0 : 1, durationMs: 5 });
+
+function start(validation: Validation, stepOk: Record<string, boolean> = {}, over: Partial<JobInput> = {}) {
+  const clock = new SimulatedClock();
+  const calls: string[] = [];
+  const report = fakePromise<void>();
+  const markInProgress = fakePromise<void>();
+  const machine = jobMachine.provide({
+    actors: {
+      validateJob: fromPromise(async () => validation),
+      markInProgress: markInProgress.logic,
+      runStep: fromPromise(async ({ input: i }: { input: { index: number; final: boolean } }) => {
+        const p = validation.ok ? validation.plan : plan([]);
+        const name = i.final ? p.finalStep!.name : p.steps[i.index].name;
+        calls.push(name);
+        return result(name, stepOk[name] ?? true);
+      }),
+      reportResult: report.logic,
+    },
+  });
+  const errors: unknown[] = [];
+  const actor = createActor(machine, { input: { ...input, ...over }, clock });
+  actor.subscribe({ error: (e) => errors.push(e) });
+  actor.start();
+  return { actor, clock, calls, report, markInProgress, errors };
+}
+
+async function settle(job: ReturnType<typeof start>) {
+  for (let i = 0; i < 5; i++) await flush();
+}
+
+describe('job machine', () => {
+  it('says IN_PROGRESS before running anything, runs the steps in order, reports SUCCEEDED', async () => {
+    const job = start({ ok: true, plan: plan([['a'], ['b']]) });
+    await settle(job);
+    expect(job.actor.getSnapshot().value).toBe('starting');
+    expect(job.calls).toEqual([]);
+    await settle(job);
+    job.markInProgress.resolve();
+    await settle(job);
+    expect(job.calls).toEqual(['a', 'b']);
+    expect(job.actor.getSnapshot().value).toEqual({ reporting: 'sending' });
+    expect(job.report.calls).toBe(1);
+    job.report.resolve();
+    await settle(job);
+    expect(job.actor.getSnapshot().value).toBe('succeeded');
+    expect(job.actor.getSnapshot().output).toMatchObject({ jobId: 'job-1', status: 'SUCCEEDED', reason: null });
+    expect(job.errors).toEqual([]);
+  });
+
+  it('a failed step stops the run, the final step still runs, and the job FAILS with the step named', async () => {
+    const job = start({ ok: true, plan: plan([['a'], ['b'], ['c']], 'cleanup') }, { b: false });
+    await settle(job);
+    job.markInProgress.resolve();
+    await settle(job);
+    expect(job.calls).toEqual(['a', 'b', 'cleanup']);
+    job.report.resolve();
+    await settle(job);
+    expect(job.actor.getSnapshot().output).toMatchObject({ status: 'FAILED', reason: 'step "b" failed: exited with code 1' });
+    expect(job.actor.getSnapshot().output?.results.map((r) => r.name)).toEqual(['a', 'b', 'cleanup']);
+  });
+
+  it('ignoreStepFailure lets the run go on and the job succeed; a failing final step fails it', async () => {
+    const ok = start({ ok: true, plan: plan([['a', true], ['b']]) }, { a: false });
+    await settle(ok);
+    ok.markInProgress.resolve();
+    await settle(ok);
+    ok.report.resolve();
+    await settle(ok);
+    expect(ok.calls).toEqual(['a', 'b']);
+    expect(ok.actor.getSnapshot().output?.status).toBe('SUCCEEDED');
+
+    const final = start({ ok: true, plan: plan([['a']], 'cleanup') }, { cleanup: false });
+    await settle(final);
+    final.markInProgress.resolve();
+    await settle(final);
+    final.report.resolve();
+    await settle(final);
+    expect(final.actor.getSnapshot().output).toMatchObject({ status: 'FAILED', reason: 'final step "cleanup" failed: exited with code 1' });
+  });
+
+  it('an invalid document is REJECTED with the reason, and nothing runs', async () => {
+    const job = start({ ok: false, reason: 'invalid job document: steps must be a non-empty array' });
+    await settle(job);
+    expect(job.actor.getSnapshot().value).toEqual({ reporting: 'sending' });
+    job.report.resolve();
+    await settle(job);
+    expect(job.calls).toEqual([]);
+    expect(job.markInProgress.calls).toBe(0);
+    expect(job.actor.getSnapshot().output).toMatchObject({ status: 'REJECTED', reason: 'invalid job document: steps must be a non-empty array' });
+  });
+
+  it('direct mode reports only the terminal status', async () => {
+    const job = start({ ok: true, plan: plan([['a']]) }, {}, { direct: true });
+    await settle(job);
+    expect(job.markInProgress.calls).toBe(0);
+    expect(job.calls).toEqual(['a']);
+  });
+
+  it('retries the report with backoff until the service acknowledges it', async () => {
+    const job = start({ ok: true, plan: plan([['a']]) });
+    await settle(job);
+    job.markInProgress.resolve();
+    await settle(job);
+    job.report.reject(new Error('offline'));
+    await settle(job);
+    expect(job.actor.getSnapshot().value).toEqual({ reporting: 'waiting' });
+    const wait = job.actor.getSnapshot().context.retryInMs;
+    expect(wait).toBeGreaterThanOrEqual(500);
+    await advance(job.clock, wait);
+    expect(job.report.calls).toBe(1);
+    job.report.resolve();
+    await settle(job);
+    expect(job.actor.getSnapshot().value).toBe('succeeded');
+  });
+
+  it('a cancel from the service ends the job unreported, wherever it is', async () => {
+    const job = start({ ok: true, plan: plan([['a']]) });
+    await settle(job);
+    job.actor.send({ type: 'job.cancel', reason: 'CANCELED by the service' });
+    expect(job.actor.getSnapshot().value).toBe('canceled');
+    expect(job.actor.getSnapshot().output).toMatchObject({ status: 'CANCELED', reason: 'CANCELED by the service' });
+    expect(job.report.calls).toBe(0);
+  });
+
+  it('the service refusing IN_PROGRESS (canceled meanwhile) ends the job without running it', async () => {
+    const job = start({ ok: true, plan: plan([['a']]) });
+    await settle(job);
+    job.markInProgress.reject(new Error('InvalidStateTransition'));
+    await settle(job);
+    expect(job.calls).toEqual([]);
+    expect(job.actor.getSnapshot().output?.status).toBe('CANCELED');
+  });
+});
