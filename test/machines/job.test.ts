@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { jobMachine, type JobInput, type Plan, type StepResult, type Validation } from '../../machines/job.js';
+import { jobMachine, type Execution, type JobInput, type Plan, type StepResult, type Validation } from '../../machines/job.js';
 import { advance, flush } from '../support/clock.js';
 import { fakePromise } from '../support/fakes.js';
 
@@ -25,7 +25,7 @@ function start(validation: Validation, stepOk: Record<string, boolean> = {}, ove
     actors: {
       validateJob: fromPromise(async () => validation),
       markInProgress: markInProgress.logic,
-      runStep: fromPromise(async ({ input: i }: { input: { index: number; final: boolean } }) => {
+      runStep: fromPromise<StepResult, { execution: Execution; index: number; final: boolean }>(async ({ input: i }) => {
         const p = validation.ok ? validation.plan : plan([]);
         const name = i.final ? p.finalStep!.name : p.steps[i.index].name;
         calls.push(name);

@@ -1,0 +1,198 @@
+import { assign, enqueueActions, sendTo, setup, type AnyActorLogic } from 'xstate';
+import { backoffMs } from './shared/backoff.js';
+import { needs, needsCallback } from './shared/placeholders.js';
+import { toFailure, type Failure } from './shared/types.js';
+import type { Execution, JobOutput } from './job.js';
+
+export interface ExecutionId {
+  jobId: string;
+  executionNumber: number;
+}
+
+/** Facts from the jobsFeed actor (the Jobs MQTT API on the current connection). */
+export type JobsFeedEvent =
+  | { type: 'jobs.ready' }
+  | { type: 'jobs.offline' }
+  | { type: 'jobs.notified'; execution: ExecutionId | null };
+
+export interface JobsInput {
+  direct: boolean;
+  retry: { minMs: number; maxMs: number };
+  jitterSeed: number;
+  /** finished executions remembered, so none runs twice */
+  maxRecent?: number;
+}
+
+export interface JobsContext extends JobsInput {
+  online: boolean;
+  current: ExecutionId | null;
+  /** jobId#executionNumber of executions already run (or refused), newest last */
+  recent: string[];
+  /** the execution the service offered that had run already: its result goes again */
+  repeat: string | null;
+  attempts: number;
+  retryInMs: number;
+  lastError: Failure | null;
+  finished: number;
+}
+
+export const jobsVersion = '1';
+export const keyOf = (e: ExecutionId) => `${e.jobId}#${e.executionNumber}`;
+const isJobChild = (id: string | undefined) => id?.startsWith('job:') ?? false;
+
+/**
+ * The jobs concern: one job at a time. Asks the service for the next execution at start,
+ * after every (re)connect and after every job, never relying on notify-next alone. An
+ * execution that already ran here (a duplicate or stale notification, a QoS 1 redelivery,
+ * a lost acknowledgement) is never run again: its stored result is sent again instead. A
+ * retry (a new executionNumber) runs. When a notification shows the running job is no longer
+ * the head, the service is asked, and a job it ended is canceled.
+ */
+export const jobsMachine = setup({
+  types: {} as {
+    context: JobsContext;
+    events:
+      | JobsFeedEvent
+      | { type: `xstate.done.actor.${string}`; actorId?: string; output?: JobOutput }
+      | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
+    input: JobsInput;
+  },
+  actors: {
+    jobsFeed: needsCallback<JobsFeedEvent>('jobsFeed'),
+    recover: needs<{ recent: string[] }, void>('recover'),
+    resendPending: needs<void, void>('resendPending'),
+    askNext: needs<Execution | null, void>('askNext'),
+    resendResult: needs<void, { key: string }>('resendResult'),
+    checkCurrent: needs<'active' | 'ended', ExecutionId>('checkCurrent'),
+    job: needsCallback('job') as AnyActorLogic,
+  },
+  delays: { retry: ({ context }) => context.retryInMs },
+  guards: {
+    online: ({ context }) => context.online,
+    nothingPending: ({ event }) => (event as unknown as { output: Execution | null }).output === null,
+    ranAlready: ({ context, event }) => context.recent.includes(keyOf((event as unknown as { output: Execution }).output)),
+    otherHead: ({ context, event }) =>
+      event.type === 'jobs.notified' && context.current !== null && (event.execution === null || keyOf(event.execution) !== keyOf(context.current)),
+    ended: ({ event }) => (event as unknown as { output: string }).output === 'ended',
+    isJobChild: ({ event }) => isJobChild((event as { actorId?: string }).actorId),
+  },
+  actions: {
+    startJob: enqueueActions(({ enqueue, context, event }) => {
+      const execution = (event as unknown as { output: Execution }).output;
+      enqueue.assign({ current: { jobId: execution.jobId, executionNumber: execution.executionNumber }, attempts: 0 });
+      enqueue.spawnChild('job', {
+        id: `job:${execution.jobId}`,
+        input: { execution, direct: context.direct, retry: context.retry, jitterSeed: context.jitterSeed + context.finished },
+      });
+    }),
+    finishJob: enqueueActions(({ enqueue, context, event }) => {
+      const id = (event as { actorId?: string }).actorId!;
+      const output = (event as { output?: JobOutput }).output;
+      const key = output ? `${output.jobId}#${output.executionNumber}` : context.current ? keyOf(context.current) : undefined;
+      const max = context.maxRecent ?? 500;
+      enqueue.assign({
+        current: null,
+        finished: context.finished + 1,
+        recent: key ? [...context.recent.filter((k) => k !== key), key].slice(-max) : context.recent,
+      });
+      enqueue.stopChild(id);
+    }),
+    scheduleRetry: assign(({ context, event }) => {
+      const attempts = context.attempts + 1;
+      return { attempts, retryInMs: backoffMs(context.retry, attempts, context.jitterSeed), lastError: toFailure((event as { error?: unknown }).error) };
+    }),
+    cancelCurrent: sendTo(
+      ({ context }) => `job:${context.current?.jobId}`,
+      { type: 'job.cancel', reason: 'the service ended this execution (canceled or timed out)' },
+    ),
+  },
+}).createMachine({
+  id: 'jobs',
+  version: jobsVersion,
+  options: { maxIterations: 1000 },
+  context: ({ input }) => ({ ...input, online: false, current: null, recent: [], repeat: null, attempts: 0, retryInMs: 0, lastError: null, finished: 0 }),
+  invoke: { src: 'jobsFeed', id: 'feed', onError: { target: '.broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
+  on: {
+    'jobs.ready': { actions: assign({ online: true }) },
+    'jobs.offline': { actions: assign({ online: false }) },
+  },
+  initial: 'recovering',
+  states: {
+    // What a crash left: groups still running are killed, their executions reported FAILED.
+    recovering: {
+      invoke: {
+        src: 'recover',
+        onDone: { target: 'offline', actions: assign({ recent: ({ event }) => event.output.recent }) },
+        onError: { target: 'offline', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) },
+      },
+    },
+    offline: {
+      tags: ['healthy'],
+      always: { guard: 'online', target: 'catchingUp' },
+      on: { 'jobs.ready': { target: 'catchingUp', actions: assign({ online: true }) } },
+    },
+    // Results computed but not acknowledged (a restart, an outage) go first.
+    catchingUp: {
+      tags: ['healthy'],
+      invoke: { src: 'resendPending', onDone: 'asking', onError: { target: 'retrying', actions: 'scheduleRetry' } },
+      on: { 'jobs.offline': { target: 'offline', actions: assign({ online: false }) } },
+    },
+    asking: {
+      tags: ['healthy'],
+      invoke: {
+        src: 'askNext',
+        onDone: [
+          { guard: 'nothingPending', target: 'idle', actions: assign({ attempts: 0, lastError: null }) },
+          { guard: 'ranAlready', target: 'resending', actions: assign({ repeat: ({ event }) => keyOf(event.output!) }) },
+          { target: 'busy', actions: 'startJob' },
+        ],
+        onError: { target: 'retrying', actions: 'scheduleRetry' },
+      },
+      on: { 'jobs.offline': { target: 'offline', actions: assign({ online: false }) } },
+    },
+    resending: {
+      tags: ['healthy'],
+      invoke: {
+        src: 'resendResult',
+        input: ({ context }) => ({ key: context.repeat! }),
+        onDone: 'asking',
+        onError: { target: 'retrying', actions: 'scheduleRetry' },
+      },
+    },
+    retrying: {
+      tags: ['healthy'],
+      after: { retry: [{ guard: 'online', target: 'catchingUp' }, { target: 'offline' }] },
+      on: { 'jobs.offline': { target: 'offline', actions: assign({ online: false }) } },
+    },
+    idle: {
+      tags: ['healthy'],
+      on: {
+        'jobs.notified': 'asking',
+        'jobs.offline': { target: 'offline', actions: assign({ online: false }) },
+      },
+    },
+    busy: {
+      tags: ['healthy', 'busy'],
+      on: {
+        'xstate.done.actor.*': { guard: 'isJobChild', target: '.finished', actions: 'finishJob' },
+        'xstate.error.actor.*': { guard: 'isJobChild', target: '.finished', actions: 'finishJob' },
+      },
+      initial: 'watching',
+      states: {
+        watching: { on: { 'jobs.notified': { guard: 'otherHead', target: 'checking' } } },
+        checking: {
+          invoke: {
+            src: 'checkCurrent',
+            input: ({ context }) => context.current!,
+            onDone: [{ guard: 'ended', target: 'watching', actions: 'cancelCurrent' }, { target: 'watching' }],
+            onError: 'watching',
+          },
+        },
+        finished: {
+          always: [{ guard: 'online', target: '#jobs.asking' }, { target: '#jobs.offline' }],
+        },
+      },
+    },
+    broken: { type: 'final' },
+  },
+});

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, createMachine, fromPromise, SimulatedClock, type AnyEventObject } from 'xstate';
+import type { Execution } from '../../machines/job.js';
+import { jobsMachine } from '../../machines/jobs.js';
+import { advance, flush } from '../support/clock.js';
+import { fakeCallback, fakePromise } from '../support/fakes.js';
+
+const exec = (jobId: string, executionNumber = 1): Execution => ({ jobId, executionNumber, jobDocument: {} });
+
+/** A stand-in job: records what it is sent, ends on `finish`. */
+const received: AnyEventObject[] = [];
+const fakeJob = createMachine({
+  types: {} as { input: { execution: Execution }; context: { execution: Execution } },
+  context: ({ input }) => ({ execution: input.execution }),
+  initial: 'running',
+  states: {
+    running: { on: { '*': { actions: ({ event }) => received.push(event) }, finish: 'done' } },
+    done: { type: 'final' },
+  },
+  output: ({ context }) => ({ jobId: context.execution.jobId, executionNumber: context.execution.executionNumber, status: 'SUCCEEDED', reason: null, results: [] }),
+});
+
+function start(recent: string[] = []) {
+  const clock = new SimulatedClock();
+  const feed = fakeCallback();
+  const ask = fakePromise<Execution | null>();
+  const resend = fakePromise<void, { key: string }>();
+  const check = fakePromise<'active' | 'ended'>();
+  const machine = jobsMachine.provide({
+    actors: {
+      jobsFeed: feed.logic,
+      recover: fromPromise(async () => ({ recent })),
+      resendPending: fromPromise(async () => {}),
+      askNext: ask.logic,
+      resendResult: resend.logic,
+      checkCurrent: check.logic,
+      job: fakeJob,
+    },
+  });
+  const errors: unknown[] = [];
+  const actor = createActor(machine, { input: { direct: false, retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 1 }, clock });
+  actor.subscribe({ error: (e) => errors.push(e) });
+  actor.start();
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await flush();
+  };
+  return { actor, clock, feed, ask, resend, check, errors, settle };
+}
+
+describe('jobs machine', () => {
+  it('asks once online, runs the job it is given, and asks again after it', async () => {
+    const t = start();
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('offline');
+    expect(t.ask.calls).toBe(0);
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    expect(t.ask.calls).toBe(1);
+    t.ask.resolve(exec('a'));
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toEqual({ busy: 'watching' });
+    const child = t.actor.getSnapshot().children['job:a']!;
+    expect(child).toBeDefined();
+    child.send({ type: 'finish' });
+    await t.settle();
+    expect(t.actor.getSnapshot().children['job:a']).toBeUndefined(); // stopped, not kept
+    expect(t.actor.getSnapshot().context.recent).toEqual(['a#1']);
+    expect(t.ask.calls).toBe(1);
+    t.ask.resolve(null);
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('idle');
+    expect(t.errors).toEqual([]);
+  });
+
+  it('never runs an execution twice: one that ran already gets its result sent again; a retry runs', async () => {
+    const t = start(['a#1']);
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    t.ask.resolve(exec('a', 1)); // a stale or redelivered offer
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('resending');
+    expect(t.actor.getSnapshot().children['job:a']).toBeUndefined();
+    t.resend.resolve();
+    await t.settle();
+    t.ask.resolve(exec('a', 2)); // the service's retry: a new execution number
+    await t.settle();
+    expect(t.actor.getSnapshot().children['job:a']).toBeDefined();
+  });
+
+  it('a notification while idle makes it ask; one while busy for another head checks the current job and cancels it if the service ended it', async () => {
+    const t = start();
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    t.ask.resolve(null);
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'a', executionNumber: 1 } });
+    await t.settle();
+    t.ask.resolve(exec('a'));
+    await t.settle();
+    // the same head again (a duplicate notification): nothing to check
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'a', executionNumber: 1 } });
+    await t.settle();
+    expect(t.check.calls).toBe(0);
+    // another head: is ours still on?
+    received.length = 0;
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'b', executionNumber: 1 } });
+    await t.settle();
+    expect(t.check.calls).toBe(1);
+    t.check.resolve('ended');
+    await t.settle();
+    expect(received.map((e) => e.type)).toContain('job.cancel');
+  });
+
+  it('retries asking with backoff after a failure, and waits while offline', async () => {
+    const t = start();
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    t.ask.reject(new Error('no answer to $next/get within 10000 ms'));
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('retrying');
+    await advance(t.clock, t.actor.getSnapshot().context.retryInMs);
+    await t.settle();
+    expect(t.ask.calls).toBe(1);
+    t.feed.current.sendBack({ type: 'jobs.offline' });
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('offline');
+  });
+});
