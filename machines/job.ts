@@ -86,6 +86,7 @@ export const jobMachine = setup({
     markInProgress: needs<void, { execution: Execution; step: string }>('markInProgress'),
     runStep: needs<StepResult, { execution: Execution; index: number; final: boolean }>('runStep'),
     reportResult: needs<void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>('reportResult'),
+    recordCancel: needs<void, { execution: Execution; reason: string | null }>('recordCancel'),
   },
   delays: { retry: ({ context }) => context.retryInMs },
   guards: {
@@ -138,7 +139,7 @@ export const jobMachine = setup({
   context: ({ input }) => ({ ...input, plan: null, step: 0, results: [], failed: false, status: null, reason: null, reportAttempts: 0, retryInMs: 0, canceled: false }),
   initial: 'queued',
   on: {
-    'job.cancel': { target: '.canceled', actions: assign({ canceled: true, reason: ({ event }) => event.reason }) },
+    'job.cancel': { target: '.closing', actions: assign({ canceled: true, reason: ({ event }) => event.reason }) },
   },
   states: {
     queued: { always: 'validating' },
@@ -159,7 +160,7 @@ export const jobMachine = setup({
         input: ({ context }) => ({ execution: context.execution, step: context.plan?.steps[0]?.name ?? '' }),
         onDone: 'running',
         // The service would not take IN_PROGRESS: the execution was canceled or timed out meanwhile.
-        onError: { target: 'canceled', actions: assign({ canceled: true, reason: ({ event }) => `could not start: ${toFailure(event.error).message}` }) },
+        onError: { target: 'closing', actions: assign({ canceled: true, reason: ({ event }) => `could not start: ${toFailure(event.error).message}` }) },
       },
     },
     running: {
@@ -207,6 +208,16 @@ export const jobMachine = setup({
         // Offline, throttled or no answer: the result is kept and sent again.
         waiting: { after: { retry: 'sending' } },
       },
+    },
+    // The service ended the execution: what runs was stopped with this state's entry; record it.
+    closing: {
+      invoke: {
+        src: 'recordCancel',
+        input: ({ context }) => ({ execution: context.execution, reason: context.reason }),
+        onDone: 'canceled',
+        onError: 'canceled',
+      },
+      on: { 'job.cancel': {} },
     },
     succeeded: { type: 'final' },
     failed: { type: 'final' },

@@ -34,6 +34,8 @@ export interface JobsContext extends JobsInput {
   retryInMs: number;
   lastError: Failure | null;
   finished: number;
+  /** a notification came while an answer was on its way: ask once more before idling */
+  noticePending: boolean;
 }
 
 export const jobsVersion = '1';
@@ -69,6 +71,7 @@ export const jobsMachine = setup({
   delays: { retry: ({ context }) => context.retryInMs },
   guards: {
     online: ({ context }) => context.online,
+    noticePending: ({ context, event }) => context.noticePending && (event as unknown as { output: Execution | null }).output === null,
     nothingPending: ({ event }) => (event as unknown as { output: Execution | null }).output === null,
     ranAlready: ({ context, event }) => context.recent.includes(keyOf((event as unknown as { output: Execution }).output)),
     otherHead: ({ context, event }) =>
@@ -110,11 +113,13 @@ export const jobsMachine = setup({
   id: 'jobs',
   version: jobsVersion,
   options: { maxIterations: 1000 },
-  context: ({ input }) => ({ ...input, online: false, current: null, recent: [], repeat: null, attempts: 0, retryInMs: 0, lastError: null, finished: 0 }),
+  context: ({ input }) => ({ ...input, online: false, current: null, recent: [], repeat: null, attempts: 0, retryInMs: 0, lastError: null, finished: 0, noticePending: false }),
   invoke: { src: 'jobsFeed', id: 'feed', onError: { target: '.broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
   on: {
     'jobs.ready': { actions: assign({ online: true }) },
     'jobs.offline': { actions: assign({ online: false }) },
+    // Wherever no state takes it: remembered, so no wake-up is lost.
+    'jobs.notified': { actions: assign({ noticePending: true }) },
   },
   initial: 'recovering',
   states: {
@@ -139,9 +144,11 @@ export const jobsMachine = setup({
     },
     asking: {
       tags: ['healthy'],
+      entry: assign({ noticePending: false }),
       invoke: {
         src: 'askNext',
         onDone: [
+          { guard: 'noticePending', target: 'asking', reenter: true },
           { guard: 'nothingPending', target: 'idle', actions: assign({ attempts: 0, lastError: null }) },
           { guard: 'ranAlready', target: 'resending', actions: assign({ repeat: ({ event }) => keyOf(event.output!) }) },
           { target: 'busy', actions: 'startJob' },

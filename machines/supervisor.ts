@@ -2,17 +2,19 @@ import { assign, setup, type AnyActorLogic } from 'xstate';
 import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
 import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure, type ConcernOutput, type Failure } from './shared/types.js';
+import type { JobsInput } from './jobs.js';
 import type { LinkInput } from './link.js';
 import type { ListenerInput } from './listener.js';
 
 /** The static concerns, in start order: the embedded broker listens before the link dials it. */
-export const concerns = ['broker', 'link', 'outbox', 'http'] as const;
+export const concerns = ['broker', 'link', 'outbox', 'jobs', 'http'] as const;
 export type Concern = (typeof concerns)[number];
 
 export interface ConcernInputs {
   broker: ListenerInput;
   link: LinkInput;
   outbox: undefined;
+  jobs: JobsInput;
   http: ListenerInput;
 }
 
@@ -111,6 +113,7 @@ export const supervisorMachine = setup({
     broker: needsCallback('broker') as AnyActorLogic,
     link: needsCallback('link') as AnyActorLogic,
     outbox: needsCallback('outbox') as AnyActorLogic,
+    jobs: needsCallback('jobs') as AnyActorLogic,
     http: needsCallback('http') as AnyActorLogic,
   },
   delays: {

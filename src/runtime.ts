@@ -4,10 +4,12 @@ import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xsta
 import type { MqttClient } from 'mqtt';
 import { linkMachine } from '../machines/link.js';
 import { listenerMachine } from '../machines/listener.js';
+import { jobsMachine } from '../machines/jobs.js';
 import { outboxMachine } from '../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
 import { embeddedBrokerActor } from './actors/embedded-broker.js';
 import { httpServerActor } from './actors/http-server.js';
+import { jobsActors } from './actors/jobs.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
 import { outboxStoreActor } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
@@ -63,12 +65,15 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       outboxStore: outboxStoreActor({ stateDir: config.stateDir, limits, maxInFlight, session, outbox: outboxSlot, closing, log: forConcern(log, 'outbox') }),
     },
   });
+  const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
+  const jobs = jobsMachine.provide({ actors: jobsParts.actors });
   const app = createApp({
     root,
     metrics: createMetrics(root, outboxSlot),
     changes,
     outbox: outboxSlot,
     maxPayloadBytes,
+    jobRecords: jobsParts.records,
     log: forConcern(log, 'http'),
     token: config.http.token,
   });
@@ -88,6 +93,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       broker,
       link,
       outbox,
+      jobs,
       http,
     },
   });
@@ -120,7 +126,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
 export function supervisorInput(config: Config): SupervisorInput {
   const s = config.supervisor;
   return {
-    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, http: true },
+    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, jobs: config.jobs.enabled, http: true },
     inputs: {
       broker: { name: 'embedded broker', host: config.mqtt.embeddedHost, port: config.mqtt.embeddedPort },
       link: {
@@ -130,6 +136,11 @@ export function supervisorInput(config: Config): SupervisorInput {
         jitterSeed: randomInt(2 ** 31),
       },
       outbox: undefined,
+      jobs: {
+        direct: config.jobs.directStatus,
+        retry: { minMs: ms(config.mqtt.reconnectMinSeconds), maxMs: ms(config.mqtt.reconnectMaxSeconds) },
+        jitterSeed: randomInt(2 ** 31),
+      },
       http: { name: 'http', host: config.http.host, port: config.http.port },
     },
     restart: {

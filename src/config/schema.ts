@@ -56,7 +56,8 @@ const Jobs = z
     enabled: z.boolean().default(false).describe('take AWS IoT Jobs for this thing'),
     allowlist: z.array(z.string().min(1)).default([]).describe('executables (exact paths) or directories ending in "/" that jobs may run'),
     handlerDir: z.string().optional().describe('where runHandler looks up handlers'),
-    defaultTimeoutSeconds: seconds('step timeout when a job document names none', 600),
+    defaultTimeoutSeconds: z.number().int().min(1).max(86_400).default(600).describe('step timeout in seconds when a job document names none'),
+    directStatus: z.boolean().default(false).describe('report only the terminal status (QUEUED → SUCCEEDED/FAILED), no IN_PROGRESS first'),
   })
   .prefault({});
 

@@ -7,6 +7,8 @@ import type { Metrics } from '../metrics.js';
 import type { ActorChanges } from '../observe.js';
 import { requireToken } from './auth.js';
 import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import type { JobRecords } from '../jobs/records.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { outboxRoutes, type OutboxRouteDeps } from './routes/outbox.js';
 import { stateRoutes } from './routes/state.js';
@@ -20,6 +22,7 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   /** when set, /api/v1 and /ws need it as a bearer token */
   token?: string;
   wsCoalesceMs?: number;
+  jobRecords?: () => Promise<JobRecords>;
 }
 
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
@@ -30,6 +33,7 @@ export function createApp(deps: AppDeps) {
     .use('*', requireToken(deps.token))
     .route('/state', stateRoutes(deps))
     .route('/', outboxRoutes(deps));
+  if (deps.jobRecords) api.route('/jobs', jobRoutes({ jobRecords: deps.jobRecords }));
 
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));

@@ -32,6 +32,7 @@ function start(validation: Validation, stepOk: Record<string, boolean> = {}, ove
         return result(name, stepOk[name] ?? true);
       }),
       reportResult: report.logic,
+      recordCancel: fromPromise(async () => {}),
     },
   });
   const errors: unknown[] = [];
@@ -134,6 +135,7 @@ describe('job machine', () => {
     const job = start({ ok: true, plan: plan([['a']]) });
     await settle(job);
     job.actor.send({ type: 'job.cancel', reason: 'CANCELED by the service' });
+    await settle(job);
     expect(job.actor.getSnapshot().value).toBe('canceled');
     expect(job.actor.getSnapshot().output).toMatchObject({ status: 'CANCELED', reason: 'CANCELED by the service' });
     expect(job.report.calls).toBe(0);

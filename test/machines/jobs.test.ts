@@ -129,3 +129,19 @@ describe('jobs machine', () => {
     expect(t.actor.getSnapshot().value).toBe('offline');
   });
 });
+
+describe('jobs machine: no lost wake-up', () => {
+  it('a notification that arrives while an empty answer is on its way makes it ask once more', async () => {
+    const t = start();
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'late', executionNumber: 1 } });
+    t.ask.resolve(null); // answered before the job was queued
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('asking');
+    t.ask.resolve(exec('late'));
+    await t.settle();
+    expect(t.actor.getSnapshot().children['job:late']).toBeDefined();
+  });
+});

@@ -1,0 +1,195 @@
+import type { MqttClient } from 'mqtt';
+import { fromCallback, fromPromise } from 'xstate';
+import { jobMachine, type Execution, type StepResult, type TerminalStatus, type Validation } from '../../machines/job.js';
+import type { ExecutionId, JobsFeedEvent } from '../../machines/jobs.js';
+import type { Config } from '../config/schema.js';
+import { JobsApi, JobsRejected } from '../jobs/api.js';
+import { resolveStep } from '../jobs/allowlist.js';
+import { parseJobDocument, type JobPlan } from '../jobs/document.js';
+import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
+import { resultDetails } from '../jobs/report.js';
+import { runStep, type StepOutcome } from '../jobs/run-step.js';
+import { statusDetails } from '../jobs/status-details.js';
+import { identityFor } from '../jobs/users.js';
+import type { Logger } from '../log.js';
+import type { Slot } from '../slot.js';
+
+export interface JobsDeps {
+  config: Config;
+  session: Slot<MqttClient>;
+  log: Logger;
+}
+
+const TERMINAL_AT_SERVICE = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REMOVED', 'CANCELED'];
+
+/**
+ * The real actors of the jobs and job charts. The data plane (job plans, step output, the
+ * records file) stays here; the charts see names, outcomes and reasons.
+ */
+export function jobsActors(deps: JobsDeps) {
+  const { config, log } = deps;
+  const api = new JobsApi(config.thingName);
+  let records: JobRecords | undefined;
+  const openRecords = async () => (records ??= await JobRecords.open(config.stateDir));
+  /** per execution: the checked plan and each step's full outcome */
+  const live = new Map<string, { plan: JobPlan; outcomes: StepOutcome[]; abort: AbortController }>();
+
+  /** Sends a stored result; a rejection that shows the service already has it, or has ended the execution, settles it too. */
+  async function sendResult(record: JobRecord): Promise<void> {
+    const status = record.status === 'CANCELED' ? undefined : record.status;
+    if (status) {
+      try {
+        await api.update(record.jobId, { status, statusDetails: record.statusDetails, executionNumber: record.executionNumber });
+      } catch (error) {
+        if (!(error instanceof JobsRejected)) throw error; // offline, no answer: try again later
+        const now = error.executionState?.status;
+        if (error.code === 'InvalidStateTransition' && now === status) log.info({ jobId: record.jobId }, 'result had arrived already');
+        else if (['InvalidStateTransition', 'ResourceNotFound'].includes(error.code)) log.warn({ jobId: record.jobId, code: error.code, now }, 'the service ended this execution first; result dropped');
+        else if (['RequestThrottled', 'InternalError'].includes(error.code)) throw error;
+        else log.error({ jobId: record.jobId, code: error.code, err: error.message }, 'result refused by the service');
+      }
+    }
+    await (await openRecords()).put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now() });
+  }
+
+  const jobsFeed = fromCallback<JobsFeedEvent, void>(({ sendBack }) => {
+    const onReady = () => sendBack({ type: 'jobs.ready' });
+    const onNotify = (e: { jobId: string; executionNumber: number } | null) =>
+      sendBack({ type: 'jobs.notified', execution: e ? { jobId: e.jobId, executionNumber: e.executionNumber } : null });
+    api.on('ready', onReady);
+    api.on('notify-next', onNotify);
+    const follow = (client: MqttClient | undefined) => {
+      if (!client) {
+        api.detach();
+        return sendBack({ type: 'jobs.offline' });
+      }
+      api.attach(client).catch((error) => log.warn({ err: String(error) }, 'cannot subscribe to the jobs topics'));
+    };
+    const unsubscribe = deps.session.subscribe(follow);
+    if (deps.session.current) follow(deps.session.current);
+    return () => {
+      unsubscribe();
+      api.off('ready', onReady);
+      api.off('notify-next', onNotify);
+      api.detach();
+      for (const job of live.values()) job.abort.abort();
+    };
+  });
+
+  const recover = fromPromise<{ recent: string[] }, void>(async () => {
+    const store = await openRecords();
+    for (const record of store.all().filter((r) => r.state === 'running')) {
+      if (record.pgid) {
+        try {
+          process.kill(-record.pgid, 'SIGKILL');
+          log.warn({ jobId: record.jobId, pgid: record.pgid }, 'killed what the interrupted job left running');
+        } catch {
+          // nothing left of it
+        }
+      }
+      const reason = 'interrupted: the agent stopped while the job ran; it is not run again';
+      await store.put(record.key, { ...record, state: 'reporting', status: 'FAILED', reason, statusDetails: statusDetails([['reason', reason]]) });
+    }
+    return { recent: store.all().map((r) => r.key) };
+  });
+
+  const resendPending = fromPromise<void, void>(async () => {
+    const store = await openRecords();
+    for (const record of store.all().filter((r) => r.state === 'reporting')) await sendResult(record);
+  });
+
+  const askNext = fromPromise<Execution | null, void>(async () => {
+    const next = await api.nextGet();
+    if (!next) return null;
+    return { jobId: next.jobId, executionNumber: next.executionNumber, versionNumber: next.versionNumber, jobDocument: next.jobDocument };
+  });
+
+  const resendResult = fromPromise<void, { key: string }>(async ({ input }) => {
+    const record = (await openRecords()).get(input.key);
+    if (record?.status) await sendResult({ ...record, state: 'reporting' });
+    else log.warn({ key: input.key }, 'offered again, but no result is stored; not run again');
+  });
+
+  const checkCurrent = fromPromise<'active' | 'ended', ExecutionId>(async ({ input }) => {
+    try {
+      const execution = await api.describe(input.jobId, input.executionNumber);
+      return TERMINAL_AT_SERVICE.includes(String(execution?.status)) ? 'ended' : 'active';
+    } catch (error) {
+      if (error instanceof JobsRejected && ['TerminalStateReached', 'ResourceNotFound'].includes(error.code)) return 'ended';
+      throw error;
+    }
+  });
+
+  const job = jobMachine.provide({
+    actors: {
+      validateJob: fromPromise<Validation, { execution: Execution }>(async ({ input: { execution } }) => {
+        const key = executionKey(execution.jobId, execution.executionNumber);
+        await (await openRecords()).put(key, { jobId: execution.jobId, executionNumber: execution.executionNumber, state: 'running' });
+        log.info({ jobId: execution.jobId, executionNumber: execution.executionNumber }, 'job received');
+        const parsed = parseJobDocument(execution.jobDocument, { timeoutSeconds: config.jobs.defaultTimeoutSeconds });
+        if (!parsed.ok) return parsed;
+        // Every step is checked before the first one runs: a refused step means nothing runs.
+        for (const step of [...parsed.plan.steps, ...(parsed.plan.finalStep ? [parsed.plan.finalStep] : [])]) {
+          const resolved = await resolveStep(step, config.jobs.allowlist, config.jobs.handlerDir);
+          if (!resolved.ok) return { ok: false, reason: `step "${step.name}": ${resolved.reason}` };
+          const identity = await identityFor(step.runAsUser);
+          if (!identity.ok) return { ok: false, reason: `step "${step.name}": ${identity.reason}` };
+        }
+        live.set(key, { plan: parsed.plan, outcomes: [], abort: new AbortController() });
+        const names = (s: { name: string; ignoreStepFailure: boolean }) => ({ name: s.name, ignoreStepFailure: s.ignoreStepFailure });
+        return { ok: true, plan: { steps: parsed.plan.steps.map(names), finalStep: parsed.plan.finalStep && names(parsed.plan.finalStep) } };
+      }),
+      markInProgress: fromPromise<void, { execution: Execution; step: string }>(async ({ input }) => {
+        await api.update(input.execution.jobId, {
+          status: 'IN_PROGRESS',
+          executionNumber: input.execution.executionNumber,
+          statusDetails: statusDetails([['step', input.step]]),
+        });
+      }),
+      runStep: fromPromise<StepResult, { execution: Execution; index: number; final: boolean }>(async ({ input, signal }) => {
+        const key = executionKey(input.execution.jobId, input.execution.executionNumber);
+        const state = live.get(key);
+        if (!state) throw new Error('no plan for this execution');
+        const step = input.final ? state.plan.finalStep! : state.plan.steps[input.index];
+        const onAbort = () => state.abort.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        const store = await openRecords();
+        const outcome = await runStep(step, {
+          jobId: input.execution.jobId,
+          allowlist: config.jobs.allowlist,
+          handlerDir: config.jobs.handlerDir,
+          signal: state.abort.signal,
+          onSpawn: (pgid) => void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, pgid }),
+        });
+        signal.removeEventListener('abort', onAbort);
+        state.outcomes.push(outcome);
+        log.info({ jobId: input.execution.jobId, step: step.name, ok: outcome.ok, exitCode: outcome.exitCode, ms: outcome.durationMs, reason: outcome.reason }, 'step finished');
+        return { name: outcome.name, ok: outcome.ok, reason: outcome.reason, exitCode: outcome.exitCode, durationMs: outcome.durationMs };
+      }),
+      reportResult: fromPromise<void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>(async ({ input }) => {
+        const { jobId, executionNumber } = input.execution;
+        const key = executionKey(jobId, executionNumber);
+        const store = await openRecords();
+        let record = store.get(key);
+        if (record?.state !== 'reporting') {
+          const state = live.get(key);
+          const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
+          record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, pgid: undefined });
+        }
+        await sendResult(record);
+        live.delete(key);
+        log.info({ jobId, executionNumber, status: input.status, reason: input.reason }, 'job reported');
+      }),
+      recordCancel: fromPromise<void, { execution: Execution; reason: string | null }>(async ({ input }) => {
+        const { jobId, executionNumber } = input.execution;
+        const key = executionKey(jobId, executionNumber);
+        live.get(key)?.abort.abort();
+        live.delete(key);
+        await (await openRecords()).put(key, { jobId, executionNumber, state: 'done', status: 'CANCELED', reason: input.reason, pgid: undefined, finishedAt: Date.now() });
+        log.warn({ jobId, executionNumber, reason: input.reason }, 'job canceled');
+      }),
+    },
+  });
+
+  return { api, records: openRecords, actors: { jobsFeed, recover, resendPending, askNext, resendResult, checkCurrent, job } };
+}

@@ -1,0 +1,200 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { LocalJobsService, type ServiceExecution } from '../../scripts/jobs-service.js';
+import { runAgent, type AgentProcess } from '../support/agent.js';
+import { Mosquitto } from '../support/mosquitto.js';
+import { freePort, waitFor } from '../support/ports.js';
+import { json } from '../support/tree.js';
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** A box with an allowlisted job directory, a handler directory and scripts that leave marks. */
+function box() {
+  const root = mkdtempSync(join(tmpdir(), 'edgevisor-jobs-it-'));
+  const dirs = { jobs: join(root, 'jobs'), handlers: join(root, 'handlers'), outside: join(root, 'outside'), marks: join(root, 'marks') };
+  for (const d of Object.values(dirs)) mkdirSync(d);
+  const script = (dir: string, name: string, body: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\n${body}\n`);
+    chmodSync(path, 0o755);
+    return path;
+  };
+  // each run appends a line, so running twice shows
+  script(dirs.jobs, 'mark.sh', `echo "run $2" >> "${dirs.marks}/$1"; echo "marked $1"`);
+  script(dirs.jobs, 'fail.sh', 'echo "about to fail" >&2; exit 7');
+  script(dirs.jobs, 'hang.sh', `sleep 300 & echo $! > "${dirs.marks}/$1.child"; echo $$ > "${dirs.marks}/$1.pid"; wait`);
+  script(dirs.outside, 'mark.sh', `echo ran >> "${dirs.marks}/$1"`);
+  script(dirs.handlers, 'hello.sh', 'echo "handler args: [$1] [$2]"');
+  const runs = (mark: string) => (existsSync(join(dirs.marks, mark)) ? readFileSync(join(dirs.marks, mark), 'utf8').trim().split('\n').length : 0);
+  const pidOf = (mark: string) => Number(readFileSync(join(dirs.marks, mark), 'utf8').trim());
+  return { root, dirs, runs, pidOf };
+}
+
+const running = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+const doc = (steps: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}) => ({
+  version: '1.0',
+  steps: steps.map((action) => ({ action: { type: 'runCommand', ...action } })),
+  ...extra,
+});
+
+async function setup(options: { broker?: string; config?: Record<string, unknown> } = {}) {
+  const b = box();
+  const url = options.broker ?? inject('mqttUrl');
+  const service = await LocalJobsService.start(url);
+  cleanups.push(() => service.stop());
+  const thingName = `jobs-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const port = await freePort();
+  const config = {
+    thingName,
+    mqtt: { url, reconnectMinSeconds: 0.05, reconnectMaxSeconds: 0.3 },
+    http: { port },
+    jobs: { enabled: true, allowlist: [`${b.dirs.jobs}/`, '/bin/echo'], handlerDir: b.dirs.handlers, defaultTimeoutSeconds: 30 },
+    ...options.config,
+  };
+  const start = (stateDir?: string) => {
+    const agent = runAgent({ config, stateDir });
+    cleanups.push(async () => {
+      if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGKILL');
+      await agent.exited;
+    });
+    return agent;
+  };
+  const agent = start();
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200 || undefined, 'agent healthy');
+  const finished = (jobId: string, executionNumber?: number, timeoutMs = 15_000) =>
+    waitFor(() => {
+      const e = service.execution(thingName, jobId, executionNumber);
+      return e && ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELED', 'TIMED_OUT'].includes(e.status) ? e : undefined;
+    }, `${jobId} to finish`, timeoutMs).catch((error) => {
+      console.log('DEBUG', JSON.stringify(agent.logs.filter((l) => l.ns === 'jobs' || l.ns === 'link')), JSON.stringify(service.requests), JSON.stringify(service.execution(thingName, jobId)));
+      throw error;
+    });
+  return { ...b, service, thingName, agent, start, finished, base: `http://127.0.0.1:${port}` };
+}
+
+const statuses = (e: ServiceExecution) => e.updates.map((u) => `${u.status}${u.accepted ? '' : ` (refused: ${u.code})`}`);
+
+describe('jobs end to end (agent process, mosquitto, local jobs service)', () => {
+  it('runs a job: IN_PROGRESS before anything runs, then SUCCEEDED with details within the limits', async () => {
+    const t = await setup();
+    t.service.createJob(t.thingName, 'hello', doc([{ name: 'mark', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['hello', '1'] } }], { includeStdOut: true }));
+    const e = await t.finished('hello');
+    expect(statuses(e)).toEqual(['IN_PROGRESS', 'SUCCEEDED']);
+    expect(e.updates[0].statusDetails).toEqual({ step: 'mark' });
+    expect(e.statusDetails).toMatchObject({ step: 'mark', exitCode: '0', stdout: 'marked hello\n', stepsRun: '1' });
+    expect(t.runs('hello')).toBe(1);
+    // the record is marked done once the acknowledgement is in
+    const record = await waitFor(async () => {
+      const { jobs } = await json(await fetch(`${t.base}/api/v1/jobs`));
+      return jobs[0]?.state === 'done' ? jobs[0] : undefined;
+    }, 'the record to be done');
+    expect(record).toMatchObject({ jobId: 'hello', executionNumber: 1, status: 'SUCCEEDED' });
+    expect(t.agent.logs.filter((l) => l.ns === 'jobs' && l.jobId === 'hello').length).toBeGreaterThan(0);
+  });
+
+  it('a failing step: FAILED with the reason, exit code and stderr; a Device Client handler gets its argv', async () => {
+    const t = await setup();
+    t.service.createJob(t.thingName, 'fails', doc([{ name: 'broken', input: { command: `${t.dirs.jobs}/fail.sh` } }]));
+    const failed = await t.finished('fails');
+    expect(failed.status).toBe('FAILED');
+    expect(failed.statusDetails).toMatchObject({ reason: 'step "broken" failed: exited with code 7', exitCode: '7', stderr: 'about to fail\n' });
+    t.service.createJob(t.thingName, 'handler', { version: '1.0', includeStdOut: 'true', steps: [{ action: { name: 'h', type: 'runHandler', input: { handler: 'hello.sh', args: ['x'] } } }] });
+    expect((await t.finished('handler')).statusDetails?.stdout).toBe('handler args: [] [x]\n');
+  });
+
+  it('refuses a command outside the allowlist and an invalid document: REJECTED with a reason, nothing runs', async () => {
+    const t = await setup();
+    t.service.createJob(t.thingName, 'outside', doc([{ name: 'sneaky', input: { command: `${t.dirs.outside}/mark.sh`, args: ['outside'] } }]));
+    const refused = await t.finished('outside');
+    expect(refused.status).toBe('REJECTED');
+    expect(refused.statusDetails?.reason).toContain('is not in jobs.allowlist');
+    expect(statuses(refused)).toEqual(['REJECTED']);
+    expect(t.runs('outside')).toBe(0);
+    // a valid first step does not run when a later step is refused
+    t.service.createJob(t.thingName, 'mixed', doc([
+      { name: 'ok', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['mixed', '1'] } },
+      { name: 'bad', input: { command: '/bin/sh', args: ['-c', 'true'] } },
+    ]));
+    expect((await t.finished('mixed')).status).toBe('REJECTED');
+    expect(t.runs('mixed')).toBe(0);
+    t.service.createJob(t.thingName, 'invalid', { version: '1.0', steps: [] });
+    const invalid = await t.finished('invalid');
+    expect(invalid.statusDetails?.reason).toBe('invalid job document: steps must be a non-empty array');
+  });
+
+  it('runs queued jobs one at a time, each exactly once; a redelivered notification runs nothing again; a retry runs', async () => {
+    const t = await setup();
+    for (const id of ['one', 'two', 'three']) {
+      t.service.createJob(t.thingName, id, doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['order', id] } }]));
+    }
+    await t.finished('three');
+    expect(readFileSync(join(t.dirs.marks, 'order'), 'utf8').trim().split('\n')).toEqual(['run one', 'run two', 'run three']);
+    t.service.renotify(t.thingName);
+    t.service.createJob(t.thingName, 'four', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['order', 'four'] } }]));
+    await t.finished('four');
+    expect(t.runs('order')).toBe(4);
+    // the service retries "one": a new execution number, so it runs again
+    t.service.createJob(t.thingName, 'one', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['order', 'one-again'] } }]));
+    expect((await t.finished('one', 2)).status).toBe('SUCCEEDED');
+    expect(t.runs('order')).toBe(5);
+  });
+
+  it('a step timeout kills the whole process group and fails the job; the next job runs', async () => {
+    const t = await setup();
+    t.service.createJob(t.thingName, 'slow', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['slow'], timeout: 1 } }]));
+    const e = await t.finished('slow');
+    expect(e.status).toBe('FAILED');
+    expect(e.statusDetails?.reason).toBe('step "hang" failed: timed out after 1 s');
+    await waitFor(() => !running(t.pidOf('slow.pid')) && !running(t.pidOf('slow.child')) || undefined, 'the group to be gone', 5000);
+  });
+
+  it('a job canceled by the service while it runs: its process group is killed and the next job proceeds', async () => {
+    const t = await setup();
+    t.service.createJob(t.thingName, 'long', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['long'] } }]));
+    await waitFor(() => existsSync(join(t.dirs.marks, 'long.child')) || undefined, 'the job to run');
+    t.service.end(t.thingName, 'long', 'CANCELED');
+    await waitFor(() => !running(t.pidOf('long.pid')) && !running(t.pidOf('long.child')) || undefined, 'the canceled group to be gone', 5000);
+    t.service.createJob(t.thingName, 'after', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['after', '1'] } }]));
+    expect((await t.finished('after')).status).toBe('SUCCEEDED');
+    expect(statuses(t.service.execution(t.thingName, 'long')!)).toEqual(['IN_PROGRESS']);
+  });
+
+  it('kill -9 mid-job: the restarted agent kills what was left, reports FAILED "interrupted" and never re-runs it', async () => {
+    const t = await setup();
+    t.service.createJob(t.thingName, 'crash', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['crash'] } }]));
+    await waitFor(() => existsSync(join(t.dirs.marks, 'crash.child')) || undefined, 'the job to run');
+    t.agent.child.kill('SIGKILL');
+    await t.agent.exited;
+    expect(running(t.pidOf('crash.child'))).toBe(true); // a detached group survives its agent…
+    const again = t.start(t.agent.stateDir);
+    const e = await t.finished('crash');
+    expect(e.status).toBe('FAILED');
+    expect(e.statusDetails?.reason).toMatch(/^interrupted/);
+    expect(running(t.pidOf('crash.child'))).toBe(false); // …until the restarted agent ends it
+    expect(readdirSync(t.dirs.marks).filter((f) => f.startsWith('crash')).sort()).toEqual(['crash.child', 'crash.pid']);
+    expect(again.logs.some((l) => l.msg === 'killed what the interrupted job left running')).toBe(true);
+  });
+
+  it('after a broker restart (session lost) it asks again and runs what was queued meanwhile', async () => {
+    const broker = await Mosquitto.start();
+    cleanups.push(() => broker.stop());
+    const t = await setup({ broker: broker.url });
+    await broker.stop();
+    await broker.resume();
+    t.service.createJob(t.thingName, 'later', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['later', '1'] } }]));
+    expect((await t.finished('later', undefined, 20_000)).status).toBe('SUCCEEDED');
+  });
+});
