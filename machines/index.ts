@@ -1,9 +1,11 @@
+import { jobMachine } from './job.js';
+import { jobsMachine } from './jobs.js';
 import { linkMachine } from './link.js';
 import { listenerMachine } from './listener.js';
 import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { linkMachine, listenerMachine, outboxMachine, supervisorMachine };
+export { jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {
@@ -11,4 +13,6 @@ export const machines = {
   link: linkMachine,
   listener: listenerMachine,
   outbox: outboxMachine,
+  jobs: jobsMachine,
+  job: jobMachine,
 };
