@@ -34,8 +34,10 @@ const mermaidId = (node: Node) => node.id.replace(/[^a-zA-Z0-9]/g, '_');
 function eventLabel(eventType: string): string {
   const after = /^xstate\.after\.(.+?)\.[^.]+(\.|$)/.exec(eventType);
   if (after) return `after ${after[1]}`;
-  if (eventType.startsWith('xstate.done.actor.')) return `done: ${eventType.slice(18)}`;
-  if (eventType.startsWith('xstate.error.actor.')) return `error: ${eventType.slice(19)}`;
+  // invocations without an id get a generated one ("0.job.running.step"): the state says which
+  const actor = (id: string) => (/^\d+\./.test(id) ? '' : `: ${id}`);
+  if (eventType.startsWith('xstate.done.actor.')) return `done${actor(eventType.slice(18))}`;
+  if (eventType.startsWith('xstate.error.actor.')) return `error${actor(eventType.slice(19))}`;
   return eventType;
 }
 
@@ -46,6 +48,8 @@ function guardLabel(guard: unknown): string {
     const params = (guard as { params?: unknown }).params;
     return ` [${(guard as { type: string }).type}${params && typeof params === 'object' ? ` ${Object.values(params).join(',')}` : ''}]`;
   }
+  const composed = guard as { name?: string; guards?: unknown[] };
+  if (typeof guard === 'function' && composed.guards) return ` [${composed.name} ${composed.guards.map((g) => guardLabel(g).slice(2, -1)).join(', ')}]`;
   return ' [guard]';
 }
 
