@@ -191,6 +191,9 @@ export const jobMachine = setup({
     reporting: {
       tags: ['busy'],
       entry: 'decide',
+      // The result is computed: the update itself learns whether the service ended the
+      // execution first (and our own terminal update also makes the head change).
+      on: { 'job.cancel': {} },
       initial: 'sending',
       states: {
         sending: {

@@ -44,6 +44,10 @@ export class LocalJobsService {
   private readonly heads = new Map<string, string>();
   /** requests of every kind, in arrival order, for the tests */
   readonly requests: Array<{ thingName: string; api: string }> = [];
+  /** tests: apply updates but lose the answers (as a dropped connection would) */
+  loseUpdateAnswers = false;
+  /** tests: ignore terminal updates altogether (no answer, no change) */
+  ignoreTerminalUpdates = false;
 
   private constructor(private readonly client: MqttClient) {}
 
@@ -191,6 +195,7 @@ export class LocalJobsService {
     const jobApi = /^([a-zA-Z0-9_-]{1,64})\/(get|update)$/.exec(api);
     if (!jobApi) return reject('InvalidTopic', `no API at ${api}`);
     const [, jobId, verb] = jobApi;
+    if (verb === 'update' && this.ignoreTerminalUpdates && TERMINAL.includes(request.status as Status)) return;
     const executionNumber = typeof request.executionNumber === 'number' ? request.executionNumber : undefined;
     const execution = this.execution(thingName, jobId, executionNumber);
     if (!execution) return reject('ResourceNotFound', `no execution of ${jobId} on ${thingName}`);
@@ -222,6 +227,7 @@ export class LocalJobsService {
     execution.statusDetails = request.statusDetails as StatusDetails | undefined;
     execution.versionNumber++;
     execution.lastUpdatedAt = now();
+    if (this.loseUpdateAnswers && TERMINAL.includes(execution.status)) return this.announce(thingName);
     accept(request.includeJobExecutionState ? { executionState: { status: execution.status, statusDetails: execution.statusDetails, versionNumber: execution.versionNumber } } : {});
     this.announce(thingName);
   }

@@ -28,7 +28,7 @@ const TERMINAL_AT_SERVICE = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'RE
  */
 export function jobsActors(deps: JobsDeps) {
   const { config, log } = deps;
-  const api = new JobsApi(config.thingName);
+  const api = new JobsApi(config.thingName, config.jobs.answerTimeoutSeconds * 1000);
   let records: JobRecords | undefined;
   const openRecords = async () => (records ??= await JobRecords.open(config.stateDir));
   /** per execution: the checked plan and each step's full outcome */
@@ -140,11 +140,18 @@ export function jobsActors(deps: JobsDeps) {
         return { ok: true, plan: { steps: parsed.plan.steps.map(names), finalStep: parsed.plan.finalStep && names(parsed.plan.finalStep) } };
       }),
       markInProgress: fromPromise<void, { execution: Execution; step: string }>(async ({ input }) => {
-        await api.update(input.execution.jobId, {
-          status: 'IN_PROGRESS',
-          executionNumber: input.execution.executionNumber,
-          statusDetails: statusDetails([['step', input.step]]),
-        });
+        // A refusal (canceled meanwhile) ends the job; no answer is asked again a few times.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return void (await api.update(input.execution.jobId, {
+              status: 'IN_PROGRESS',
+              executionNumber: input.execution.executionNumber,
+              statusDetails: statusDetails([['step', input.step]]),
+            }));
+          } catch (error) {
+            if (error instanceof JobsRejected || attempt === 3) throw error;
+          }
+        }
       }),
       runStep: fromPromise<StepResult, { execution: Execution; index: number; final: boolean }>(async ({ input, signal }) => {
         const key = executionKey(input.execution.jobId, input.execution.executionNumber);

@@ -57,6 +57,7 @@ const Jobs = z
     allowlist: z.array(z.string().min(1)).default([]).describe('executables (exact paths) or directories ending in "/" that jobs may run'),
     handlerDir: z.string().optional().describe('where runHandler looks up handlers'),
     defaultTimeoutSeconds: z.number().int().min(1).max(86_400).default(600).describe('step timeout in seconds when a job document names none'),
+    answerTimeoutSeconds: seconds('how long to wait for the service to answer a request before asking again', 10),
     directStatus: z.boolean().default(false).describe('report only the terminal status (QUEUED → SUCCEEDED/FAILED), no IN_PROGRESS first'),
   })
   .prefault({});

@@ -61,7 +61,7 @@ async function setup(options: { broker?: string; config?: Record<string, unknown
     thingName,
     mqtt: { url, reconnectMinSeconds: 0.05, reconnectMaxSeconds: 0.3 },
     http: { port },
-    jobs: { enabled: true, allowlist: [`${b.dirs.jobs}/`, '/bin/echo'], handlerDir: b.dirs.handlers, defaultTimeoutSeconds: 30 },
+    jobs: { enabled: true, allowlist: [`${b.dirs.jobs}/`, '/bin/echo'], handlerDir: b.dirs.handlers, defaultTimeoutSeconds: 30, answerTimeoutSeconds: 1 },
     ...options.config,
   };
   const start = (stateDir?: string) => {
@@ -186,6 +186,34 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(running(t.pidOf('crash.child'))).toBe(false); // …until the restarted agent ends it
     expect(readdirSync(t.dirs.marks).filter((f) => f.startsWith('crash')).sort()).toEqual(['crash.child', 'crash.pid']);
     expect(again.logs.some((l) => l.msg === 'killed what the interrupted job left running')).toBe(true);
+  });
+
+  it('a terminal update whose answer was lost is sent again, and "already SUCCEEDED" counts as delivered', async () => {
+    const t = await setup();
+    t.service.loseUpdateAnswers = true;
+    t.service.createJob(t.thingName, 'lost', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['lost', '1'] } }]));
+    await t.finished('lost');
+    const e = t.service.execution(t.thingName, 'lost')!;
+    await waitFor(() => e.updates.some((u) => u.code === 'InvalidStateTransition') || undefined, 'the second send');
+    expect(statuses(e).slice(0, 3)).toEqual(['IN_PROGRESS', 'SUCCEEDED', 'SUCCEEDED (refused: InvalidStateTransition)']);
+    await waitFor(async () => (await json(await fetch(`${t.base}/api/v1/jobs`))).jobs[0]?.state === 'done' || undefined, 'the record to be done');
+    expect(t.runs('lost')).toBe(1);
+  });
+
+  it('a result computed but not acknowledged before a kill -9 is sent after the restart, not computed again', async () => {
+    const t = await setup();
+    t.service.ignoreTerminalUpdates = true;
+    t.service.createJob(t.thingName, 'pending', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['pending', '1'] } }], { includeStdOut: true }));
+    await waitFor(async () => (await json(await fetch(`${t.base}/api/v1/jobs`))).jobs[0]?.state === 'reporting' || undefined, 'the result to be computed');
+    expect(t.runs('pending')).toBe(1);
+    t.agent.child.kill('SIGKILL');
+    await t.agent.exited;
+    t.service.ignoreTerminalUpdates = false;
+    t.start(t.agent.stateDir);
+    const e = await t.finished('pending');
+    expect(e.status).toBe('SUCCEEDED');
+    expect(e.statusDetails?.stdout).toBe('marked pending\n');
+    expect(t.runs('pending')).toBe(1);
   });
 
   it('after a broker restart (session lost) it asks again and runs what was queued meanwhile', async () => {

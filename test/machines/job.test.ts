@@ -150,3 +150,17 @@ describe('job machine', () => {
     expect(job.actor.getSnapshot().output?.status).toBe('CANCELED');
   });
 });
+
+describe('job machine: a computed result', () => {
+  it('is still reported when a cancel arrives during reporting (the update learns the truth)', async () => {
+    const job = start({ ok: true, plan: plan([['a']]) });
+    await settle(job);
+    job.markInProgress.resolve();
+    await settle(job);
+    job.actor.send({ type: 'job.cancel', reason: 'head changed' });
+    expect(job.actor.getSnapshot().value).toEqual({ reporting: 'sending' });
+    job.report.resolve();
+    await settle(job);
+    expect(job.actor.getSnapshot().output?.status).toBe('SUCCEEDED');
+  });
+});
