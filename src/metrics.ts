@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 import { concerns, type SupervisorContext } from '../machines/supervisor.js';
 import { healthView, phaseOf, type Phase } from './http/views.js';
+import type { JobStats } from './jobs/stats.js';
 import type { Outbox, OutboxStats } from './outbox/queue.js';
 import type { Slot } from './slot.js';
 
@@ -16,18 +17,19 @@ export interface Metrics {
  * scrape time (so there is no second copy of the state to keep in step). prom-client is
  * loaded at the first scrape, not at start-up: it costs ~45 ms of import time.
  */
-export function createMetrics(root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>): Metrics {
+export function createMetrics(root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats): Metrics {
   let registry: Promise<Registry> | undefined;
   return {
     async scrape() {
-      registry ??= import('prom-client').then((client) => buildRegistry(client, root, outbox));
+      // prom-client is CommonJS: bundled, its exports arrive as the default export
+      registry ??= import('prom-client').then((module) => buildRegistry(module.default ?? module, root, outbox, jobs));
       const ready = await registry;
       return { body: await ready.metrics(), contentType: ready.contentType };
     },
   };
 }
 
-function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>): Registry {
+function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats): Registry {
   const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -99,5 +101,23 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
   outboxFigure('refused', 'Messages refused (queue full or too large) since start', 'counter');
   outboxFigure('bytesWritten', 'Bytes written to the outbox log since start', 'counter');
   outboxFigure('syncs', 'fdatasync calls (group commits) since start', 'counter');
+
+  if (jobs) {
+    const counter = (name: string, help: string, value: () => number) =>
+      new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(value()); } });
+    new Counter({
+      name: 'edgevisor_jobs_total',
+      help: 'Job executions finished since start, by outcome',
+      labelNames: ['status'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [status, n] of Object.entries(jobs.finished)) this.inc({ status }, n);
+      },
+    });
+    counter('edgevisor_job_step_seconds_total', 'Seconds spent running job steps since start', () => jobs.stepSeconds);
+    counter('edgevisor_job_step_timeouts_total', 'Job steps killed by their timeout since start', () => jobs.stepTimeouts);
+    counter('edgevisor_job_refusals_total', 'Job documents or steps refused before anything ran, since start', () => jobs.refusals);
+  }
   return registry;
 }

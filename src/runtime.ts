@@ -69,7 +69,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   const jobs = jobsMachine.provide({ actors: jobsParts.actors });
   const app = createApp({
     root,
-    metrics: createMetrics(root, outboxSlot),
+    metrics: createMetrics(root, outboxSlot, jobsParts.stats),
     changes,
     outbox: outboxSlot,
     maxPayloadBytes,

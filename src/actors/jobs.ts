@@ -9,6 +9,7 @@ import { parseJobDocument, type JobPlan } from '../jobs/document.js';
 import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
 import { resultDetails } from '../jobs/report.js';
 import { runStep, type StepOutcome } from '../jobs/run-step.js';
+import { JobStats } from '../jobs/stats.js';
 import { statusDetails } from '../jobs/status-details.js';
 import { identityFor } from '../jobs/users.js';
 import type { Logger } from '../log.js';
@@ -29,6 +30,7 @@ const TERMINAL_AT_SERVICE = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'RE
 export function jobsActors(deps: JobsDeps) {
   const { config, log } = deps;
   const api = new JobsApi(config.thingName, config.jobs.answerTimeoutSeconds * 1000);
+  const stats = new JobStats();
   let records: JobRecords | undefined;
   const openRecords = async () => (records ??= await JobRecords.open(config.stateDir));
   /** per execution: the checked plan and each step's full outcome */
@@ -127,13 +129,18 @@ export function jobsActors(deps: JobsDeps) {
         await (await openRecords()).put(key, { jobId: execution.jobId, executionNumber: execution.executionNumber, state: 'running' });
         log.info({ jobId: execution.jobId, executionNumber: execution.executionNumber }, 'job received');
         const parsed = parseJobDocument(execution.jobDocument, { timeoutSeconds: config.jobs.defaultTimeoutSeconds });
-        if (!parsed.ok) return parsed;
+        if (!parsed.ok) {
+          stats.refusals++;
+          return parsed;
+        }
         // Every step is checked before the first one runs: a refused step means nothing runs.
         for (const step of [...parsed.plan.steps, ...(parsed.plan.finalStep ? [parsed.plan.finalStep] : [])]) {
           const resolved = await resolveStep(step, config.jobs.allowlist, config.jobs.handlerDir);
-          if (!resolved.ok) return { ok: false, reason: `step "${step.name}": ${resolved.reason}` };
-          const identity = await identityFor(step.runAsUser);
-          if (!identity.ok) return { ok: false, reason: `step "${step.name}": ${identity.reason}` };
+          const identity = resolved.ok ? await identityFor(step.runAsUser) : resolved;
+          if (!identity.ok) {
+            stats.refusals++;
+            return { ok: false, reason: `step "${step.name}": ${identity.reason}` };
+          }
         }
         live.set(key, { plan: parsed.plan, outcomes: [], abort: new AbortController() });
         const names = (s: { name: string; ignoreStepFailure: boolean }) => ({ name: s.name, ignoreStepFailure: s.ignoreStepFailure });
@@ -170,6 +177,8 @@ export function jobsActors(deps: JobsDeps) {
         });
         signal.removeEventListener('abort', onAbort);
         state.outcomes.push(outcome);
+        stats.stepSeconds += outcome.durationMs / 1000;
+        if (outcome.timedOut) stats.stepTimeouts++;
         log.info({ jobId: input.execution.jobId, step: step.name, ok: outcome.ok, exitCode: outcome.exitCode, ms: outcome.durationMs, reason: outcome.reason }, 'step finished');
         return { name: outcome.name, ok: outcome.ok, reason: outcome.reason, exitCode: outcome.exitCode, durationMs: outcome.durationMs };
       }),
@@ -185,6 +194,7 @@ export function jobsActors(deps: JobsDeps) {
         }
         await sendResult(record);
         live.delete(key);
+        stats.finished[input.status]++;
         log.info({ jobId, executionNumber, status: input.status, reason: input.reason }, 'job reported');
       }),
       recordCancel: fromPromise<void, { execution: Execution; reason: string | null }>(async ({ input }) => {
@@ -193,10 +203,11 @@ export function jobsActors(deps: JobsDeps) {
         live.get(key)?.abort.abort();
         live.delete(key);
         await (await openRecords()).put(key, { jobId, executionNumber, state: 'done', status: 'CANCELED', reason: input.reason, pgid: undefined, finishedAt: Date.now() });
+        stats.finished.CANCELED++;
         log.warn({ jobId, executionNumber, reason: input.reason }, 'job canceled');
       }),
     },
   });
 
-  return { api, records: openRecords, actors: { jobsFeed, recover, resendPending, askNext, resendResult, checkCurrent, job } };
+  return { api, stats, records: openRecords, actors: { jobsFeed, recover, resendPending, askNext, resendResult, checkCurrent, job } };
 }

@@ -42,6 +42,12 @@ describe('agent process against mosquitto', () => {
     expect(state.status).toBe('running');
     expect(state.tree.children.map((c: { id: string }) => c.id).sort()).toEqual(['http', 'link', 'outbox']);
 
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toContain('edgevisor_concern_healthy{concern="link"} 1');
+    expect(text).toContain('process_resident_memory_bytes');
+
     const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
     const first = await new Promise<any>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))));
     expect(first).toMatchObject({ type: 'state', status: 'running' });

@@ -133,6 +133,8 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     t.service.createJob(t.thingName, 'invalid', { version: '1.0', steps: [] });
     const invalid = await t.finished('invalid');
     expect(invalid.statusDetails?.reason).toBe('invalid job document: steps must be a non-empty array');
+    await waitFor(async () => /edgevisor_jobs_total\{status="REJECTED"\} 3\n/.test(await (await fetch(`${t.base}/metrics`)).text()) || undefined, 'REJECTED counted');
+    expect(await (await fetch(`${t.base}/metrics`)).text()).toContain('edgevisor_job_refusals_total 3');
   });
 
   it('runs queued jobs one at a time, each exactly once; a redelivered notification runs nothing again; a retry runs', async () => {
@@ -158,6 +160,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const e = await t.finished('slow');
     expect(e.status).toBe('FAILED');
     expect(e.statusDetails?.reason).toBe('step "hang" failed: timed out after 1 s');
+    expect(await (await fetch(`${t.base}/metrics`)).text()).toContain('edgevisor_job_step_timeouts_total 1');
     await waitFor(() => !running(t.pidOf('slow.pid')) && !running(t.pidOf('slow.child')) || undefined, 'the group to be gone', 5000);
   });
 
@@ -204,7 +207,9 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const t = await setup();
     t.service.ignoreTerminalUpdates = true;
     t.service.createJob(t.thingName, 'pending', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['pending', '1'] } }], { includeStdOut: true }));
-    await waitFor(async () => (await json(await fetch(`${t.base}/api/v1/jobs`))).jobs[0]?.state === 'reporting' || undefined, 'the result to be computed');
+    // on disk, not only in memory: that is what a kill -9 leaves
+    const onDisk = () => JSON.parse(readFileSync(join(t.agent.stateDir, 'jobs.json'), 'utf8')).records[0]?.state;
+    await waitFor(() => (existsSync(join(t.agent.stateDir, 'jobs.json')) && onDisk() === 'reporting') || undefined, 'the result to be computed and stored');
     expect(t.runs('pending')).toBe(1);
     t.agent.child.kill('SIGKILL');
     await t.agent.exited;
