@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { LocalJobsService, type ServiceExecution } from '../../scripts/jobs-service.js';
-import { runAgent, type AgentProcess } from '../support/agent.js';
+import { runAgent } from '../support/agent.js';
+import { documentFuzzer } from '../support/fuzz-documents.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { json } from '../support/tree.js';
@@ -220,6 +221,27 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(e.statusDetails?.stdout).toBe('marked pending\n');
     expect(t.runs('pending')).toBe(1);
   });
+
+  it('fuzz: 300 generated and mutated documents each end refused with a reason or run, and the agent keeps going', async () => {
+    const t = await setup();
+    const next = documentFuzzer(777);
+    // JSON round trip: what travels over MQTT (undefined and holes do not)
+    const docs = Array.from({ length: 300 }, () => JSON.parse(JSON.stringify(next() ?? null)));
+    docs.forEach((d, i) => t.service.createJob(t.thingName, `fuzz-${i}`, d));
+    const outcomes = await waitFor(() => {
+      const all = docs.map((_, i) => t.service.execution(t.thingName, `fuzz-${i}`)!);
+      return all.every((e) => ['SUCCEEDED', 'FAILED', 'REJECTED'].includes(e.status)) ? all : undefined;
+    }, 'all 300 to end', 90_000);
+    for (const e of outcomes) {
+      if (e.status !== 'SUCCEEDED') expect(e.statusDetails?.reason, `${e.jobId}: ${JSON.stringify(e.jobDocument)}`).toMatch(/./);
+      expect(e.updates.every((u) => u.accepted), `${e.jobId} updates within the limits`).toBe(true);
+    }
+    const count = (s: string) => outcomes.filter((e) => e.status === s).length;
+    console.log(`jobs fuzz: ${count('SUCCEEDED')} succeeded, ${count('FAILED')} failed, ${count('REJECTED')} rejected`);
+    expect(count('REJECTED')).toBeGreaterThan(0);
+    expect(count('SUCCEEDED')).toBeGreaterThan(0);
+    expect(t.agent.child.exitCode).toBeNull();
+  }, 120_000);
 
   it('after a broker restart (session lost) it asks again and runs what was queued meanwhile', async () => {
     const broker = await Mosquitto.start();

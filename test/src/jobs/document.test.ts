@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseJobDocument, type Parsed } from '../../../src/jobs/document.js';
+import { documentFuzzer } from '../../support/fuzz-documents.js';
 
 const defaults = { timeoutSeconds: 600 };
 const parse = (doc: unknown) => parseJobDocument(doc, defaults);
@@ -89,36 +90,11 @@ describe('job documents', () => {
   });
 
   it('fuzz: thousands of generated and mutated documents are each parsed or refused with a reason, never thrown', () => {
-    let seed = 12345;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
-    const junk = (): unknown => pick([null, undefined, 0, -1, 1.5, 1e9, '', 'true', 'x'.repeat(Math.floor(random() * 50)), '\u0000', '😀', [], {}, [1, 'a'], { a: 1 }, true, false]);
-    const base = () => ({
-      version: '1.0',
-      includeStdOut: pick([true, 'true', 'false', junk()]),
-      steps: [
-        { action: { name: 'a', type: 'runCommand', input: { command: '/bin/echo,x', timeout: 5 }, allowStdErr: 1 } },
-        { action: { name: 'b', type: 'runHandler', input: { handler: 'h.sh', args: ['1'] }, runAsUser: 'nobody' } },
-      ],
-      finalStep: { action: { name: 'c', type: 'runCommand', input: { command: '/bin/true', args: [] } } },
-    });
-    /** Replaces one random node of the tree with junk. */
-    const mutate = (node: unknown, depth = 0): unknown => {
-      if (random() < 0.3 || depth > 5 || node === null || typeof node !== 'object') return random() < 0.5 ? junk() : node;
-      const copy: Record<string, unknown> | unknown[] = Array.isArray(node) ? [...node] : { ...(node as object) };
-      const keys = Object.keys(copy);
-      if (keys.length === 0) return junk();
-      const key = pick(keys);
-      (copy as Record<string, unknown>)[key] = mutate((copy as Record<string, unknown>)[key], depth + 1);
-      if (random() < 0.1) delete (copy as Record<string, unknown>)[pick(keys)];
-      return copy;
-    };
+    const next = documentFuzzer(12345);
     let parsed = 0;
     let refused = 0;
     for (let i = 0; i < 5000; i++) {
-      let doc: unknown = base();
-      for (let m = Math.floor(random() * 4); m >= 0; m--) doc = mutate(doc);
-      const result = parse(doc);
+      const result = parse(next());
       if (result.ok) {
         parsed++;
         for (const s of [...result.plan.steps, ...(result.plan.finalStep ? [result.plan.finalStep] : [])]) {
