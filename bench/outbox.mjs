@@ -29,7 +29,7 @@ async function startMosquitto() {
   const { port } = s.address();
   await new Promise((r) => s.close(r));
   const conf = join(mkdtempSync(join(tmpdir(), 'bench-mosquitto-')), 'm.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n${process.getuid?.() === 0 ? 'user root\n' : ''}`);
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nset_tcp_nodelay true\n${process.getuid?.() === 0 ? 'user root\n' : ''}`);
   const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise((r) => createConnection({ port, host: '127.0.0.1' }).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));

@@ -34,7 +34,7 @@ export function jobsActors(deps: JobsDeps) {
   let records: JobRecords | undefined;
   const openRecords = async () => (records ??= await JobRecords.open(config.stateDir));
   /** per execution: the checked plan and each step's full outcome */
-  const live = new Map<string, { plan: JobPlan; outcomes: StepOutcome[]; abort: AbortController }>();
+  const live = new Map<string, { plan: JobPlan; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean }>();
 
   /** Sends a stored result; a rejection that shows the service already has it, or has ended the execution, settles it too. */
   async function sendResult(record: JobRecord): Promise<void> {
@@ -113,6 +113,8 @@ export function jobsActors(deps: JobsDeps) {
   });
 
   const checkCurrent = fromPromise<'active' | 'ended', ExecutionId>(async ({ input }) => {
+    // Our own terminal update moved the head: nothing to ask, the report learns the rest.
+    if (live.get(executionKey(input.jobId, input.executionNumber))?.reporting) return 'active';
     try {
       const execution = await api.describe(input.jobId, input.executionNumber);
       return TERMINAL_AT_SERVICE.includes(String(execution?.status)) ? 'ended' : 'active';
@@ -187,8 +189,9 @@ export function jobsActors(deps: JobsDeps) {
         const key = executionKey(jobId, executionNumber);
         const store = await openRecords();
         let record = store.get(key);
+        const state = live.get(key);
+        if (state) state.reporting = true;
         if (record?.state !== 'reporting') {
-          const state = live.get(key);
           const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
           record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, pgid: undefined });
         }

@@ -1,0 +1,97 @@
+// Jobs benchmark: latency from notify-next to the terminal update for a /bin/true job, p50/p99
+// over 200 sequential jobs, next to the floor measured in the same run: one MQTT
+// request/answer round trip on the same broker plus one bare spawn of /bin/true.
+// Run: npm run bench:jobs   (builds first; needs mosquitto)
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+
+const JOBS = Number(process.env.JOBS ?? 200);
+const entry = new URL('../dist/bundle/main.js', import.meta.url).pathname;
+const { LocalJobsService } = await import('../dist/scripts/jobs-service.js');
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+async function canConnect(port) {
+  return new Promise((r) => createConnection({ port, host: '127.0.0.1' }).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
+}
+
+const port = await freePort();
+const dir = mkdtempSync(join(tmpdir(), 'bench-jobs-'));
+writeFileSync(join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nset_tcp_nodelay true\n${process.getuid?.() === 0 ? 'user root\n' : ''}`);
+const broker = spawn('/usr/sbin/mosquitto', ['-c', join(dir, 'm.conf')], { stdio: 'ignore' });
+while (!(await canConnect(port))) await sleep(20);
+const url = `mqtt://127.0.0.1:${port}`;
+
+try {
+  // Floor, part 1: a request/answer round trip between two mqtt.js clients (Nagle off).
+  const responder = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  const asker = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  for (const c of [responder, asker]) c.stream.setNoDelay(true);
+  await responder.subscribeAsync('bench/req', { qos: 1 });
+  responder.on('message', (_t, p) => responder.publish('bench/res', p, { qos: 1 }));
+  await asker.subscribeAsync('bench/res', { qos: 1 });
+  const roundTrips = [];
+  for (let i = 0; i < JOBS; i++) {
+    const t0 = performance.now();
+    await new Promise((resolve) => {
+      asker.once('message', resolve);
+      asker.publish('bench/req', String(i), { qos: 1 });
+    });
+    roundTrips.push(performance.now() - t0);
+  }
+  await Promise.all([responder.endAsync(), asker.endAsync()]);
+  // Floor, part 2: a bare spawn of /bin/true until it exits.
+  const spawns = [];
+  for (let i = 0; i < JOBS; i++) {
+    const t0 = performance.now();
+    await new Promise((resolve) => spawn('/bin/true').once('exit', resolve));
+    spawns.push(performance.now() - t0);
+  }
+
+  // The agent, with the local jobs service on the same broker.
+  const service = await LocalJobsService.start(url);
+  const httpPort = await freePort();
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ thingName: 'bench', stateDir: join(dir, 'state'), mqtt: { url }, http: { port: httpPort }, jobs: { enabled: true, allowlist: ['/bin/true'] }, log: { level: 'warn' } }));
+  const agent = spawn(process.execPath, [entry, 'run', '--config', config], { stdio: 'ignore' });
+  for (let i = 0; i < 500; i++) {
+    const ok = await fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    await sleep(20);
+  }
+  const doc = { version: '1.0', steps: [{ action: { name: 'true', type: 'runCommand', input: { command: '/bin/true' } } }] };
+  const latencies = [];
+  for (let i = 0; i < JOBS; i++) {
+    const t0 = performance.now();
+    const e = service.createJob('bench', `job-${i}`, doc);
+    while (e.status !== 'SUCCEEDED' && e.status !== 'FAILED' && e.status !== 'REJECTED') await new Promise((r) => setImmediate(r));
+    latencies.push(performance.now() - t0);
+  }
+  agent.kill('SIGTERM');
+  await service.stop();
+
+  const floor50 = pct(roundTrips, 50) + pct(spawns, 50);
+  const floor99 = pct(roundTrips, 99) + pct(spawns, 99);
+  const f = (n) => n.toFixed(2).padStart(7);
+  console.log(`node ${process.version}; ${JOBS} sequential jobs, mosquitto on loopback\n`);
+  console.log('| figure | p50 ms | p99 ms |');
+  console.log('| --- | --- | --- |');
+  console.log(`| MQTT QoS 1 request/answer round trip | ${f(pct(roundTrips, 50))} | ${f(pct(roundTrips, 99))} |`);
+  console.log(`| bare spawn of /bin/true until exit | ${f(pct(spawns, 50))} | ${f(pct(spawns, 99))} |`);
+  console.log(`| floor (round trip + spawn) | ${f(floor50)} | ${f(floor99)} |`);
+  console.log(`| edgevisor: notify-next to terminal update | ${f(pct(latencies, 50))} | ${f(pct(latencies, 99))} |`);
+  console.log(`| ratio to the floor | ${(pct(latencies, 50) / floor50).toFixed(2)}x | ${(pct(latencies, 99) / floor99).toFixed(2)}x |`);
+} finally {
+  broker.kill('SIGTERM');
+}
