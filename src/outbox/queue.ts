@@ -34,6 +34,9 @@ interface Entry {
   durable: boolean;
 }
 
+/** How long ACK records may wait in memory before they are written (unsynced). */
+const ACK_FLUSH_MS = 50;
+
 /** "full" clears once the queue is back under this share of its limits (hysteresis). */
 const FULL_CLEARS_BELOW = 0.9;
 
@@ -53,6 +56,7 @@ export class Outbox extends EventEmitter {
   private sendHead = 0;
   private waiting: Array<{ entry: Entry; resolve: (seq: number) => void; reject: (e: unknown) => void }> = [];
   private commitScheduled = false;
+  private ackFlush: NodeJS.Timeout | undefined;
   private full = false;
   private closed = false;
   private readonly counters = { enqueued: 0, delivered: 0, dropped: 0, refused: 0, payloadBytes: 0 };
@@ -144,7 +148,12 @@ export class Outbox extends EventEmitter {
     if (this.full && this.live.size < this.limits.maxMessages * FULL_CLEARS_BELOW && this.liveBytes < this.limits.maxBytes * FULL_CLEARS_BELOW) {
       this.full = false;
     }
-    this.commitSoon();
+    // An ACK record need not be durable at once (losing one means a duplicate, as QoS 1
+    // allows): acks ride on the next commit, or are written unsynced a moment later.
+    this.ackFlush ??= setTimeout(() => {
+      this.ackFlush = undefined;
+      this.log.commit(false).then(() => this.emit('change'), (error) => this.emit('error', error));
+    }, ACK_FLUSH_MS);
   }
 
   /** The connection went away: everything not acknowledged is sent again, in order. */
@@ -209,6 +218,7 @@ export class Outbox extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.ackFlush);
     await this.commitNow();
     await this.log.close();
   }

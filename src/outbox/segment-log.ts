@@ -112,14 +112,15 @@ export class SegmentLog {
     }
   }
 
-  /** Writes and syncs everything queued; resolves when it is on disk. Calls are serialised. */
-  async commit(): Promise<void> {
+  /** Writes everything queued and, unless `sync` is false, syncs it; resolves when it is
+   * written (and on disk). Calls are serialised. */
+  async commit(sync = true): Promise<void> {
     while (this.committing) await this.committing;
     if (this.queued.length === 0) return;
     const batch = this.queued.length === 1 ? this.queued[0] : Buffer.concat(this.queued, this.queuedBytes);
     this.queued = [];
     this.queuedBytes = 0;
-    this.committing = this.write(batch);
+    this.committing = this.write(batch, sync);
     try {
       await this.committing;
     } finally {
@@ -127,11 +128,13 @@ export class SegmentLog {
     }
   }
 
-  private async write(batch: Buffer): Promise<void> {
+  private async write(batch: Buffer, sync: boolean): Promise<void> {
     await this.active.file.write(batch);
-    await this.active.file.datasync();
+    if (sync) {
+      await this.active.file.datasync();
+      this.syncs++;
+    }
     this.bytesWritten += batch.length;
-    this.syncs++;
     this.active.size += batch.length;
     if (this.active.size >= this.segmentBytes) {
       const full = this.active;
