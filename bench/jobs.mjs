@@ -4,34 +4,19 @@
 // Run: npm run bench:jobs   (builds first; needs mosquitto)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { freePort, percentile, sleep, startMosquitto } from './support.mjs';
 
 const JOBS = Number(process.env.JOBS ?? 200);
 const entry = new URL('../dist/bundle/main.js', import.meta.url).pathname;
 const { LocalJobsService } = await import('../dist/scripts/jobs-service.js');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-async function canConnect(port) {
-  return new Promise((r) => createConnection({ port, host: '127.0.0.1' }).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
-}
-
-const port = await freePort();
+const broker = await startMosquitto();
+const url = broker.url;
 const dir = mkdtempSync(join(tmpdir(), 'bench-jobs-'));
-writeFileSync(join(dir, 'm.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nset_tcp_nodelay true\n${process.getuid?.() === 0 ? 'user root\n' : ''}`);
-const broker = spawn('/usr/sbin/mosquitto', ['-c', join(dir, 'm.conf')], { stdio: 'ignore' });
-while (!(await canConnect(port))) await sleep(20);
-const url = `mqtt://127.0.0.1:${port}`;
+const pct = percentile;
 
 try {
   // Floor, part 1: a request/answer round trip between two mqtt.js clients (Nagle off).
@@ -93,5 +78,5 @@ try {
   console.log(`| edgevisor: notify-next to terminal update | ${f(pct(latencies, 50))} | ${f(pct(latencies, 99))} |`);
   console.log(`| ratio to the floor | ${(pct(latencies, 50) / floor50).toFixed(2)}x | ${(pct(latencies, 99) / floor99).toFixed(2)}x |`);
 } finally {
-  broker.kill('SIGTERM');
+  broker.stop();
 }

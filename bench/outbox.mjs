@@ -4,14 +4,13 @@
 //   replay rate after outage  vs raw QoS 1 publish rate   (goal >= 0.8)
 //   bytes written per payload byte                        (goal <= 2)
 // Run: npm run bench:outbox   (builds first; needs mosquitto; about a minute)
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Drainer } from '../dist/src/outbox/drainer.js';
 import { Outbox } from '../dist/src/outbox/queue.js';
+import { median, startMosquitto } from './support.mjs';
 
 const N = Number(process.env.MESSAGES ?? 20_000);
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -19,25 +18,8 @@ const PAYLOAD = Buffer.alloc(Number(process.env.PAYLOAD_BYTES ?? 1024), 'x');
 const IN_FLIGHT = 256;
 const limits = { maxMessages: N * 2, maxBytes: N * (PAYLOAD.length + 64) * 2, overflow: 'dropOldest', segmentBytes: 4 * 1024 * 1024 };
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
 const diskWrites = () => Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN);
-
-async function startMosquitto() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  const conf = join(mkdtempSync(join(tmpdir(), 'bench-mosquitto-')), 'm.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nset_tcp_nodelay true\n${process.getuid?.() === 0 ? 'user root\n' : ''}`);
-  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((r) => createConnection({ port, host: '127.0.0.1' }).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url: `mqtt://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
-}
 
 async function connect(url) {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `bench-${Math.random().toString(16).slice(2)}` });

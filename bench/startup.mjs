@@ -2,9 +2,8 @@
 // next to a bare `node` that imports the same dependencies and idles (the reference).
 // Run: npm run bench:startup   (builds first; takes about a minute)
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { freePort, median, sleep } from './support.mjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,17 +13,7 @@ const entry = new URL('../dist/bundle/main.js', import.meta.url).pathname;
 const deps = ['xstate', 'mqtt', 'hono', '@hono/node-server', 'ws', 'pino', 'zod', 'prom-client', 'yaml', 'aedes'];
 const reference = `await Promise.all(${JSON.stringify(deps)}.map((d) => import(d))); console.log('ready'); setInterval(() => {}, 1 << 30);`;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function stop(child) {
   if (child.exitCode !== null) return;

@@ -1,0 +1,31 @@
+// What the benchmarks share: free ports, a throwaway mosquitto, percentiles.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+export const median = (xs) => percentile(xs, 50);
+
+export async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const canConnect = (port) =>
+  new Promise((r) => createConnection({ port, host: '127.0.0.1' }).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
+
+/** mosquitto on a loopback port of its own, with Nagle off on its sockets (it is on by default). */
+export async function startMosquitto() {
+  const port = await freePort();
+  const conf = join(mkdtempSync(join(tmpdir(), 'bench-mosquitto-')), 'm.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nset_tcp_nodelay true\n${process.getuid?.() === 0 ? 'user root\n' : ''}`);
+  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
+  for (let i = 0; i < 200 && !(await canConnect(port)); i++) await sleep(20);
+  return { url: `mqtt://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+}
