@@ -169,6 +169,11 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const t = await setup();
     t.service.createJob(t.thingName, 'long', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['long'] } }]));
     await waitFor(() => existsSync(join(t.dirs.marks, 'long.child')) || undefined, 'the job to run');
+    // while it runs, the job is an actor of its own in the tree
+    const tree = (await json(await fetch(`${t.base}/api/v1/state`))).tree;
+    const jobs = tree.children.find((c: { id: string }) => c.id === 'jobs');
+    const job = jobs.children.find((c: { id: string }) => c.id === 'job:long');
+    expect(job).toMatchObject({ state: { running: 'step' }, tags: ['busy'], context: { step: 0, execution: { jobId: 'long', executionNumber: 1 } } });
     t.service.end(t.thingName, 'long', 'CANCELED');
     await waitFor(() => !running(t.pidOf('long.pid')) && !running(t.pidOf('long.child')) || undefined, 'the canceled group to be gone', 5000);
     t.service.createJob(t.thingName, 'after', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['after', '1'] } }]));
