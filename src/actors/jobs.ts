@@ -51,7 +51,12 @@ export function jobsActors(deps: JobsDeps) {
         else log.error({ jobId: record.jobId, code: error.code, err: error.message }, 'result refused by the service');
       }
     }
-    await (await openRecords()).put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now() });
+    // Not awaited: were this write lost, the result would only be sent once more, and
+    // "already <status>" counts as delivered.
+    const store = await openRecords();
+    void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now() }).catch((error) =>
+      log.warn({ jobId: record.jobId, err: String(error) }, 'cannot write the job record'),
+    );
   }
 
   const jobsFeed = fromCallback<JobsFeedEvent, void>(({ sendBack }) => {
