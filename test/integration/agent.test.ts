@@ -133,6 +133,26 @@ describe('agent process on embedded defaults', () => {
   });
 });
 
+describe('agent process: a second signal', () => {
+  it('exits at once (code 1) while the first stop still waits for an open request', async () => {
+    const { createConnection } = await import('node:net');
+    const port = await freePort();
+    const agent = runAgent({ config: { mqtt: { url: inject('mqttUrl') }, http: { port } } });
+    await waitForHealth(`http://127.0.0.1:${port}`, 200);
+    // a request whose body never finishes keeps the HTTP server from closing for a while
+    const socket = createConnection({ host: '127.0.0.1', port });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('POST /api/v1/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"topic"');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    agent.child.kill('SIGTERM');
+    await waitFor(() => agent.logs.find((l) => l.msg === 'stopping'), 'the first stop');
+    agent.child.kill('SIGTERM');
+    expect((await agent.exited).code).toBe(1);
+    expect(agent.logs.some((l) => l.msg === 'second signal: exiting at once')).toBe(true);
+    socket.destroy();
+  });
+});
+
 describe('agent process: bad start-up', () => {
   it('a bad config exits 2 with one line naming the key', async () => {
     const agent = runAgent({ config: { mqtt: { url: 'ftp://x' } } });
