@@ -9,6 +9,7 @@ import { parseJobDocument, type JobPlan } from '../jobs/document.js';
 import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
 import { resultDetails } from '../jobs/report.js';
 import { runStep, type StepOutcome } from '../jobs/run-step.js';
+import { identify, killRecordedGroup } from '../jobs/process-group.js';
 import { JobStats } from '../jobs/stats.js';
 import { statusDetails } from '../jobs/status-details.js';
 import { identityFor } from '../jobs/users.js';
@@ -86,13 +87,9 @@ export function jobsActors(deps: JobsDeps) {
   const recover = fromPromise<{ recent: string[] }, void>(async () => {
     const store = await openRecords();
     for (const record of store.all().filter((r) => r.state === 'running')) {
-      if (record.pgid) {
-        try {
-          process.kill(-record.pgid, 'SIGKILL');
-          log.warn({ jobId: record.jobId, pgid: record.pgid }, 'killed what the interrupted job left running');
-        } catch {
-          // nothing left of it
-        }
+      if (record.group) {
+        const killed = killRecordedGroup(record.group);
+        if (killed > 0) log.warn({ jobId: record.jobId, pgid: record.group.pgid, killed }, 'killed what the interrupted job left running');
       }
       const reason = 'interrupted: the agent stopped while the job ran; it is not run again';
       await store.put(record.key, { ...record, state: 'reporting', status: 'FAILED', reason, statusDetails: statusDetails([['reason', reason]]) });
@@ -180,7 +177,7 @@ export function jobsActors(deps: JobsDeps) {
           allowlist: config.jobs.allowlist,
           handlerDir: config.jobs.handlerDir,
           signal: state.abort.signal,
-          onSpawn: (pgid) => void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, pgid }),
+          onSpawn: (pgid) => void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, group: identify(pgid) }),
         });
         signal.removeEventListener('abort', onAbort);
         state.outcomes.push(outcome);
@@ -198,7 +195,7 @@ export function jobsActors(deps: JobsDeps) {
         if (state) state.reporting = true;
         if (record?.state !== 'reporting') {
           const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
-          record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, pgid: undefined });
+          record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, group: undefined });
         }
         await sendResult(record);
         live.delete(key);
@@ -210,7 +207,7 @@ export function jobsActors(deps: JobsDeps) {
         const key = executionKey(jobId, executionNumber);
         live.get(key)?.abort.abort();
         live.delete(key);
-        await (await openRecords()).put(key, { jobId, executionNumber, state: 'done', status: 'CANCELED', reason: input.reason, pgid: undefined, finishedAt: Date.now() });
+        await (await openRecords()).put(key, { jobId, executionNumber, state: 'done', status: 'CANCELED', reason: input.reason, group: undefined, finishedAt: Date.now() });
         stats.finished.CANCELED++;
         log.warn({ jobId, executionNumber, reason: input.reason }, 'job canceled');
       }),

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { Low } from 'lowdb';
+import type { GroupIdentity } from './process-group.js';
 import type { StatusDetails } from './status-details.js';
 
 /** What the agent remembers of one execution (jobId + executionNumber), in
@@ -13,7 +14,7 @@ export interface JobRecord {
   /** running: steps may be running; reporting: result computed, not yet acknowledged; done: acknowledged */
   state: 'running' | 'reporting' | 'done';
   /** the process group of the step that runs, for killing what a crash left behind */
-  pgid?: number;
+  group?: GroupIdentity;
   status?: 'SUCCEEDED' | 'FAILED' | 'REJECTED' | 'CANCELED';
   statusDetails?: StatusDetails;
   reason?: string | null;
