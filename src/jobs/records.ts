@@ -1,12 +1,11 @@
-import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Low } from 'lowdb';
 import type { GroupIdentity } from './process-group.js';
 import type { StatusDetails } from './status-details.js';
 
-/** What the agent remembers of one execution (jobId + executionNumber), in
- * <stateDir>/jobs.json (lowdb, written atomically). It is what makes a job run at most once
- * and its result reach the service at least once, across restarts. */
+/** What the agent remembers of one execution (jobId + executionNumber). It is what makes a
+ * job run at most once and its result reach the service at least once, across restarts. */
 export interface JobRecord {
   key: string;
   jobId: string;
@@ -25,41 +24,72 @@ export interface JobRecord {
 export const executionKey = (jobId: string, executionNumber: number) => `${jobId}#${executionNumber}`;
 
 /** Bounded history: the oldest finished records go first. */
-const MAX_RECORDS = 200;
+const MAX_HISTORY = 200;
 
+type File = Low<{ records: JobRecord[] }>;
+
+/**
+ * Two lowdb files in stateDir, each written atomically: jobs-current.json holds the
+ * execution in flight (tiny, rewritten at each step of a job), jobs.json the finished ones
+ * (rewritten once per job). A step's write then never re-serialises the whole history.
+ */
 export class JobRecords {
-  private constructor(private readonly db: Low<{ records: JobRecord[] }>) {}
+  private constructor(
+    private readonly current: File,
+    private readonly history: File,
+  ) {}
 
   static async open(stateDir: string): Promise<JobRecords> {
     await mkdir(stateDir, { recursive: true });
-    const { JSONFilePreset } = await import('lowdb/node');
-    const db = await JSONFilePreset<{ records: JobRecord[] }>(join(stateDir, 'jobs.json'), { records: [] });
-    if (!Array.isArray(db.data.records)) db.data = { records: [] };
-    return new JobRecords(db);
+    const [{ Low }, { JSONFile }] = await Promise.all([import('lowdb'), import('lowdb/node')]);
+    const load = async (name: string) => {
+      // Not JSONFilePreset: under NODE_ENV=test it silently keeps the data in memory only.
+      const db = new Low<{ records: JobRecord[] }>(new JSONFile(join(stateDir, name)), { records: [] });
+      await db.read();
+      if (!Array.isArray(db.data?.records)) db.data = { records: [] };
+      return db;
+    };
+    const current = await load('jobs-current.json');
+    const history = await load('jobs.json');
+    // A crash between the two writes of "done" leaves a record in both: the finished one wins.
+    const finished = new Set(history.data.records.map((r) => r.key));
+    const stale = current.data.records.filter((r) => finished.has(r.key));
+    if (stale.length > 0) {
+      current.data.records = current.data.records.filter((r) => !finished.has(r.key));
+      await current.write();
+    }
+    return new JobRecords(current, history);
   }
 
   all(): JobRecord[] {
-    return this.db.data.records;
+    return [...this.history.data.records, ...this.current.data.records];
   }
 
   get(key: string): JobRecord | undefined {
-    return this.db.data.records.find((r) => r.key === key);
+    return this.current.data.records.find((r) => r.key === key) ?? this.history.data.records.find((r) => r.key === key);
   }
 
-  /** Creates or changes a record, then writes the file. */
+  /** Creates or changes a record, then writes the file(s) it lives in. */
   async put(key: string, change: Partial<JobRecord> & Pick<JobRecord, 'jobId' | 'executionNumber'>): Promise<JobRecord> {
-    const records = this.db.data.records;
-    let record = records.find((r) => r.key === key);
-    if (!record) {
-      record = { key, state: 'running', receivedAt: Date.now(), ...change };
-      records.push(record);
-    } else Object.assign(record, change);
-    while (records.length > MAX_RECORDS) {
-      const oldest = records.findIndex((r) => r.state === 'done');
-      if (oldest < 0) break;
-      records.splice(oldest, 1);
+    const inFlight = this.current.data.records;
+    const finished = this.history.data.records;
+    const at = inFlight.findIndex((r) => r.key === key);
+    const before = at >= 0 ? inFlight[at] : finished.find((r) => r.key === key);
+    const record: JobRecord = { key, state: 'running', receivedAt: Date.now(), ...before, ...change };
+    if (record.state !== 'done') {
+      if (at >= 0) inFlight[at] = record;
+      else inFlight.push(record);
+      await this.current.write();
+      return record;
     }
-    await this.db.write();
+    if (at >= 0) inFlight.splice(at, 1);
+    const old = finished.findIndex((r) => r.key === key);
+    if (old >= 0) finished.splice(old, 1);
+    finished.push(record);
+    if (finished.length > MAX_HISTORY) finished.splice(0, finished.length - MAX_HISTORY);
+    // history first: a crash in between leaves the record in both, and open() keeps the finished one
+    await this.history.write();
+    if (at >= 0) await this.current.write();
     return record;
   }
 }

@@ -192,7 +192,8 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const e = await t.finished('crash');
     expect(e.status).toBe('FAILED');
     expect(e.statusDetails?.reason).toMatch(/^interrupted/);
-    expect(running(t.pidOf('crash.child'))).toBe(false); // …until the restarted agent ends it
+    // …until the restarted agent ends it (SIGKILL lands a moment after kill() returns)
+    await waitFor(() => !running(t.pidOf('crash.child')) || undefined, 'the leftover to be killed', 3000);
     expect(readdirSync(t.dirs.marks).filter((f) => f.startsWith('crash')).sort()).toEqual(['crash.child', 'crash.pid']);
     expect(again.logs.some((l) => l.msg === 'killed what the interrupted job left running')).toBe(true);
   });
@@ -214,8 +215,9 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     t.service.ignoreTerminalUpdates = true;
     t.service.createJob(t.thingName, 'pending', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['pending', '1'] } }], { includeStdOut: true }));
     // on disk, not only in memory: that is what a kill -9 leaves
-    const onDisk = () => JSON.parse(readFileSync(join(t.agent.stateDir, 'jobs.json'), 'utf8')).records[0]?.state;
-    await waitFor(() => (existsSync(join(t.agent.stateDir, 'jobs.json')) && onDisk() === 'reporting') || undefined, 'the result to be computed and stored');
+    const file = join(t.agent.stateDir, 'jobs-current.json');
+    const onDisk = () => JSON.parse(readFileSync(file, 'utf8')).records[0]?.state;
+    await waitFor(() => (existsSync(file) && onDisk() === 'reporting') || undefined, 'the result to be computed and stored');
     expect(t.runs('pending')).toBe(1);
     t.agent.child.kill('SIGKILL');
     await t.agent.exited;
