@@ -4,15 +4,13 @@ import { jobMachine, type Execution, type StepResult, type TerminalStatus, type 
 import type { ExecutionId, JobsFeedEvent } from '../../machines/jobs.js';
 import type { Config } from '../config/schema.js';
 import { JobsApi, JobsRejected } from '../jobs/api.js';
-import { resolveStep } from '../jobs/allowlist.js';
 import { parseJobDocument, type JobPlan } from '../jobs/document.js';
 import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
 import { resultDetails } from '../jobs/report.js';
-import { runStep, type StepOutcome } from '../jobs/run-step.js';
+import { checkStep, runStep, type CheckedStep, type StepOutcome } from '../jobs/run-step.js';
 import { identify, killRecordedGroup } from '../jobs/process-group.js';
 import { JobStats } from '../jobs/stats.js';
 import { statusDetails } from '../jobs/status-details.js';
-import { identityFor } from '../jobs/users.js';
 import type { Logger } from '../log.js';
 import type { Slot } from '../slot.js';
 
@@ -35,7 +33,7 @@ export function jobsActors(deps: JobsDeps) {
   let records: JobRecords | undefined;
   const openRecords = async () => (records ??= await JobRecords.open(config.stateDir));
   /** per execution: the checked plan and each step's full outcome */
-  const live = new Map<string, { plan: JobPlan; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean }>();
+  const live = new Map<string, { plan: JobPlan; checks: CheckedStep[]; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean }>();
 
   /** Sends a stored result; a rejection that shows the service already has it, or has ended the execution, settles it too. */
   async function sendResult(record: JobRecord): Promise<void> {
@@ -138,15 +136,16 @@ export function jobsActors(deps: JobsDeps) {
           return parsed;
         }
         // Every step is checked before the first one runs: a refused step means nothing runs.
+        const checks: CheckedStep[] = [];
         for (const step of [...parsed.plan.steps, ...(parsed.plan.finalStep ? [parsed.plan.finalStep] : [])]) {
-          const resolved = await resolveStep(step, config.jobs.allowlist, config.jobs.handlerDir);
-          const identity = resolved.ok ? await identityFor(step.runAsUser) : resolved;
-          if (!identity.ok) {
+          const check = await checkStep(step, config.jobs);
+          if (!check.ok) {
             stats.refusals++;
-            return { ok: false, reason: `step "${step.name}": ${identity.reason}` };
+            return { ok: false, reason: `step "${step.name}": ${check.reason}` };
           }
+          checks.push(check);
         }
-        live.set(key, { plan: parsed.plan, outcomes: [], abort: new AbortController() });
+        live.set(key, { plan: parsed.plan, checks, outcomes: [], abort: new AbortController() });
         const names = (s: { name: string; ignoreStepFailure: boolean }) => ({ name: s.name, ignoreStepFailure: s.ignoreStepFailure });
         return { ok: true, plan: { steps: parsed.plan.steps.map(names), finalStep: parsed.plan.finalStep && names(parsed.plan.finalStep) } };
       }),
@@ -168,7 +167,8 @@ export function jobsActors(deps: JobsDeps) {
         const key = executionKey(input.execution.jobId, input.execution.executionNumber);
         const state = live.get(key);
         if (!state) throw new Error('no plan for this execution');
-        const step = input.final ? state.plan.finalStep! : state.plan.steps[input.index];
+        const index = input.final ? state.plan.steps.length : input.index;
+        const step = input.final ? state.plan.finalStep! : state.plan.steps[index];
         const onAbort = () => state.abort.abort();
         signal.addEventListener('abort', onAbort, { once: true });
         const store = await openRecords();
@@ -178,7 +178,7 @@ export function jobsActors(deps: JobsDeps) {
           handlerDir: config.jobs.handlerDir,
           signal: state.abort.signal,
           onSpawn: (pgid) => void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, group: identify(pgid) }),
-        });
+        }, state.checks[index]);
         signal.removeEventListener('abort', onAbort);
         state.outcomes.push(outcome);
         stats.stepSeconds += outcome.durationMs / 1000;

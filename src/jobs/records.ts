@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Low } from 'lowdb';
+import type { Low, LowSync } from 'lowdb';
 import type { GroupIdentity } from './process-group.js';
 import type { StatusDetails } from './status-details.js';
 
@@ -26,37 +26,36 @@ export const executionKey = (jobId: string, executionNumber: number) => `${jobId
 /** Bounded history: the oldest finished records go first. */
 const MAX_HISTORY = 200;
 
-type File = Low<{ records: JobRecord[] }>;
+type Data = { records: JobRecord[] };
 
 /**
- * Two lowdb files in stateDir, each written atomically: jobs-current.json holds the
- * execution in flight (tiny, rewritten at each step of a job), jobs.json the finished ones
- * (rewritten once per job). A step's write then never re-serialises the whole history.
+ * Two lowdb files in stateDir, each written atomically (a temporary file, then a rename):
+ * jobs-current.json holds the execution in flight, jobs.json the finished ones. The first
+ * is tiny and written synchronously at each step of a job (a fraction of a millisecond, and
+ * no thread-pool round trips on the job's path); the history is written asynchronously,
+ * once per job.
  */
 export class JobRecords {
   private constructor(
-    private readonly current: File,
-    private readonly history: File,
+    private readonly current: LowSync<Data>,
+    private readonly history: Low<Data>,
   ) {}
 
   static async open(stateDir: string): Promise<JobRecords> {
     await mkdir(stateDir, { recursive: true });
-    const [{ Low }, { JSONFile }] = await Promise.all([import('lowdb'), import('lowdb/node')]);
-    const load = async (name: string) => {
-      // Not JSONFilePreset: under NODE_ENV=test it silently keeps the data in memory only.
-      const db = new Low<{ records: JobRecord[] }>(new JSONFile(join(stateDir, name)), { records: [] });
-      await db.read();
-      if (!Array.isArray(db.data?.records)) db.data = { records: [] };
-      return db;
-    };
-    const current = await load('jobs-current.json');
-    const history = await load('jobs.json');
+    const [{ Low, LowSync }, { JSONFile, JSONFileSync }] = await Promise.all([import('lowdb'), import('lowdb/node')]);
+    // Not the presets: under NODE_ENV=test they silently keep the data in memory only.
+    const current = new LowSync<Data>(new JSONFileSync(join(stateDir, 'jobs-current.json')), { records: [] });
+    current.read();
+    const history = new Low<Data>(new JSONFile(join(stateDir, 'jobs.json')), { records: [] });
+    await history.read();
+    for (const db of [current, history]) if (!Array.isArray(db.data?.records)) db.data = { records: [] };
     // A crash between the two writes of "done" leaves a record in both: the finished one wins.
     const finished = new Set(history.data.records.map((r) => r.key));
     const stale = current.data.records.filter((r) => finished.has(r.key));
     if (stale.length > 0) {
       current.data.records = current.data.records.filter((r) => !finished.has(r.key));
-      await current.write();
+      current.write();
     }
     return new JobRecords(current, history);
   }
@@ -79,7 +78,7 @@ export class JobRecords {
     if (record.state !== 'done') {
       if (at >= 0) inFlight[at] = record;
       else inFlight.push(record);
-      await this.current.write();
+      this.current.write();
       return record;
     }
     if (at >= 0) inFlight.splice(at, 1);
@@ -89,7 +88,7 @@ export class JobRecords {
     if (finished.length > MAX_HISTORY) finished.splice(0, finished.length - MAX_HISTORY);
     // history first: a crash in between leaves the record in both, and open() keeps the finished one
     await this.history.write();
-    if (at >= 0) await this.current.write();
+    if (at >= 0) this.current.write();
     return record;
   }
 }

@@ -1,7 +1,7 @@
 import type { StepPlan } from './document.js';
 import { resolveStep } from './allowlist.js';
 import { runProcess } from './run-process.js';
-import { identityFor } from './users.js';
+import { identityFor, type RunAs } from './users.js';
 
 export interface StepContext {
   jobId: string;
@@ -30,30 +30,41 @@ export interface StepOutcome {
 
 const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/**
- * One step of a job (the `runStep` actor's work): check it against the allowlist and the
- * identity rules, run it, and judge it. A step fails on a non-zero exit, a signal, a
- * timeout, or more stderr lines than `allowStdErr` allows; stderr never hides a bad exit.
- */
-export async function runStep(step: StepPlan, context: StepContext): Promise<StepOutcome> {
-  const blank = { name: step.name, exitCode: null, signal: null, timedOut: false, canceled: false, stdout: '', stderr: '', durationMs: 0 };
+/** A step that passed the allowlist and identity rules: the real program and who runs it. */
+export type CheckedStep = { ok: true; path: string; runAs?: RunAs } | { ok: false; reason: string };
+
+/** The allowlist and identity rules for one step, before anything runs. */
+export async function checkStep(step: StepPlan, context: Pick<StepContext, 'allowlist' | 'handlerDir'>): Promise<CheckedStep> {
   const resolved = await resolveStep(step, context.allowlist, context.handlerDir);
-  if (!resolved.ok) return { ...blank, ok: false, refused: true, reason: resolved.reason };
+  if (!resolved.ok) return resolved;
   const identity = await identityFor(step.runAsUser);
-  if (!identity.ok) return { ...blank, ok: false, refused: true, reason: identity.reason };
+  return identity.ok ? { ok: true, path: resolved.path, runAs: identity.runAs } : identity;
+}
+
+/**
+ * One step of a job (the `runStep` actor's work): check it (unless the job's validation
+ * already did, and runs the real path it found), run it, and judge it. A step fails on a
+ * non-zero exit, a signal, a timeout, or more stderr lines than `allowStdErr` allows;
+ * stderr never hides a bad exit.
+ */
+export async function runStep(step: StepPlan, context: StepContext, checked?: CheckedStep): Promise<StepOutcome> {
+  const blank = { name: step.name, exitCode: null, signal: null, timedOut: false, canceled: false, stdout: '', stderr: '', durationMs: 0 };
+  const check = checked ?? (await checkStep(step, context));
+  if (!check.ok) return { ...blank, ok: false, refused: true, reason: check.reason };
+  const runAs = check.runAs;
 
   // The AWS IoT Device Client passes runAsUser (or "") as a handler's first argument;
   // handlers written for it expect that.
   const args = step.type === 'runHandler' ? [step.runAsUser ?? '', ...step.args] : step.args;
   const result = await runProcess({
-    path: resolved.path,
+    path: check.path,
     args,
     timeoutMs: step.timeoutSeconds * 1000,
     graceMs: context.graceMs,
-    env: { PATH: SAFE_PATH, LANG: 'C.UTF-8', HOME: identity.runAs?.home ?? '/', EDGEVISOR_JOB_ID: context.jobId },
-    cwd: identity.runAs?.home ?? '/',
-    uid: identity.runAs?.uid,
-    gid: identity.runAs?.gid,
+    env: { PATH: SAFE_PATH, LANG: 'C.UTF-8', HOME: runAs?.home ?? '/', EDGEVISOR_JOB_ID: context.jobId },
+    cwd: runAs?.home ?? '/',
+    uid: runAs?.uid,
+    gid: runAs?.gid,
     outputCapBytes: context.outputCapBytes,
     signal: context.signal,
     onSpawn: context.onSpawn,
@@ -70,7 +81,7 @@ export async function runStep(step: StepPlan, context: StepContext): Promise<Ste
     durationMs: result.durationMs,
   };
   const reason = result.spawnError
-    ? `cannot start ${resolved.path}: ${result.spawnError}`
+    ? `cannot start ${check.path}: ${result.spawnError}`
     : result.aborted
       ? 'canceled'
       : result.timedOut
