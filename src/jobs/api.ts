@@ -46,7 +46,7 @@ export class JobsApi extends EventEmitter {
     this.client = client;
     client.on('message', this.onMessage);
     const p = this.prefix;
-    await client.subscribeAsync([`${p}notify-next`, `${p}start-next/+`, `${p}+/get/+`, `${p}+/update/+`], { qos: 1 });
+    await client.subscribeAsync([`${p}notify-next`, `${p}+/get/+`, `${p}+/update/+`], { qos: 1 });
     if (this.client === client) this.emit('ready');
   }
 
@@ -58,14 +58,6 @@ export class JobsApi extends EventEmitter {
       p.reject(new Error('the MQTT connection went away'));
       this.pending.delete(token);
     }
-  }
-
-  get attached(): boolean {
-    return this.client !== undefined;
-  }
-
-  startNext(body: Record<string, unknown> = {}) {
-    return this.request('start-next', body).then((a) => (a.execution ?? null) as ExecutionPayload | null);
   }
 
   nextGet() {

@@ -32,10 +32,6 @@ export class Drainer {
     this.outbox.off('ready', this.pump);
   }
 
-  get active(): boolean {
-    return this.client !== undefined;
-  }
-
   private readonly pump = (): void => {
     const client = this.client;
     const generation = this.generation;

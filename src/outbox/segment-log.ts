@@ -144,10 +144,6 @@ export class SegmentLog {
     }
   }
 
-  get segmentCount(): number {
-    return this.segments.length;
-  }
-
   async close(): Promise<void> {
     await this.commit();
     await this.active.file.close();
