@@ -1,7 +1,7 @@
 import { assign, setup } from 'xstate';
 import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
 import { needsCallback } from './shared/placeholders.js';
-import type { Failure } from './shared/types.js';
+import { toFailure, type Failure } from './shared/types.js';
 
 /** Events the mqttClient actor sends back: facts about one connection attempt. */
 export type MqttClientEvent =
@@ -65,7 +65,7 @@ export const linkMachine = setup({
       connectedAt: null,
     }),
     recordCrash: assign({
-      lastError: ({ event }) => ({ code: 'client_error', message: String((event as { error?: unknown }).error) }),
+      lastError: ({ event }) => toFailure((event as { error?: unknown }).error, 'client_error'),
       connectedAt: null,
     }),
   },
