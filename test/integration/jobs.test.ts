@@ -7,6 +7,7 @@ import { runAgent } from '../support/agent.js';
 import { documentFuzzer } from '../support/fuzz-documents.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { freePort, waitFor } from '../support/ports.js';
+import { running } from '../support/processes.js';
 import { json } from '../support/tree.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -35,15 +36,6 @@ function box() {
   const pidOf = (mark: string) => Number(readFileSync(join(dirs.marks, mark), 'utf8').trim());
   return { root, dirs, runs, pidOf };
 }
-
-const running = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 const doc = (steps: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}) => ({
   version: '1.0',

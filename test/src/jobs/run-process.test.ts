@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runProcess, type RunOptions } from '../../../src/jobs/run-process.js';
+import { groupMembers } from '../../support/processes.js';
 
 const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' };
 const run = (path: string, args: string[], extra: Partial<RunOptions> = {}) => {
@@ -11,21 +12,6 @@ const run = (path: string, args: string[], extra: Partial<RunOptions> = {}) => {
   return { result, pgid: () => pgid };
 };
 const sh = (script: string, extra: Partial<RunOptions> = {}) => run('/bin/sh', ['-c', script], extra);
-
-/** Processes of the group that still run (zombies, dead but not yet reaped, do not count). */
-function groupMembers(pgid: number): string[] {
-  const members: string[] = [];
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(pid);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return members;
-}
 
 /** Whether anything of the group is still running a moment later (signals land asynchronously). */
 async function groupAlive(pgid: number): Promise<boolean> {

@@ -1,0 +1,23 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** /proc/<pid>/stat after the command name: [state, ppid, pgrp, …]; undefined once gone. */
+function stat(pid: number | string): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process still runs (a zombie, dead but not yet reaped, does not count:
+ * this container's PID 1 does not reap). */
+export function running(pid: number): boolean {
+  const fields = stat(pid);
+  return fields !== undefined && fields[0] !== 'Z';
+}
+
+/** Processes of the group that still run. */
+export function groupMembers(pgid: number): string[] {
+  return readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && Number(stat(pid)?.[2]) === pgid && running(Number(pid)));
+}
