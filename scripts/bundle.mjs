@@ -8,7 +8,8 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes
 
 await build({
-  entryPoints: ['src/main.ts'],
+  // the spawn helper is a program of its own, forked by the agent (src/jobs/spawner.ts)
+  entryPoints: ['src/main.ts', { in: 'src/jobs/spawn-helper.ts', out: 'spawn-helper' }],
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

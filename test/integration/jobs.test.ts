@@ -207,8 +207,8 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     t.service.ignoreTerminalUpdates = true;
     t.service.createJob(t.thingName, 'pending', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['pending', '1'] } }], { includeStdOut: true }));
     // on disk, not only in memory: that is what a kill -9 leaves
-    const file = join(t.agent.stateDir, 'jobs-current.json');
-    const onDisk = () => JSON.parse(readFileSync(file, 'utf8')).records[0]?.state;
+    const file = join(t.agent.stateDir, 'jobs-inflight.jsonl');
+    const onDisk = () => JSON.parse(readFileSync(file, 'utf8').trim().split('\n').at(-1) || '{}').state;
     await waitFor(() => (existsSync(file) && onDisk() === 'reporting') || undefined, 'the result to be computed and stored');
     expect(t.runs('pending')).toBe(1);
     t.agent.child.kill('SIGKILL');

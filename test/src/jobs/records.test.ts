@@ -1,21 +1,46 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JobRecords } from '../../../src/jobs/records.js';
 
 describe('job records', () => {
-  it('keeps the execution in flight in a small file and moves it to the history when done', async () => {
+  const journal = (dir: string) => join(dir, 'jobs-inflight.jsonl');
+  const lines = (dir: string) => readFileSync(journal(dir), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+  it('journals the execution in flight, on disk at once, and moves it to the history when done', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-records-'));
     const records = await JobRecords.open(dir);
     await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'running' });
     await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'reporting', status: 'SUCCEEDED' });
-    const current = () => JSON.parse(readFileSync(join(dir, 'jobs-current.json'), 'utf8')).records;
-    expect(current()).toMatchObject([{ key: 'a#1', state: 'reporting', status: 'SUCCEEDED' }]);
+    expect(lines(dir).at(-1)).toMatchObject({ key: 'a#1', state: 'reporting', status: 'SUCCEEDED' });
     await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'done' });
-    expect(current()).toEqual([]);
+    expect(readFileSync(journal(dir), 'utf8')).toBe(''); // nothing in flight: emptied
     const reopened = await JobRecords.open(dir);
     expect(reopened.get('a#1')).toMatchObject({ state: 'done', status: 'SUCCEEDED' });
+    expect(reopened.all()).toHaveLength(1);
+  });
+
+  it('skips a line torn by a crash, and keeps the last state of each execution', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgevisor-records-'));
+    const records = await JobRecords.open(dir);
+    await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'running' });
+    await records.put('a#1', { jobId: 'a', executionNumber: 1, group: { pgid: 42, bootId: 'b', startTicks: 1 } });
+    appendFileSync(journal(dir), '{"key":"a#1","jobId":"a","executionNumber":1,"state":"repor');
+    const reopened = await JobRecords.open(dir);
+    expect(reopened.all()).toMatchObject([{ key: 'a#1', state: 'running', group: { pgid: 42 } }]);
+    // reopening rewrote the journal without the torn line, and appends go on from there
+    await reopened.put('b#1', { jobId: 'b', executionNumber: 1, state: 'running' });
+    expect(lines(dir).map((r) => r.key)).toEqual(['a#1', 'b#1']);
+  });
+
+  it('takes over the in-flight file of earlier versions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgevisor-records-'));
+    writeFileSync(join(dir, 'jobs-current.json'), JSON.stringify({ records: [{ key: 'old#1', jobId: 'old', executionNumber: 1, state: 'running', receivedAt: 0 }] }));
+    const records = await JobRecords.open(dir);
+    expect(records.get('old#1')).toMatchObject({ state: 'running' });
+    expect(existsSync(join(dir, 'jobs-current.json'))).toBe(false);
+    expect((await JobRecords.open(dir)).get('old#1')).toMatchObject({ state: 'running' });
   });
 
   it('keeps the last 200 finished, and after a crash between the two writes the finished one wins', async () => {
@@ -24,7 +49,7 @@ describe('job records', () => {
     for (let i = 0; i < 205; i++) await records.put(`j${i}#1`, { jobId: `j${i}`, executionNumber: 1, state: 'done' });
     expect(records.all()).toHaveLength(200);
     expect(records.get('j0#1')).toBeUndefined();
-    writeFileSync(join(dir, 'jobs-current.json'), JSON.stringify({ records: [{ key: 'j204#1', jobId: 'j204', executionNumber: 1, state: 'reporting', receivedAt: 0 }] }));
+    appendFileSync(journal(dir), `${JSON.stringify({ key: 'j204#1', jobId: 'j204', executionNumber: 1, state: 'reporting', receivedAt: 0 })}\n`);
     const reopened = await JobRecords.open(dir);
     expect(reopened.all().filter((r) => r.key === 'j204#1')).toMatchObject([{ state: 'done' }]);
   });
