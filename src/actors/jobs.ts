@@ -179,7 +179,10 @@ export function jobsActors(deps: JobsDeps) {
           allowlist: config.jobs.allowlist,
           handlerDir: config.jobs.handlerDir,
           signal: state.abort.signal,
-          onSpawn: (pgid) => void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, group: identify(pgid) }),
+          onSpawn: (pgid) =>
+            void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, group: identify(pgid) }).catch((error) =>
+              log.error({ jobId: input.execution.jobId, pgid, err: String(error) }, 'cannot record the process group'),
+            ),
         }, state.checks[index]);
         signal.removeEventListener('abort', onAbort);
         state.outcomes.push(outcome);

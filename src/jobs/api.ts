@@ -46,7 +46,10 @@ export class JobsApi extends EventEmitter {
     this.client = client;
     client.on('message', this.onMessage);
     const p = this.prefix;
-    await client.subscribeAsync([`${p}notify-next`, `${p}+/get/+`, `${p}+/update/+`], { qos: 1 });
+    // Answers at QoS 0: an answer is only of use on the connection that asked (a request
+    // pending when it drops fails and is asked again), and each QoS 1 delivery would cost the
+    // agent a PUBACK write on the job's way. notify-next stays QoS 1 for a persistent session.
+    await client.subscribeAsync({ [`${p}notify-next`]: { qos: 1 }, [`${p}+/get/+`]: { qos: 0 }, [`${p}+/update/+`]: { qos: 0 } });
     if (this.client === client) this.emit('ready');
   }
 

@@ -3,9 +3,11 @@
  * agent (see spawner.ts for why). It runs each one in a process group of its own, without a
  * shell, drains stdout and stderr into bounded tails, and reports on its IPC channel:
  * `{id, pid}` as soon as the program runs (or `{id, spawnError}`), then `{id, done}` once it
- * has exited and its pipes have closed. Timeouts and cancels stay with the agent, which
- * signals the group itself. When the agent goes away, the helper goes too; what it started
- * keeps running, as it would have without a helper, for the restarted agent's recovery.
+ * has exited and its pipes have closed. The agent answers `{recorded: id}` once the group is
+ * in its durable job record. Timeouts and cancels stay with the agent, which signals the
+ * group itself. When the agent goes away, the helper goes too: a group the agent had
+ * recorded keeps running, for the restarted agent's recovery to find and kill; one it had
+ * not (it died in between) is killed here, since nothing else knows of it.
  */
 import { spawn } from 'node:child_process';
 import { TailBuffer } from './tail-buffer.js';
@@ -31,6 +33,9 @@ export interface HelperDone {
   stderrLines: number;
 }
 
+/** From the agent: a run to start, or word that a group is in the job record. */
+export type AgentMessage = HelperRequest | { recorded: number };
+
 export type HelperMessage = { id: number; pid: number } | { id: number; spawnError: string } | { id: number; done: HelperDone };
 
 /** How long the output pipes may stay open after the program exited (a background child
@@ -38,6 +43,9 @@ export type HelperMessage = { id: number; pid: number } | { id: number; spawnErr
 const PIPE_GRACE_MS = 1000;
 
 const send = (message: HelperMessage) => process.send?.(message);
+
+/** Groups started whose record the agent has not confirmed yet, by run id. */
+const unrecorded = new Map<number, number>();
 
 function killGroup(pgid: number): void {
   try {
@@ -70,6 +78,7 @@ function run(request: HelperRequest): void {
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
   child.once('error', (error: NodeJS.ErrnoException) => pgid === undefined && send({ id, spawnError: `${error.code ?? 'error'}: ${error.message}` }));
   if (pgid === undefined) return; // 'error' follows
+  unrecorded.set(id, pgid);
   send({ id, pid: pgid });
 
   let exit: { exitCode: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -81,6 +90,7 @@ function run(request: HelperRequest): void {
   });
   child.once('close', () => {
     clearTimeout(grace);
+    unrecorded.delete(id);
     killGroup(pgid); // a background child that let go of the pipes goes too
     const { exitCode, signal } = exit ?? { exitCode: child.exitCode, signal: child.signalCode };
     send({
@@ -90,5 +100,8 @@ function run(request: HelperRequest): void {
   });
 }
 
-process.on('message', (request: HelperRequest) => run(request));
-process.on('disconnect', () => process.exit(0));
+process.on('message', (message: AgentMessage) => ('recorded' in message ? unrecorded.delete(message.recorded) : run(message)));
+process.on('disconnect', () => {
+  for (const pgid of unrecorded.values()) killGroup(pgid);
+  process.exit(0);
+});

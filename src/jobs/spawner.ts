@@ -1,10 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { HelperDone, HelperMessage, HelperRequest } from './spawn-helper.js';
+import type { AgentMessage, HelperDone, HelperMessage, HelperRequest } from './spawn-helper.js';
 
 export interface SpawnHandlers {
-  /** the program runs, in the process group `pid` */
+  /** the program runs, in the process group `pid`; when this returns, the group must be in
+   * the durable job record (the helper kills unrecorded groups if the agent dies) */
   onPid: (pid: number) => void;
   onDone: (done: HelperDone) => void;
   /** it never ran, or its result is lost (the helper died) */
@@ -12,7 +13,7 @@ export interface SpawnHandlers {
 }
 
 /** The helper as built (next to the bundle), or its source when running from sources (tests, tsx). */
-function helperEntry(): { path: string; execArgv: string[] } {
+export function helperEntry(): { path: string; execArgv: string[] } {
   const built = fileURLToPath(new URL('./spawn-helper.js', import.meta.url));
   if (existsSync(built)) return { path: built, execArgv: [] };
   return { path: fileURLToPath(new URL('./spawn-helper.ts', import.meta.url)), execArgv: ['--import', 'tsx'] };
@@ -50,7 +51,7 @@ export class Spawner {
     this.runs.set(id, handlers);
     this.child!.ref();
     (this.child!.channel as { ref?: () => void } | undefined)?.ref?.();
-    this.child!.send({ ...request, id } satisfies HelperRequest, (error) => {
+    this.child!.send({ ...request, id } satisfies AgentMessage, (error) => {
       if (error) this.settle(id)?.onError(`cannot reach the spawn helper: ${error.message}`);
     });
   }
@@ -84,6 +85,7 @@ export class Spawner {
     if ('pid' in message) {
       run.pid = message.pid;
       run.onPid(message.pid);
+      this.child?.send({ recorded: message.id } satisfies AgentMessage);
     } else if ('spawnError' in message) this.settle(message.id)?.onError(message.spawnError);
     else this.settle(message.id)?.onDone(message.done);
   }

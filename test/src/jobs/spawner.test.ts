@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HelperDone } from '../../../src/jobs/spawn-helper.js';
-import { Spawner } from '../../../src/jobs/spawner.js';
+import { fork } from 'node:child_process';
+import { helperEntry, Spawner } from '../../../src/jobs/spawner.js';
 import { groupMembers, running } from '../../support/processes.js';
 import { waitFor } from '../../support/ports.js';
 
@@ -48,5 +49,20 @@ describe('spawner (the spawn helper)', () => {
     expect(missing).toMatch(/^ENOENT/);
     expect((await start(spawner, 'echo fine').outcome).done?.stdout).toBe('fine\n');
     spawner.stop();
+  });
+
+  it('when the agent goes away, the helper kills a group it was not told is recorded, and leaves a recorded one', async () => {
+    const { path, execArgv } = helperEntry();
+    const helper = fork(path, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const pids = new Map<number, number>();
+    helper.on('message', (m: { id: number; pid?: number }) => m.pid && pids.set(m.id, m.pid));
+    for (const id of [1, 2]) helper.send({ id, path: '/bin/sh', args: ['-c', 'sleep 30 & sleep 30'], env, capBytes: 1024 });
+    await waitFor(() => pids.size === 2 || undefined, 'both to run');
+    helper.send({ recorded: 1 });
+    await new Promise((r) => setTimeout(r, 100)); // the word reaches the helper before the channel closes
+    helper.disconnect();
+    await waitFor(() => groupMembers(pids.get(2)!).length === 0 || undefined, 'the unrecorded group to be killed', 3000);
+    expect(groupMembers(pids.get(1)!).length).toBeGreaterThan(0);
+    process.kill(-pids.get(1)!, 'SIGKILL');
   });
 });
