@@ -32,7 +32,8 @@ export function jobsActors(deps: JobsDeps) {
   const api = new JobsApi(config.thingName, config.jobs.answerTimeoutSeconds * 1000);
   const stats = new JobStats();
   let records: JobRecords | undefined;
-  const openRecords = async () => (records ??= await JobRecords.open(config.stateDir));
+  const openRecords = async () =>
+    (records ??= await JobRecords.open(config.stateDir, (error) => log.warn({ err: String(error) }, 'cannot write the jobs history (tried again with the next)')));
   /** per execution: the checked plan and each step's full outcome */
   const live = new Map<string, { plan: JobPlan; checks: CheckedStep[]; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean }>();
 
@@ -51,8 +52,8 @@ export function jobsActors(deps: JobsDeps) {
         else log.error({ jobId: record.jobId, code: error.code, err: error.message }, 'result refused by the service');
       }
     }
-    // Not awaited: were this write lost, the result would only be sent once more, and
-    // "already <status>" counts as delivered.
+    // Reaches the history file a moment later: were it lost meanwhile, the result would only
+    // be sent once more, and "already <status>" counts as delivered.
     const store = await openRecords();
     void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now() }).catch((error) =>
       log.warn({ jobId: record.jobId, err: String(error) }, 'cannot write the job record'),
@@ -80,6 +81,7 @@ export function jobsActors(deps: JobsDeps) {
       api.off('notify-next', onNotify);
       api.detach();
       for (const job of live.values()) job.abort.abort();
+      void records?.flush().catch(() => {});
     };
   });
 

@@ -31,6 +31,8 @@ type Data = { records: JobRecord[] };
 
 /** The journal is rewritten from what is in flight once it grows past this. */
 const COMPACT_BYTES = 256 * 1024;
+/** Finished records reach jobs.json in batches, this long after the first of a batch. */
+const HISTORY_DELAY_MS = 1000;
 
 /**
  * Two files in stateDir. jobs-inflight.jsonl holds the execution in flight as a journal: one
@@ -40,20 +42,27 @@ const COMPACT_BYTES = 256 * 1024;
  * power cut may, within the kernel's writeback window, as it may with any unsynced write).
  * It replaced a JSON file rewritten atomically (temporary file, write, rename) at each step
  * of a job: those were ~3 ms of a job's CPU on the way to its result. jobs.json (lowdb,
- * written atomically, asynchronously, once per job) keeps the last 200 finished ones.
+ * written atomically) keeps the last 200 finished ones; it is written in batches, a second
+ * after a job finishes, so a burst of jobs does not rewrite it once per job. Until it is,
+ * the journal keeps the finished job's last state: a crash then only means the result is
+ * sent once more, and "already <status>" counts as delivered.
  */
 export class JobRecords {
-  /** finished executions whose history write has not landed yet: the journal keeps them */
-  private settling = 0;
+  /** finished executions not yet in jobs.json: the journal keeps them meanwhile */
+  private readonly unsaved = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
 
   private constructor(
     private readonly journal: string,
     private fd: number,
     private readonly inFlight: Map<string, JobRecord>,
     private readonly history: Low<Data>,
+    private readonly onError: (error: unknown) => void,
   ) {}
 
-  static async open(stateDir: string): Promise<JobRecords> {
+  /** `onError` hears of a failed history write (it is tried again with the next batch). */
+  static async open(stateDir: string, onError: (error: unknown) => void = () => {}): Promise<JobRecords> {
     await mkdir(stateDir, { recursive: true });
     const [{ Low }, { JSONFile }] = await Promise.all([import('lowdb'), import('lowdb/node')]);
     // Not the preset: under NODE_ENV=test it silently keeps the data in memory only.
@@ -70,7 +79,7 @@ export class JobRecords {
     for (const r of history.data.records) inFlight.delete(r.key);
     writeAtomically(journal, inFlight);
     rmSync(join(stateDir, 'jobs-current.json'), { force: true });
-    return new JobRecords(journal, openSync(journal, 'a'), inFlight, history);
+    return new JobRecords(journal, openSync(journal, 'a'), inFlight, history, onError);
   }
 
   all(): JobRecord[] {
@@ -81,7 +90,7 @@ export class JobRecords {
     return this.inFlight.get(key) ?? this.history.data.records.find((r) => r.key === key);
   }
 
-  /** Creates or changes a record, then writes it where it lives. */
+  /** Creates or changes a record, then writes it where it lives (a finished one: soon, see flush). */
   async put(key: string, change: Partial<JobRecord> & Pick<JobRecord, 'jobId' | 'executionNumber'>): Promise<JobRecord> {
     const finished = this.history.data.records;
     const before = this.inFlight.get(key) ?? finished.find((r) => r.key === key);
@@ -96,21 +105,40 @@ export class JobRecords {
     if (old >= 0) finished.splice(old, 1);
     finished.push(record);
     if (finished.length > MAX_HISTORY) finished.splice(0, finished.length - MAX_HISTORY);
-    // history first: a crash in between leaves the record in both, and open() keeps the finished one
-    this.settling++;
-    try {
-      await this.history.write();
-    } finally {
-      this.settling--;
-    }
-    if (this.inFlight.size === 0 && this.settling === 0) ftruncateSync(this.fd, 0);
-    else this.append({ key, state: 'done' });
+    this.unsaved.add(key);
+    this.timer ??= setTimeout(() => void this.flush().catch(this.onError), HISTORY_DELAY_MS).unref();
     return record;
+  }
+
+  /** Writes the finished records to jobs.json now, then lets the journal forget them. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.writing) await this.writing.catch(() => {});
+    if (this.unsaved.size === 0) return;
+    const batch = [...this.unsaved];
+    this.unsaved.clear();
+    // history first: a crash in between leaves the record in both, and open() keeps the finished one
+    this.writing = this.history.write().then(
+      () => {
+        if (this.inFlight.size === 0 && this.unsaved.size === 0) ftruncateSync(this.fd, 0);
+        else for (const key of batch) this.append({ key, state: 'done' });
+      },
+      (error: unknown) => {
+        for (const key of batch) this.unsaved.add(key);
+        throw error;
+      },
+    );
+    try {
+      await this.writing;
+    } finally {
+      this.writing = undefined;
+    }
   }
 
   private append(line: Partial<JobRecord>): void {
     writeSync(this.fd, `${JSON.stringify(line)}\n`);
-    if (this.settling === 0 && fstatSync(this.fd).size > COMPACT_BYTES) {
+    if (this.unsaved.size === 0 && !this.writing && fstatSync(this.fd).size > COMPACT_BYTES) {
       writeAtomically(this.journal, this.inFlight);
       closeSync(this.fd);
       this.fd = openSync(this.journal, 'a');

@@ -15,6 +15,10 @@ describe('job records', () => {
     await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'reporting', status: 'SUCCEEDED' });
     expect(lines(dir).at(-1)).toMatchObject({ key: 'a#1', state: 'reporting', status: 'SUCCEEDED' });
     await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'done' });
+    expect(records.get('a#1')).toMatchObject({ state: 'done' });
+    // until the history is written, the journal keeps it: a restart would send the result again
+    expect(lines(dir).at(-1)).toMatchObject({ key: 'a#1', state: 'reporting' });
+    await records.flush();
     expect(readFileSync(journal(dir), 'utf8')).toBe(''); // nothing in flight: emptied
     const reopened = await JobRecords.open(dir);
     expect(reopened.get('a#1')).toMatchObject({ state: 'done', status: 'SUCCEEDED' });
@@ -47,10 +51,23 @@ describe('job records', () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-records-'));
     const records = await JobRecords.open(dir);
     for (let i = 0; i < 205; i++) await records.put(`j${i}#1`, { jobId: `j${i}`, executionNumber: 1, state: 'done' });
+    await records.flush();
     expect(records.all()).toHaveLength(200);
     expect(records.get('j0#1')).toBeUndefined();
     appendFileSync(journal(dir), `${JSON.stringify({ key: 'j204#1', jobId: 'j204', executionNumber: 1, state: 'reporting', receivedAt: 0 })}\n`);
     const reopened = await JobRecords.open(dir);
     expect(reopened.all().filter((r) => r.key === 'j204#1')).toMatchObject([{ state: 'done' }]);
+  });
+
+  it('a job that starts while the history is written keeps its line; the finished one gets a "done" mark', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgevisor-records-'));
+    const records = await JobRecords.open(dir);
+    await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'reporting', status: 'SUCCEEDED' });
+    await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'done' });
+    await records.put('b#1', { jobId: 'b', executionNumber: 1, state: 'running' });
+    await records.flush();
+    expect(lines(dir).map((r) => `${r.key} ${r.state}`)).toEqual(['a#1 reporting', 'b#1 running', 'a#1 done']);
+    const reopened = await JobRecords.open(dir);
+    expect(reopened.all().map((r) => `${r.key} ${r.state}`)).toEqual(['a#1 done', 'b#1 running']);
   });
 });
