@@ -13,7 +13,8 @@ export interface ExecutionId {
 export type JobsFeedEvent =
   | { type: 'jobs.ready' }
   | { type: 'jobs.offline' }
-  | { type: 'jobs.notified'; execution: ExecutionId | null };
+  /** `offered`: the execution with its document, when the notification carried one (AWS's does) */
+  | { type: 'jobs.notified'; execution: ExecutionId | null; offered?: Execution };
 
 export interface JobsInput {
   direct: boolean;
@@ -44,7 +45,8 @@ const isJobChild = (id: string | undefined) => id?.startsWith('job:') ?? false;
 
 /**
  * The jobs concern: one job at a time. Asks the service for the next execution at start,
- * after every (re)connect and after every job, never relying on notify-next alone. An
+ * after every (re)connect and after every job, never relying on notify-next alone (one that
+ * carries an execution not run here starts it without asking). An
  * execution that already ran here (a duplicate or stale notification, a QoS 1 redelivery,
  * a lost acknowledgement) is never run again: its stored result is sent again instead. A
  * retry (a new executionNumber) runs. When a notification shows the running job is no longer
@@ -74,6 +76,12 @@ export const jobsMachine = setup({
     noticePending: ({ context, event }) => context.noticePending && (event as unknown as { output: Execution | null }).output === null,
     nothingPending: ({ event }) => (event as unknown as { output: Execution | null }).output === null,
     ranAlready: ({ context, event }) => context.recent.includes(keyOf((event as unknown as { output: Execution }).output)),
+    // An offer that has not run here is taken as it is: the round trip of asking saved. Not in
+    // direct mode, where no IN_PROGRESS update would first tell a stale offer from a live one.
+    takeOffer: ({ context, event }) => {
+      const offered = (event as { offered?: Execution }).offered;
+      return !context.direct && offered !== undefined && !context.recent.includes(keyOf(offered));
+    },
     otherHead: ({ context, event }) =>
       event.type === 'jobs.notified' && context.current !== null && (event.execution === null || keyOf(event.execution) !== keyOf(context.current)),
     ended: ({ event }) => (event as unknown as { output: string }).output === 'ended',
@@ -81,7 +89,7 @@ export const jobsMachine = setup({
   },
   actions: {
     startJob: enqueueActions(({ enqueue, context, event }) => {
-      const execution = (event as unknown as { output: Execution }).output;
+      const execution = ((event as { output?: Execution }).output ?? (event as { offered?: Execution }).offered)!;
       enqueue.assign({ current: { jobId: execution.jobId, executionNumber: execution.executionNumber }, attempts: 0 });
       enqueue.spawnChild('job', {
         id: `job:${execution.jobId}`,
@@ -145,6 +153,11 @@ export const jobsMachine = setup({
     asking: {
       tags: ['healthy'],
       entry: assign({ noticePending: false }),
+      // an offer taken here leaves the answer on its way unread (it would name the same job)
+      on: {
+        'jobs.notified': { guard: 'takeOffer', target: 'busy', actions: 'startJob' },
+        'jobs.offline': { target: 'offline', actions: assign({ online: false }) },
+      },
       invoke: {
         src: 'askNext',
         onDone: [
@@ -155,7 +168,6 @@ export const jobsMachine = setup({
         ],
         onError: { target: 'retrying', actions: 'scheduleRetry' },
       },
-      on: { 'jobs.offline': { target: 'offline', actions: assign({ online: false }) } },
     },
     resending: {
       tags: ['healthy'],
@@ -174,7 +186,7 @@ export const jobsMachine = setup({
     idle: {
       tags: ['healthy'],
       on: {
-        'jobs.notified': 'asking',
+        'jobs.notified': [{ guard: 'takeOffer', target: 'busy', actions: 'startJob' }, { target: 'asking' }],
         'jobs.offline': { target: 'offline', actions: assign({ online: false }) },
       },
     },

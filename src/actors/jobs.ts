@@ -3,7 +3,7 @@ import { fromCallback, fromPromise } from 'xstate';
 import { jobMachine, type Execution, type StepResult, type TerminalStatus, type Validation } from '../../machines/job.js';
 import type { ExecutionId, JobsFeedEvent } from '../../machines/jobs.js';
 import type { Config } from '../config/schema.js';
-import { JobsApi, JobsRejected } from '../jobs/api.js';
+import { type ExecutionPayload, JobsApi, JobsRejected } from '../jobs/api.js';
 import { parseJobDocument, type JobPlan } from '../jobs/document.js';
 import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
 import { resultDetails } from '../jobs/report.js';
@@ -62,8 +62,13 @@ export function jobsActors(deps: JobsDeps) {
 
   const jobsFeed = fromCallback<JobsFeedEvent, void>(({ sendBack }) => {
     const onReady = () => sendBack({ type: 'jobs.ready' });
-    const onNotify = (e: { jobId: string; executionNumber: number } | null) =>
-      sendBack({ type: 'jobs.notified', execution: e ? { jobId: e.jobId, executionNumber: e.executionNumber } : null });
+    const onNotify = (e: ExecutionPayload | null) => {
+      const offered =
+        e && typeof e.jobId === 'string' && Number.isInteger(e.executionNumber) && e.jobDocument !== undefined
+          ? { jobId: e.jobId, executionNumber: e.executionNumber, versionNumber: e.versionNumber, jobDocument: e.jobDocument }
+          : undefined;
+      sendBack({ type: 'jobs.notified', execution: e ? { jobId: e.jobId, executionNumber: e.executionNumber } : null, offered });
+    };
     api.on('ready', onReady);
     api.on('notify-next', onNotify);
     const follow = (client: MqttClient | undefined) => {

@@ -20,7 +20,7 @@ const fakeJob = createMachine({
   output: ({ context }) => ({ jobId: context.execution.jobId, executionNumber: context.execution.executionNumber, status: 'SUCCEEDED', reason: null, results: [] }),
 });
 
-function start(recent: string[] = []) {
+function start(recent: string[] = [], direct = false) {
   const clock = new SimulatedClock();
   const feed = fakeCallback();
   const ask = fakePromise<Execution | null>();
@@ -38,7 +38,7 @@ function start(recent: string[] = []) {
     },
   });
   const errors: unknown[] = [];
-  const actor = createActor(machine, { input: { direct: false, retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 1 }, clock });
+  const actor = createActor(machine, { input: { direct, retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 1 }, clock });
   actor.subscribe({ error: (e) => errors.push(e) });
   actor.start();
   const settle = async () => {
@@ -143,5 +143,57 @@ describe('jobs machine: no lost wake-up', () => {
     t.ask.resolve(exec('late'));
     await t.settle();
     expect(t.actor.getSnapshot().children['job:late']).toBeDefined();
+  });
+});
+
+describe('jobs machine: an execution offered by the notification', () => {
+  const offer = (e: Execution) => ({ type: 'jobs.notified' as const, execution: { jobId: e.jobId, executionNumber: e.executionNumber }, offered: e });
+  async function idle(recent: string[] = [], direct = false) {
+    const t = start(recent, direct);
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    t.ask.resolve(null);
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('idle');
+    return t;
+  }
+
+  it('while idle, starts it without asking', async () => {
+    const t = await idle();
+    t.feed.current.sendBack(offer(exec('n')));
+    await t.settle();
+    expect(t.actor.getSnapshot().children['job:n']).toBeDefined();
+    expect(t.ask.calls).toBe(0); // no ask on its way
+  });
+
+  it('while an ask is on its way, starts it; the answer that follows changes nothing', async () => {
+    const t = start();
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    t.feed.current.sendBack(offer(exec('n')));
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toEqual({ busy: 'watching' });
+    t.ask.resolve(exec('n'));
+    await t.settle();
+    expect(Object.keys(t.actor.getSnapshot().children).filter((k) => k.startsWith('job:'))).toEqual(['job:n']);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('one that ran here already is not run: the service is asked, as for a bare notification', async () => {
+    const t = await idle(['old#1']);
+    t.feed.current.sendBack(offer(exec('old')));
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('asking');
+    expect(t.actor.getSnapshot().children['job:old']).toBeUndefined();
+  });
+
+  it('in direct mode (no IN_PROGRESS to catch a stale offer) the service is asked', async () => {
+    const t = await idle([], true);
+    t.feed.current.sendBack(offer(exec('n')));
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('asking');
+    expect(t.actor.getSnapshot().children['job:n']).toBeUndefined();
   });
 });
