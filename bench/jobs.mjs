@@ -57,10 +57,14 @@ try {
   }
   const doc = { version: '1.0', steps: [{ action: { name: 'true', type: 'runCommand', input: { command: '/bin/true' } } }] };
   const latencies = [];
+  // Woken by the service's own update, as the floor's round trips are by their answers: a
+  // polling loop here would take one of the box's cores away from the agent and the broker.
+  let wake = () => {};
+  service.onUpdate(() => wake());
   for (let i = 0; i < JOBS; i++) {
     const t0 = performance.now();
     const e = service.createJob('bench', `job-${i}`, doc);
-    while (e.status !== 'SUCCEEDED' && e.status !== 'FAILED' && e.status !== 'REJECTED') await new Promise((r) => setImmediate(r));
+    while (e.status !== 'SUCCEEDED' && e.status !== 'FAILED' && e.status !== 'REJECTED') await new Promise((r) => (wake = r));
     latencies.push(performance.now() - t0);
   }
   agent.kill('SIGTERM');

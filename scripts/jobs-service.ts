@@ -48,6 +48,7 @@ export class LocalJobsService {
   loseUpdateAnswers = false;
   /** tests: ignore terminal updates altogether (no answer, no change) */
   ignoreTerminalUpdates = false;
+  private readonly updateListeners = new Set<(execution: ServiceExecution) => void>();
 
   private constructor(private readonly client: MqttClient) {}
 
@@ -97,6 +98,12 @@ export class LocalJobsService {
   /** Sends the current notify-next again, as a QoS 1 redelivery would. */
   renotify(thingName: string): void {
     this.publish(`$aws/things/${thingName}/jobs/notify-next`, this.notifyPayload(thingName));
+  }
+
+  /** Calls `listener` after each update the service takes (for waiting without polling); returns the unsubscribe. */
+  onUpdate(listener: (execution: ServiceExecution) => void): () => void {
+    this.updateListeners.add(listener);
+    return () => this.updateListeners.delete(listener);
   }
 
   execution(thingName: string, jobId: string, executionNumber?: number): ServiceExecution | undefined {
@@ -227,6 +234,7 @@ export class LocalJobsService {
     execution.statusDetails = request.statusDetails as StatusDetails | undefined;
     execution.versionNumber++;
     execution.lastUpdatedAt = now();
+    for (const listener of this.updateListeners) listener(execution);
     if (this.loseUpdateAnswers && TERMINAL.includes(execution.status)) return this.announce(thingName);
     accept(request.includeJobExecutionState ? { executionState: { status: execution.status, statusDetails: execution.statusDetails, versionNumber: execution.versionNumber } } : {});
     this.announce(thingName);
