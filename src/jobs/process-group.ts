@@ -13,12 +13,17 @@ export interface GroupIdentity {
   startTicks: number;
 }
 
+let thisBoot: string | undefined;
+
+/** This boot's id, read once: no process outlives a reboot. */
 export function bootId(): string {
+  if (thisBoot !== undefined) return thisBoot;
   try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    thisBoot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   } catch {
-    return '';
+    thisBoot = '';
   }
+  return thisBoot;
 }
 
 /** Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, …, starttime at 19]. */

@@ -42,7 +42,8 @@ export type HelperMessage = { id: number; pid: number } | { id: number; spawnErr
  * still holding them) before the rest of its process group is killed. */
 const PIPE_GRACE_MS = 1000;
 
-const send = (message: HelperMessage) => process.send?.(message);
+// With a callback, a send to an agent already gone fails quietly instead of throwing here.
+const send = (message: HelperMessage) => process.connected && process.send?.(message, undefined, undefined, () => {});
 
 /** Groups started whose record the agent has not confirmed yet, by run id. */
 const unrecorded = new Map<number, number>();
