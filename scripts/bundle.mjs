@@ -8,8 +8,7 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes
 
 await build({
-  // the spawn helper is a program of its own, forked by the agent (src/jobs/spawner.ts)
-  entryPoints: ['src/main.ts', { in: 'src/jobs/spawn-helper.ts', out: 'spawn-helper' }],
+  entryPoints: ['src/main.ts'],
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

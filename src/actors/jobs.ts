@@ -9,7 +9,6 @@ import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
 import { resultDetails } from '../jobs/report.js';
 import { checkStep, runStep, type CheckedStep, type StepOutcome } from '../jobs/run-step.js';
 import { identify, killRecordedGroup } from '../jobs/process-group.js';
-import { spawner } from '../jobs/spawner.js';
 import { JobStats } from '../jobs/stats.js';
 import { statusDetails } from '../jobs/status-details.js';
 import type { Logger } from '../log.js';
@@ -91,7 +90,6 @@ export function jobsActors(deps: JobsDeps) {
   });
 
   const recover = fromPromise<{ recent: string[] }, void>(async () => {
-    spawner.start(); // ready before the first job comes
     const store = await openRecords();
     for (const record of store.all().filter((r) => r.state === 'running')) {
       if (record.group) {

@@ -177,7 +177,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const t = await setup();
     t.service.createJob(t.thingName, 'crash', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['crash'] } }]));
     await waitFor(() => existsSync(join(t.dirs.marks, 'crash.child')) || undefined, 'the job to run');
-    // the group in the record on disk (a group not yet recorded dies with the agent's spawn helper)
+    // the group in the record on disk: what the restarted agent goes by
     const journal = join(t.agent.stateDir, 'jobs-inflight.jsonl');
     await waitFor(() => readFileSync(journal, 'utf8').includes('"group"') || undefined, 'the group to be recorded');
     t.agent.child.kill('SIGKILL');
