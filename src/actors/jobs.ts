@@ -63,7 +63,7 @@ export function jobsActors(deps: JobsDeps) {
     const onReady = () => sendBack({ type: 'jobs.ready' });
     const onNotify = (e: ExecutionPayload | null) => {
       const offered =
-        e && typeof e.jobId === 'string' && Number.isInteger(e.executionNumber) && e.jobDocument !== undefined
+        e && typeof e.jobId === 'string' && /^[a-zA-Z0-9_-]{1,64}$/.test(e.jobId) && Number.isInteger(e.executionNumber) && e.jobDocument !== undefined
           ? { jobId: e.jobId, executionNumber: e.executionNumber, versionNumber: e.versionNumber, jobDocument: e.jobDocument }
           : undefined;
       sendBack({ type: 'jobs.notified', execution: e ? { jobId: e.jobId, executionNumber: e.executionNumber } : null, offered });

@@ -48,7 +48,7 @@ export class JobsApi extends EventEmitter {
     const p = this.prefix;
     // Answers at QoS 0: an answer is only of use on the connection that asked (a request
     // pending when it drops fails and is asked again), and each QoS 1 delivery would cost the
-    // agent a PUBACK write on the job's way. notify-next stays QoS 1 for a persistent session.
+    // agent a PUBACK write on the job's way. notify-next, the service's own news, stays QoS 1.
     await client.subscribeAsync({ [`${p}notify-next`]: { qos: 1 }, [`${p}+/get/+`]: { qos: 0 }, [`${p}+/update/+`]: { qos: 0 } });
     if (this.client === client) this.emit('ready');
   }
