@@ -154,7 +154,7 @@ export class RegistryClient {
     return digest;
   }
 
-  async pushManifest(repo: string, reference: string, manifest: object & { mediaType: string }): Promise<string> {
+  async pushManifest(repo: string, reference: string, manifest: { mediaType: string; [key: string]: unknown }): Promise<string> {
     const body = Buffer.from(JSON.stringify(manifest));
     await this.request(`/v2/${repo}/manifests/${reference}`, { scope: `repository:${repo}:pull,push`, method: 'PUT', body, contentType: manifest.mediaType });
     return sha256(body);
