@@ -30,6 +30,7 @@ function start(overrides: Partial<SupervisorInput> = {}, children: Partial<Recor
       link: concern('link'),
       outbox: concern('outbox'),
       jobs: concern('jobs'),
+      firmware: concern('firmware'),
       http: concern('http'),
     },
   });
@@ -57,7 +58,7 @@ describe('supervisor machine', () => {
     expect(actor.getSnapshot().value).toBe('starting');
     prepare.resolve();
     await flush();
-    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', http: 'up' } });
+    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', firmware: 'disabled', http: 'up' } });
     expect(starts).toEqual({ link: 1, http: 1 });
     expect(actor.getSnapshot().children.link).toBeDefined();
     expect(actor.getSnapshot().children.broker).toBeUndefined();
