@@ -17,6 +17,7 @@ import { Closing } from './closing.js';
 import type { Config } from './config/schema.js';
 import { FirmwareService } from './firmware/service.js';
 import { createApp } from './http/app.js';
+import { firmwareFastPath } from './http/firmware-fast-path.js';
 import { forConcern, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
@@ -89,7 +90,9 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       : undefined,
   });
   const http = listenerMachine.provide({
-    actors: { server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http') }) },
+    actors: {
+      server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http'), fastPath: config.firmware.enabled ? firmwareFastPath(firmwareService) : undefined }),
+    },
   });
   const broker = listenerMachine.provide({
     actors: { server: embeddedBrokerActor({ closing, log: forConcern(log, 'broker') }) },

@@ -16,6 +16,9 @@ export interface HotFirmware {
   sha256: string;
   /** served as is; the next request starts a refresh */
   stale: boolean;
+  /** response headers of a plain 200, computed once */
+  versionHeaders: Record<string, string>;
+  firmwareHeaders: Record<string, string>;
 }
 
 interface EntrySnapshot {
@@ -66,15 +69,21 @@ export class FirmwareService {
     return this.root()?.system.get('firmware') as AnyActorRef | undefined;
   }
 
-  /** The device's build, from memory when there is one; undefined when there is no good build. */
-  async get(device: string): Promise<HotFirmware | undefined> {
+  /** The device's build when it is in memory (a hit: counted, and a stale one starts a refresh). */
+  peek(device: string): HotFirmware | undefined {
     const hot = this.hot.get(device);
     if (hot) {
       this.stats.hits++;
       this.touched.add(device);
       if (hot.stale) hot.ref.send({ type: 'firmware.request' });
-      return hot;
     }
+    return hot;
+  }
+
+  /** The device's build, from memory when there is one; undefined when there is no good build. */
+  async get(device: string): Promise<HotFirmware | undefined> {
+    const hot = this.peek(device);
+    if (hot) return hot;
     this.stats.misses++;
     await this.ask(device, 'firmware.request', () => this.hot.has(device));
     const found = this.hot.get(device);
@@ -126,7 +135,8 @@ export class FirmwareService {
     const current = snap.context.current;
     if (current && snap.hasTag('serving')) {
       let hot = this.hot.get(device);
-      if (!hot || hot.ref !== ref || hot.meta.digest !== current.digest) {
+      // A new build object (even with the same bytes under a new tag) gets its headers anew.
+      if (!hot || hot.ref !== ref || hot.meta !== current) {
         const pending = this.pending.get(device);
         const bytes = pending?.digest === current.digest ? pending.bytes : hot?.meta.digest === current.digest ? hot.body : undefined;
         if (bytes) {
@@ -135,11 +145,7 @@ export class FirmwareService {
           this.pending.delete(device);
         }
       }
-      if (hot) {
-        hot.meta = current;
-        hot.versionBody = `${current.version}\n${current.crc32}\n${current.size}`;
-        hot.stale = snap.matches({ ready: 'stale' });
-      }
+      if (hot) hot.stale = snap.matches({ ready: 'stale' });
     }
     this.settle(device, snap);
   }
@@ -176,14 +182,29 @@ export class FirmwareService {
 
 function makeHot(ref: AnyActorRef, meta: FirmwareMeta, body: Buffer): HotFirmware {
   const hex = meta.digest.replace(/^sha256:/, '');
+  const versionBody = `${meta.version}\n${meta.crc32}\n${meta.size}`;
+  const etag = `"${hex}"`;
+  const md5 = createHash('md5').update(body).digest('hex');
   return {
     ref,
     meta,
     body,
-    versionBody: `${meta.version}\n${meta.crc32}\n${meta.size}`,
-    etag: `"${hex}"`,
-    md5: createHash('md5').update(body).digest('hex'),
+    versionBody,
+    etag,
+    md5,
     sha256: hex,
     stale: false,
+    versionHeaders: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(versionBody)) },
+    firmwareHeaders: {
+      'content-type': 'application/octet-stream',
+      'content-length': String(body.length),
+      'accept-ranges': 'bytes',
+      etag,
+      'x-firmware-version': meta.version,
+      'x-firmware-crc32': String(meta.crc32),
+      'x-firmware-sha256': hex,
+      // Arduino-ESP32's HTTPUpdate checks the image against it.
+      'x-md5': md5,
+    },
   };
 }

@@ -101,16 +101,7 @@ export function firmwareRoutes(deps: FirmwareRouteDeps) {
 
 function firmwareResponse(c: Context, hot: HotFirmware): Response {
   const { meta, body } = hot;
-  const headers: Record<string, string> = {
-    'content-type': 'application/octet-stream',
-    'accept-ranges': 'bytes',
-    etag: hot.etag,
-    'x-firmware-version': meta.version,
-    'x-firmware-crc32': String(meta.crc32),
-    'x-firmware-sha256': hot.sha256,
-    // Arduino-ESP32's HTTPUpdate checks the image against it.
-    'x-md5': hot.md5,
-  };
+  const headers: Record<string, string> = { ...hot.firmwareHeaders };
   if (etagMatches(c.req.header('if-none-match'), hot.etag)) return new Response(null, { status: 304, headers: { etag: hot.etag, 'x-firmware-version': meta.version } });
   const ifRange = c.req.header('if-range');
   const range = ifRange && ifRange !== hot.etag ? undefined : parseRange(c.req.header('range'), body.length);
@@ -121,7 +112,6 @@ function firmwareResponse(c: Context, hot: HotFirmware): Response {
     headers['content-length'] = String(part.length);
     return new Response(part, { status: 206, headers });
   }
-  headers['content-length'] = String(body.length);
   return new Response(body, { status: 200, headers });
 }
 
