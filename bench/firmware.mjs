@@ -151,25 +151,40 @@ try {
   if (!served.equals(image)) throw new Error('the agent did not serve the pushed image');
   const versionBody = await (await fetch(`${base}/version?device=bench-board`)).text();
   const nginx = await startNginx({ 'fw.bin': image, 'version.txt': versionBody });
+  // The platform's floor, for reading the figures: a bare Node server answering from Buffers.
+  const barePort = await freePort();
+  const bare = spawn(process.execPath, ['-e', `
+    const body = require('node:fs').readFileSync(process.env.IMAGE_FILE);
+    const small = process.env.VERSION_BODY;
+    require('node:http').createServer((req, res) => {
+      const b = req.url === '/fw.bin' ? body : small;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(Buffer.byteLength(b)) });
+      res.end(b);
+    }).listen(${barePort}, '127.0.0.1');`], { env: { IMAGE_FILE: join(dir, 'nginx', 'www', 'fw.bin'), VERSION_BODY: versionBody }, stdio: 'ignore' });
+  children.push(bare);
+  const bareBase = `http://127.0.0.1:${barePort}`;
+  await until(async () => (await fetch(`${bareBase}/version.txt`)).ok, 'the bare Node server');
 
   const rows = [];
-  for (const [what, ours, theirs] of [
-    ['/firmware (1 MiB)', `${base}/firmware?device=bench-board`, `${nginx}/fw.bin`],
-    ['/version', `${base}/version?device=bench-board`, `${nginx}/version.txt`],
+  for (const [what, ours, theirs, floor] of [
+    ['/firmware (1 MiB)', `${base}/firmware?device=bench-board`, `${nginx}/fw.bin`, `${bareBase}/fw.bin`],
+    ['/version', `${base}/version?device=bench-board`, `${nginx}/version.txt`, `${bareBase}/version.txt`],
   ]) {
     for (const c of [32, 64]) {
       const a = [];
       const n = [];
+      const b = [];
       for (let round = 0; round < ROUNDS; round++) {
         a.push(await wrk(ours, c));
         n.push(await wrk(theirs, c));
+        b.push(await wrk(floor, c));
       }
       const ar = median(a.map((x) => x.rps));
       const nr = median(n.map((x) => x.rps));
       const ratio = median(a.map((x, i) => x.rps / n[i].rps));
       rows.push({ what, c, ratio });
       const errors = a.reduce((sum, x) => sum + x.errors, 0);
-      console.log(`${what.padEnd(18)} c=${c}: edgevisor ${ar.toFixed(0).padStart(7)} req/s (p99 ${median(a.map((x) => x.p99)).toFixed(2)} ms, non-2xx ${errors})  nginx ${nr.toFixed(0).padStart(7)} req/s (p99 ${median(n.map((x) => x.p99)).toFixed(2)} ms)  ratio ${ratio.toFixed(2)}x  [per round: ${a.map((x, i) => (x.rps / n[i].rps).toFixed(2)).join(' ')}]`);
+      console.log(`${what.padEnd(18)} c=${c}: edgevisor ${ar.toFixed(0).padStart(7)} req/s (p99 ${median(a.map((x) => x.p99)).toFixed(2)} ms, non-2xx ${errors})  nginx ${nr.toFixed(0).padStart(7)} req/s (p99 ${median(n.map((x) => x.p99)).toFixed(2)} ms)  ratio ${ratio.toFixed(2)}x  [per round: ${a.map((x, i) => (x.rps / n[i].rps).toFixed(2)).join(' ')}]; bare Node ${median(b.map((x) => x.rps)).toFixed(0)} req/s = ${median(b.map((x, i) => x.rps / n[i].rps)).toFixed(2)}x nginx; edgevisor/bare Node ${median(a.map((x, i) => x.rps / b[i].rps)).toFixed(2)}x`);
     }
   }
   const pa = [];

@@ -75,13 +75,10 @@ export class DiskCache {
     await this.save();
   }
 
-  /** Marks devices used (the LRU order survives restarts). */
+  /** Marks devices used. Kept in memory and written with the next stored build, not per
+   * request batch: rewriting the index every few seconds would wear an SD card for little. */
   touch(devices: Iterable<string>): void {
-    let changed = false;
-    for (const device of devices) {
-      if (this.index[device]) (this.index[device].used = ++this.tick), (changed = true);
-    }
-    if (changed) void this.save();
+    for (const device of devices) if (this.index[device]) this.index[device].used = ++this.tick;
   }
 
   get bytes(): number {
