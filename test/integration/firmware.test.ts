@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signatureTag, SIGNATURE_ANNOTATION } from '../../src/firmware/cosign.js';
+import { pushFirmware } from '../../src/firmware/push.js';
 import { MEDIA, RegistryClient, sha256 } from '../../src/firmware/registry.js';
 import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
+import { makePki } from '../support/certs.js';
 import { esp32Update, fakeImage, harborPush, push } from '../support/firmware.js';
 import { subscriber } from '../support/mqtt.js';
 import { freePort, waitFor } from '../support/ports.js';
@@ -248,12 +250,34 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     const image = await get(`${again.base}/firmware?device=esp32-kitchen`);
     expect(image.body.length).toBe(150_000);
     expect(image.headers.get('x-firmware-sha256')).toBe(createHash('sha256').update(image.body).digest('hex'));
+
+    // The registry back, the same bytes re-tagged as a new version: /version follows the tag.
     await registry.resume();
+    await push(registry.host, { repo: 'fw/esp32-kitchen', tag: '1.13.0', bytes: image.body });
+    const retagged = await fetch(`${again.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.13.0')) });
+    expect(retagged.status).toBe(200);
+    expect((await get(`${again.base}/version?device=esp32-kitchen`)).body.toString()).toBe(versionBody('1.13.0', image.body));
+    expect((await get(`${again.base}/firmware?device=esp32-kitchen`)).headers.get('x-firmware-version')).toBe('1.13.0');
   });
 });
 
 describe('firmware with registry authentication', () => {
   const user = { name: 'edge', password: 'pa55-word' };
+
+  it('reads from an HTTPS registry whose CA the system trusts (NODE_EXTRA_CA_CERTS)', async () => {
+    const pki = makePki();
+    // Pushed over plain HTTP (this process does not trust the test CA), then served over TLS from the same storage.
+    const plain = await DockerRegistry.start();
+    const image = fakeImage(2048);
+    await pushFirmware(new RegistryClient({ url: plain.url }), { repo: 'fw/esp32-tls', tag: '1.0.0', bytes: image });
+    await plain.stop();
+    const registry = await DockerRegistry.start({ tls: { cert: pki.serverCert, key: pki.serverKey }, storage: plain.root });
+    cleanups.push(() => registry.stop());
+    const { base } = await startAgent({ registry: { url: registry.host, repositoryPrefix: 'fw' } }, { env: { NODE_EXTRA_CA_CERTS: pki.ca } });
+    const res = await get(`${base}/firmware?device=esp32-tls`);
+    expect(res.status).toBe(200);
+    expect(res.body.equals(image)).toBe(true);
+  });
 
   it('reads from an htpasswd (Basic) registry with the configured credentials, and refuses a build with no valid cosign signature when a key is set', async () => {
     const registry = await DockerRegistry.start({ user });
@@ -287,12 +311,14 @@ describe('firmware with registry authentication', () => {
     expect((await get(`${wrong.base}/version?device=esp32-signed`)).status).toBe(404);
   });
 
-  it('follows a Harbor-style Bearer challenge to the token service, and enforces the webhook secret', async () => {
+  it('follows a Harbor-style Bearer challenge to the token service and Link-paged tags, and enforces the webhook secret', async () => {
     const registry = await DockerRegistry.start();
     cleanups.push(() => registry.stop());
-    const proxy = await new RegistryProxy({ host: '127.0.0.1', port: registry.port }, { user: 'robot$edge', password: 'tok-pass' }).start();
+    const proxy = await new RegistryProxy({ host: '127.0.0.1', port: registry.port }, { user: 'robot$edge', password: 'tok-pass' }, 2).start();
     cleanups.push(() => proxy.stop());
     const image = fakeImage(10_000);
+    // Pages of two, sorted: the highest version is alone on the last page.
+    for (const tag of ['0.1.0', '0.2.0', '1.0.0', '2.0.0']) await push(registry.host, { repo: 'proj/esp32-hall', tag, bytes: fakeImage(100) });
     await push(registry.host, { repo: 'proj/esp32-hall', tag: '3.1.4', bytes: image });
     const secret = 'Bearer harbor-webhook-secret';
     const { base } = await startAgent({ registry: { url: `http://${proxy.host}`, insecure: true, repositoryPrefix: 'proj', username: 'robot$edge', password: 'tok-pass' }, webhookSecret: secret });
@@ -300,6 +326,8 @@ describe('firmware with registry authentication', () => {
     expect(res.status).toBe(200);
     expect(res.body.equals(image)).toBe(true);
     expect(proxy.counts.token).toBeGreaterThanOrEqual(1);
+    expect(proxy.counts.tags).toBeGreaterThanOrEqual(3);
+    expect((await get(`${base}/version?device=esp32-hall`)).body.toString()).toMatch(/^3\.1\.4\n/);
 
     const body = JSON.stringify(harborPush('proj', 'esp32-hall', '3.1.4'));
     expect((await fetch(`${base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status).toBe(401);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -11,6 +12,8 @@ export interface RegistryOptions {
   /** htpasswd basic auth with this user */
   user?: { name: string; password: string };
   tls?: { cert: string; key: string };
+  /** storage of another (stopped) registry, to serve what was pushed to it */
+  storage?: string;
 }
 
 /**
@@ -41,7 +44,7 @@ export class DockerRegistry {
       '    disabled: true',
       'storage:',
       '  filesystem:',
-      `    rootdirectory: ${dir}/data`,
+      `    rootdirectory: ${options.storage ?? `${dir}/data`}`,
       '  delete:',
       '    enabled: true',
       'http:',
@@ -55,7 +58,7 @@ export class DockerRegistry {
     }
     const configFile = join(dir, 'config.yml');
     writeFileSync(configFile, `${lines.join('\n')}\n`);
-    const registry = new DockerRegistry(port, configFile, join(dir, 'data'), Boolean(options.tls));
+    const registry = new DockerRegistry(port, configFile, options.storage ?? join(dir, 'data'), Boolean(options.tls));
     await registry.resume();
     return registry;
   }
@@ -77,14 +80,16 @@ export class DockerRegistry {
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`docker-registry exited (${code}): ${stderr.trim()}`))));
     exited.catch(() => {});
     await Promise.race([
-      waitFor(async () => {
-        try {
-          const res = await fetch(`${this.url}/v2/`);
-          return res.status === 200 || res.status === 401;
-        } catch {
-          return false;
-        }
-      }, `docker-registry on ${this.port}`),
+      // A TCP connect, not a request: a TLS registry's CA is the agent's to trust, not this process's.
+      waitFor(
+        () =>
+          new Promise<boolean>((resolve) => {
+            const socket = connect({ host: '127.0.0.1', port: this.port });
+            socket.once('connect', () => (socket.destroy(), resolve(true)));
+            socket.once('error', () => resolve(false));
+          }),
+        `docker-registry on ${this.port}`,
+      ),
       exited,
     ]);
   }
@@ -127,6 +132,8 @@ export class RegistryProxy {
   constructor(
     private readonly upstream: { host: string; port: number },
     private readonly token?: { user: string; password: string },
+    /** answer tags/list in pages of this many, sorted, with Link: <…>; rel="next" (as Harbor and GHCR do; distribution 2.8 does not) */
+    private readonly pageSize?: number,
   ) {}
 
   async start(): Promise<this> {
@@ -162,6 +169,7 @@ export class RegistryProxy {
       res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${this.host}/service/token",service="harbor-registry"${scope}`, 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized to access repository' }] }));
     }
+    if (this.pageSize && /\/tags\/list/.test(path)) return void this.page(path, res);
     const headers = { ...req.headers };
     delete headers.authorization;
     const upstream = httpRequest({ host: this.upstream.host, port: this.upstream.port, method: req.method, path, headers }, (answer) => {
@@ -173,6 +181,20 @@ export class RegistryProxy {
       res.end();
     });
     req.pipe(upstream);
+  }
+
+  private async page(path: string, res: ServerResponse): Promise<void> {
+    const url = new URL(path, 'http://proxy');
+    const upstream = await fetch(`http://${this.upstream.host}:${this.upstream.port}${url.pathname}`);
+    const body = (await upstream.json()) as { name: string; tags: string[] };
+    const sorted = [...body.tags].sort();
+    const last = url.searchParams.get('last');
+    const start = last ? sorted.findIndex((t) => t > last) : 0;
+    const tags = start < 0 ? [] : sorted.slice(start, start + this.pageSize!);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (start >= 0 && start + this.pageSize! < sorted.length) headers.link = `<${url.pathname}?n=${this.pageSize}&last=${tags.at(-1)}>; rel="next"`;
+    res.writeHead(200, headers);
+    res.end(JSON.stringify({ name: body.name, tags }));
   }
 
   private issue(req: IncomingMessage, res: ServerResponse): void {
