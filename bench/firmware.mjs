@@ -9,7 +9,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, median, percentile, sleep, startMosquitto } from './support.mjs';
@@ -23,6 +23,10 @@ const entry = new URL('../dist/bundle/main.js', import.meta.url).pathname;
 const { RegistryClient } = await import('../dist/src/firmware/registry.js');
 const { pushFirmware } = await import('../dist/src/firmware/push.js');
 const run = promisify(execFile);
+// PIN=1: servers on CPU 0, the load generators on CPU 1. Off by default: on a shared 2-core box
+// other load then lands on the servers' core and the figures got worse, not steadier.
+const PIN = process.env.PIN === '1' && availableParallelism() >= 2;
+const onServerCpu = (cmd, args) => (PIN ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args]);
 const dir = mkdtempSync(join(tmpdir(), 'bench-firmware-'));
 const children = [];
 
@@ -74,14 +78,15 @@ http {
   server { listen 127.0.0.1:${port}; root ${prefix}/www; }
 }
 `);
-  const child = spawn('/usr/sbin/nginx', ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')], { stdio: 'ignore' });
+  const child = spawn(...onServerCpu('/usr/sbin/nginx', ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')]), { stdio: 'ignore' });
   children.push(child);
   await until(async () => (await fetch(`http://127.0.0.1:${port}/version.txt`)).ok, 'nginx');
   return `http://127.0.0.1:${port}`;
 }
 
 async function wrk(url, connections) {
-  const { stdout } = await run('wrk', ['-t2', `-c${connections}`, `-d${DURATION}s`, '--latency', url], { maxBuffer: 1 << 20 });
+  const args = ['-t2', `-c${connections}`, `-d${DURATION}s`, '--latency', url];
+  const { stdout } = await (PIN ? run('taskset', ['-c', '1', 'wrk', ...args], { maxBuffer: 1 << 20 }) : run('wrk', args, { maxBuffer: 1 << 20 }));
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
   const unit = (v, u) => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[u] ?? 1);
   const p99m = /99%\s+([\d.]+)(us|ms|s)/.exec(stdout);
@@ -127,8 +132,9 @@ async function paced(url, rate, seconds) {
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), failures };
 }
 
+let broker;
 try {
-  const broker = await startMosquitto();
+  broker = await startMosquitto();
   const registry = await startRegistry();
   const image = randomBytes(1024 * 1024);
   image[0] = 0xe9;
@@ -143,7 +149,7 @@ try {
     log: { level: 'warn' },
     firmware: { enabled: true, registry: { url: registry, insecure: true, repositoryPrefix: 'fw' }, freshnessSeconds: 86_400 },
   }));
-  const agent = spawn(process.execPath, [entry, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const agent = spawn(...onServerCpu(process.execPath, [entry, 'run', '--config', config]), { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(agent);
   const base = `http://127.0.0.1:${httpPort}`;
   await until(async () => (await fetch(`${base}/health`)).ok, 'the agent');
@@ -153,14 +159,14 @@ try {
   const nginx = await startNginx({ 'fw.bin': image, 'version.txt': versionBody });
   // The platform's floor, for reading the figures: a bare Node server answering from Buffers.
   const barePort = await freePort();
-  const bare = spawn(process.execPath, ['-e', `
+  const bare = spawn(...onServerCpu(process.execPath, ['-e', `
     const body = require('node:fs').readFileSync(process.env.IMAGE_FILE);
     const small = process.env.VERSION_BODY;
     require('node:http').createServer((req, res) => {
       const b = req.url === '/fw.bin' ? body : small;
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(Buffer.byteLength(b)) });
       res.end(b);
-    }).listen(${barePort}, '127.0.0.1');`], { env: { IMAGE_FILE: join(dir, 'nginx', 'www', 'fw.bin'), VERSION_BODY: versionBody }, stdio: 'ignore' });
+    }).listen(${barePort}, '127.0.0.1');`]), { env: { IMAGE_FILE: join(dir, 'nginx', 'www', 'fw.bin'), VERSION_BODY: versionBody }, stdio: 'ignore' });
   children.push(bare);
   const bareBase = `http://127.0.0.1:${barePort}`;
   await until(async () => (await fetch(`${bareBase}/version.txt`)).ok, 'the bare Node server');
@@ -198,8 +204,8 @@ try {
   console.log(`/version at ${RATE} req/s, ${PACED_SECONDS} s x ${ROUNDS}: edgevisor p50 ${m(pa, 'p50').toFixed(3)} ms p99 ${p99.toFixed(3)} ms (per round ${pa.map((x) => x.p99.toFixed(2)).join(' ')}; failures ${pa.reduce((s2, x) => s2 + x.failures, 0)}); nginx p50 ${m(pn, 'p50').toFixed(3)} ms p99 ${m(pn, 'p99').toFixed(3)} ms (per round ${pn.map((x) => x.p99.toFixed(2)).join(' ')})`);
   const worst = (what) => Math.min(...rows.filter((r) => r.what === what).map((r) => r.ratio));
   console.log(`goals: /firmware >= 0.9x nginx: ${worst('/firmware (1 MiB)').toFixed(2)}x ${worst('/firmware (1 MiB)') >= 0.9 ? 'met' : 'NOT met'}; /version >= 0.8x nginx small file: ${worst('/version').toFixed(2)}x ${worst('/version') >= 0.8 ? 'met' : 'NOT met'}; /version p99 < 1 ms at ${RATE} req/s: ${p99.toFixed(3)} ms ${p99 < 1 ? 'met' : 'NOT met'}`);
-  broker.stop();
 } finally {
+  broker?.stop();
   for (const child of children.reverse()) if (child.exitCode === null) child.kill('SIGTERM');
   await sleep(200);
 }

@@ -79,7 +79,7 @@ export class DockerRegistry {
     this.process = child;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`docker-registry exited (${code}): ${stderr.trim()}`))));
     exited.catch(() => {});
-    await Promise.race([
+    const ready = Promise.race([
       // A TCP connect, not a request: a TLS registry's CA is the agent's to trust, not this process's.
       waitFor(
         () =>
@@ -92,6 +92,11 @@ export class DockerRegistry {
       ),
       exited,
     ]);
+    // One that never became ready must not outlive the test.
+    await ready.catch((error) => {
+      child.kill('SIGKILL');
+      throw error;
+    });
   }
 
   async stop(): Promise<void> {
