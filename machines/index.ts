@@ -1,3 +1,5 @@
+import { firmwareMachine } from './firmware.js';
+import { firmwareEntryMachine } from './firmware-entry.js';
 import { jobMachine } from './job.js';
 import { jobsMachine } from './jobs.js';
 import { linkMachine } from './link.js';
@@ -5,7 +7,7 @@ import { listenerMachine } from './listener.js';
 import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
+export { firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {
@@ -15,4 +17,6 @@ export const machines = {
   outbox: outboxMachine,
   jobs: jobsMachine,
   job: jobMachine,
+  firmware: firmwareMachine,
+  'firmware-entry': firmwareEntryMachine,
 };

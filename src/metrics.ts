@@ -6,6 +6,16 @@ import type { JobStats } from './jobs/stats.js';
 import type { Outbox, OutboxStats } from './outbox/queue.js';
 import type { Slot } from './slot.js';
 
+/** The firmware concern's figures, read at scrape time. */
+export interface FirmwareFigures {
+  hits: number;
+  misses: number;
+  entries: number;
+  bytes: number;
+  registryErrors: number;
+  registryRequests: number;
+}
+
 const phases: Phase[] = ['starting', 'running', 'degraded', 'stopping', 'stopped'];
 
 export interface Metrics {
@@ -17,19 +27,19 @@ export interface Metrics {
  * scrape time (so there is no second copy of the state to keep in step). prom-client is
  * loaded at the first scrape, not at start-up: it costs ~45 ms of import time.
  */
-export function createMetrics(root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats): Metrics {
+export function createMetrics(root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats, firmware?: () => FirmwareFigures): Metrics {
   let registry: Promise<Registry> | undefined;
   return {
     async scrape() {
       // prom-client is CommonJS: bundled, its exports arrive as the default export
-      registry ??= import('prom-client').then((module) => buildRegistry(module.default ?? module, root, outbox, jobs));
+      registry ??= import('prom-client').then((module) => buildRegistry(module.default ?? module, root, outbox, jobs, firmware));
       const ready = await registry;
       return { body: await ready.metrics(), contentType: ready.contentType };
     },
   };
 }
 
-function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats): Registry {
+function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats, firmware?: () => FirmwareFigures): Registry {
   const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -118,6 +128,18 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     counter('edgevisor_job_step_seconds_total', 'Seconds spent running job steps since start', () => jobs.stepSeconds);
     counter('edgevisor_job_step_timeouts_total', 'Job steps killed by their timeout since start', () => jobs.stepTimeouts);
     counter('edgevisor_job_refusals_total', 'Job documents or steps refused before anything ran, since start', () => jobs.refusals);
+  }
+  if (firmware) {
+    const figure = (name: string, help: string, kind: 'gauge' | 'counter', key: keyof FirmwareFigures) =>
+      kind === 'gauge'
+        ? new Gauge({ name, help, registers: [registry], collect() { this.set(firmware()[key]); } })
+        : new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(firmware()[key]); } });
+    figure('edgevisor_firmware_cache_hits_total', 'Firmware requests answered from memory since start', 'counter', 'hits');
+    figure('edgevisor_firmware_cache_misses_total', 'Firmware requests that had to wait for the registry or the disk cache', 'counter', 'misses');
+    figure('edgevisor_firmware_cache_entries', 'Devices with a firmware cache entry', 'gauge', 'entries');
+    figure('edgevisor_firmware_cache_bytes', 'Bytes of verified firmware held in memory', 'gauge', 'bytes');
+    figure('edgevisor_firmware_registry_errors_total', 'Failed registry requests since start', 'counter', 'registryErrors');
+    figure('edgevisor_firmware_registry_requests_total', 'Registry requests since start', 'counter', 'registryRequests');
   }
   return registry;
 }

@@ -9,12 +9,15 @@ import { outboxMachine } from '../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
 import { embeddedBrokerActor } from './actors/embedded-broker.js';
 import { httpServerActor } from './actors/http-server.js';
+import { firmwareActors } from './actors/firmware.js';
 import { jobsActors } from './actors/jobs.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
 import { outboxStoreActor } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
 import type { Config } from './config/schema.js';
+import { FirmwareService } from './firmware/service.js';
 import { createApp } from './http/app.js';
+import { firmwareFastPath } from './http/firmware-fast-path.js';
 import { forConcern, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
@@ -67,18 +70,29 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   });
   const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
   const jobs = jobsMachine.provide({ actors: jobsParts.actors });
+  const firmwareService = new FirmwareService(root, changes, { waitMs: 120_000, onTouched: (devices) => firmwareParts.disk.touch(devices) });
+  const firmwareParts = firmwareActors({ config, service: firmwareService, log: forConcern(log, 'firmware') });
+  const firmwareFigures = () => {
+    const manager = actor?.system.get('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
+    return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmwareParts.client.stats.errors, registryRequests: firmwareParts.client.stats.requests };
+  };
   const app = createApp({
     root,
-    metrics: createMetrics(root, outboxSlot, jobsParts.stats),
+    metrics: createMetrics(root, outboxSlot, jobsParts.stats, config.firmware.enabled ? firmwareFigures : undefined),
     changes,
     outbox: outboxSlot,
     maxPayloadBytes,
     jobRecords: jobsParts.records,
     log: forConcern(log, 'http'),
     token: config.http.token,
+    firmware: config.firmware.enabled
+      ? { firmware: firmwareService, repositoryPrefix: config.firmware.registry.repositoryPrefix, notifyTopicPrefix: config.firmware.notifyTopicPrefix, webhookSecret: config.firmware.webhookSecret }
+      : undefined,
   });
   const http = listenerMachine.provide({
-    actors: { server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http') }) },
+    actors: {
+      server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http'), fastPath: config.firmware.enabled ? firmwareFastPath(firmwareService) : undefined }),
+    },
   });
   const broker = listenerMachine.provide({
     actors: { server: embeddedBrokerActor({ closing, log: forConcern(log, 'broker') }) },
@@ -94,6 +108,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       link,
       outbox,
       jobs,
+      firmware: firmwareParts.machine,
       http,
     },
   });
@@ -126,7 +141,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
 export function supervisorInput(config: Config): SupervisorInput {
   const s = config.supervisor;
   return {
-    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, jobs: config.jobs.enabled, http: true },
+    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, jobs: config.jobs.enabled, firmware: config.firmware.enabled, http: true },
     inputs: {
       broker: { name: 'embedded broker', host: config.mqtt.embeddedHost, port: config.mqtt.embeddedPort },
       link: {
@@ -139,6 +154,13 @@ export function supervisorInput(config: Config): SupervisorInput {
       jobs: {
         direct: config.jobs.directStatus,
         retry: { minMs: ms(config.mqtt.reconnectMinSeconds), maxMs: ms(config.mqtt.reconnectMaxSeconds) },
+        jitterSeed: randomInt(2 ** 31),
+      },
+      firmware: {
+        maxBytes: config.firmware.maxCacheBytes,
+        maxEntries: config.firmware.maxEntries,
+        freshnessMs: ms(config.firmware.freshnessSeconds),
+        retry: { minMs: 1000, maxMs: ms(config.firmware.freshnessSeconds) },
         jitterSeed: randomInt(2 ** 31),
       },
       http: { name: 'http', host: config.http.host, port: config.http.port },

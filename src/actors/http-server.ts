@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -14,13 +14,19 @@ export interface HttpServerDeps {
   log: Logger;
   /** how long open requests may take to finish on close before their sockets are cut */
   graceMs?: number;
+  /** answers the hottest requests (cached firmware) straight on Node's objects; false passes to the app */
+  fastPath?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /** The Hono app on a Node HTTP server with WebSocket upgrades (the `server` of the http listener). */
 export function httpServerActor(deps: HttpServerDeps) {
   return fromCallback<ServerEvent, ListenerInput>(({ sendBack, input }) => {
     const wss = new WebSocketServer({ noServer: true });
-    const server = serve({ fetch: deps.fetch as never, hostname: input.host, port: input.port, websocket: { server: wss } }) as Server;
+    const fast = deps.fastPath;
+    const withFastPath = fast
+      ? (options: ServerOptions, listener: RequestListener) => createServer(options, (req, res) => void (fast(req, res) || listener(req, res)))
+      : undefined;
+    const server = serve({ fetch: deps.fetch as never, hostname: input.host, port: input.port, websocket: { server: wss }, createServer: withFastPath as never }) as Server;
     let listening = false;
     server.on('error', (error) => sendBack({ type: 'server.failed', error: toFailure(error) }));
     server.on('listening', () => {

@@ -67,17 +67,29 @@ const Firmware = z
     enabled: z.boolean().default(false).describe('serve OtaFlux-compatible firmware from an OCI registry'),
     registry: z
       .strictObject({
-        url: z.string().url().optional().describe('registry base URL'),
-        repositoryPrefix: z.string().default('').describe('repository of device D is <prefix>/D'),
-        username: z.string().optional(),
+        url: z
+          .string()
+          .regex(/^(https?:\/\/)?[^/\s]+\/?$/, 'must be host[:port] (OtaFlux style) or http(s)://host[:port]')
+          .optional()
+          .describe('registry: host[:port] (https, or http with insecure) or http(s)://host[:port]'),
+        repositoryPrefix: z.string().default('').describe('repository of device D is <prefix>/D (one trailing "/" ignored)'),
+        username: z.string().optional().describe('registry user (basic auth, or for the bearer token service)'),
         password: z.string().optional(),
-        insecure: z.boolean().default(false).describe('allow plain HTTP'),
+        insecure: z.boolean().default(false).describe('plain HTTP to the registry (OtaFlux --registry-insecure)'),
       })
       .default({ repositoryPrefix: '', insecure: false }),
     cacheDir: z.string().optional().describe('firmware cache; defaults to <stateDir>/firmware'),
-    maxCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('cache bound (LRU)'),
+    maxCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('cache bound in bytes, on disk and in memory (LRU)'),
+    maxEntries: z.number().int().positive().default(1000).describe('devices held in the cache at most'),
     notifyTopicPrefix: z.string().default('firmware').describe('new firmware is announced on <prefix>/<device>'),
+    freshnessSeconds: seconds('a cached build is served without asking the registry for this long; then the next request refreshes it', 300),
+    allowPrerelease: z.boolean().default(true).describe('pre-release tags (1.2.0-rc.1) can be latest (OtaFlux: yes)'),
+    allowVPrefix: z.boolean().default(false).describe('tags like v1.2.3 count as 1.2.3 (OtaFlux\'s code: no)'),
+    webhookSecret: z.string().min(1).optional().describe("Harbor's auth header value; when set, POST /webhooks/harbor needs it in Authorization"),
+    cosignPublicKey: filePath('PEM public key: when set, a build must carry a cosign signature by it (OtaFlux --cosign-pub-key-path)'),
   })
+  .refine((f) => !f.enabled || f.registry.url !== undefined, { message: 'firmware.registry.url is required when firmware is enabled', path: ['registry', 'url'] })
+  .refine((f) => !f.registry.url?.startsWith('http://') || f.registry.insecure, { message: 'an http:// registry needs insecure: true', path: ['registry', 'insecure'] })
   .prefault({});
 
 const Devices = z

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ActorChanges } from '../observe.js';
 import { requireToken } from './auth.js';
+import { firmwareRoutes, type FirmwareRouteDeps } from './routes/firmware.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import type { JobRecords } from '../jobs/records.js';
@@ -23,6 +24,8 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   token?: string;
   wsCoalesceMs?: number;
   jobRecords?: () => Promise<JobRecords>;
+  /** OtaFlux's device endpoints (/version, /firmware, /webhooks/harbor): open, devices send no token */
+  firmware?: Omit<FirmwareRouteDeps, 'outbox' | 'log'>;
 }
 
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
@@ -40,6 +43,7 @@ export function createApp(deps: AppDeps) {
   app.route('/api/v1', api);
   app.use('/ws', requireToken(deps.token));
   app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs }));
+  if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, outbox: deps.outbox, log: deps.log }));
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {

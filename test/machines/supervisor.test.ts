@@ -7,7 +7,7 @@ import { treeInput } from '../support/tree.js';
 
 const input: SupervisorInput = {
   ...treeInput,
-  enabled: { broker: false, link: true, outbox: false, jobs: false, http: true },
+  enabled: { broker: false, link: true, outbox: false, jobs: false, firmware: false, http: true },
   restart: { backoff: { minMs: 1000, maxMs: 8000 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 7 },
   drainTimeoutMs: 5000,
 };
@@ -30,6 +30,7 @@ function start(overrides: Partial<SupervisorInput> = {}, children: Partial<Recor
       link: concern('link'),
       outbox: concern('outbox'),
       jobs: concern('jobs'),
+      firmware: concern('firmware'),
       http: concern('http'),
     },
   });
@@ -57,7 +58,7 @@ describe('supervisor machine', () => {
     expect(actor.getSnapshot().value).toBe('starting');
     prepare.resolve();
     await flush();
-    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', http: 'up' } });
+    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', firmware: 'disabled', http: 'up' } });
     expect(starts).toEqual({ link: 1, http: 1 });
     expect(actor.getSnapshot().children.link).toBeDefined();
     expect(actor.getSnapshot().children.broker).toBeUndefined();

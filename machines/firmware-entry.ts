@@ -1,0 +1,187 @@
+import { assign, sendParent, setup } from 'xstate';
+import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
+import { needs } from './shared/placeholders.js';
+import { toFailure, type Failure } from './shared/types.js';
+
+/** A verified firmware build, as the chart keeps it (the bytes stay in src/'s blob store). */
+export interface FirmwareMeta {
+  version: string;
+  tag: string;
+  manifestDigest: string;
+  /** sha256 digest of the blob, "sha256:<hex>" */
+  digest: string;
+  size: number;
+  crc32: number;
+}
+
+/** What the registry says is latest: the resolveLatest actor's output. */
+export interface Resolved {
+  tag: string;
+  version: string;
+  manifestDigest: string;
+  layer: { digest: string; size: number; mediaType: string };
+}
+
+export interface EntryInput {
+  device: string;
+  /** how long a verified build counts as fresh before a request triggers a refresh, in ms */
+  freshnessMs: number;
+  /** delay before another refresh after a failed one */
+  retry: BackoffPolicy;
+  jitterSeed: number;
+}
+
+export interface EntryContext extends EntryInput {
+  current: FirmwareMeta | null;
+  resolved: Resolved | null;
+  /** the fetchBlob actor's handle of bytes not yet verified */
+  fetched: string | null;
+  lastError: Failure | null;
+  failures: number;
+  retryInMs: number;
+  /** a refresh was asked for while one ran: one more after it, so no push is missed */
+  again: boolean;
+}
+
+export type EntryEvent = { type: 'firmware.request' } | { type: 'firmware.refresh' };
+
+export interface EntryOutput {
+  device: string;
+  error: Failure | null;
+}
+
+/** Sent to the manager when a verified build is in memory: it weighs the cache by bytes. */
+export interface StoredEvent {
+  type: 'firmware.stored';
+  device: string;
+  bytes: number;
+}
+
+export const firmwareEntryVersion = '1';
+
+type Ev<T> = { output: T };
+
+/** resolve → fetch → verify, the same steps for a cold entry and for a refresh; a failure
+ * anywhere goes to `failTarget`, an unchanged manifest straight to `doneTarget`. */
+function steps(failTarget: string, doneTarget: string) {
+  const onError = { target: failTarget, actions: 'recordFailure' } as const;
+  return {
+    initial: 'resolving',
+    states: {
+      resolving: {
+        invoke: {
+          src: 'resolveLatest',
+          input: ({ context }: { context: EntryContext }) => ({ device: context.device, known: context.current?.manifestDigest ?? null }),
+          onDone: [
+            { guard: 'unchanged', target: doneTarget, actions: 'recordSuccess' },
+            { target: 'fetching', actions: 'takeResolved' },
+          ],
+          onError,
+        },
+      },
+      fetching: {
+        invoke: {
+          src: 'fetchBlob',
+          input: ({ context }: { context: EntryContext }) => ({ device: context.device, resolved: context.resolved! }),
+          onDone: { target: 'verifying', actions: 'takeFetched' },
+          onError,
+        },
+      },
+      // Nothing fetched is served before this: digest, size and (when configured) signature.
+      verifying: {
+        invoke: {
+          src: 'verifyBlob',
+          input: ({ context }: { context: EntryContext }) => ({ device: context.device, resolved: context.resolved!, handle: context.fetched! }),
+          onDone: { target: doneTarget, actions: ['takeVerified', 'recordSuccess', 'announceStored'] },
+          onError,
+        },
+      },
+    },
+  } as const;
+}
+
+/**
+ * One device's firmware cache entry. At start it looks in the disk cache; a cached build is
+ * served at once (stale, so the first request refreshes it). A refresh resolves the latest
+ * tag, fetches and verifies the blob; the previous verified build stays served throughout, and
+ * a refresh that fails (registry down, bad digest, bad signature) keeps it and retries after a
+ * backoff. An entry that never had a good build ends in `failed`.
+ */
+export const firmwareEntryMachine = setup({
+  types: {} as { context: EntryContext; events: EntryEvent; input: EntryInput; output: EntryOutput },
+  actors: {
+    loadCached: needs<FirmwareMeta | null, { device: string }>('loadCached'),
+    resolveLatest: needs<Resolved, { device: string; known: string | null }>('resolveLatest'),
+    fetchBlob: needs<string, { device: string; resolved: Resolved }>('fetchBlob'),
+    verifyBlob: needs<FirmwareMeta, { device: string; resolved: Resolved; handle: string }>('verifyBlob'),
+  },
+  delays: {
+    freshness: ({ context }) => context.freshnessMs,
+    retry: ({ context }) => context.retryInMs,
+  },
+  guards: {
+    cached: ({ event }) => (event as unknown as Ev<FirmwareMeta | null>).output !== null,
+    unchanged: ({ context, event }) => context.current !== null && (event as unknown as Ev<Resolved>).output.manifestDigest === context.current.manifestDigest,
+    hasCurrent: ({ context }) => context.current !== null,
+    again: ({ context }) => context.again,
+  },
+  actions: {
+    takeCached: assign({ current: ({ event }) => (event as unknown as Ev<FirmwareMeta>).output }),
+    takeResolved: assign({ resolved: ({ event }) => (event as unknown as Ev<Resolved>).output }),
+    takeFetched: assign({ fetched: ({ event }) => (event as unknown as Ev<string>).output }),
+    takeVerified: assign({ current: ({ event }) => (event as unknown as Ev<FirmwareMeta>).output }),
+    recordSuccess: assign({ failures: 0, lastError: null, resolved: null, fetched: null }),
+    recordFailure: assign(({ context, event }) => {
+      const failures = context.failures + 1;
+      return {
+        failures,
+        retryInMs: Math.min(context.freshnessMs, backoffMs(context.retry, failures, context.jitterSeed)),
+        lastError: toFailure((event as { error?: unknown }).error),
+        resolved: null,
+        fetched: null,
+      };
+    }),
+    announceStored: sendParent(({ context }): StoredEvent => ({ type: 'firmware.stored', device: context.device, bytes: context.current?.size ?? 0 })),
+  },
+}).createMachine({
+  id: 'firmwareEntry',
+  version: firmwareEntryVersion,
+  options: { maxIterations: 1000 },
+  context: ({ input }) => ({ ...input, current: null, resolved: null, fetched: null, lastError: null, failures: 0, retryInMs: 0, again: false }),
+  // Wherever no state takes it (a cold fetch under way): remembered, so no push is missed.
+  on: { 'firmware.refresh': { actions: assign({ again: true }) } },
+  initial: 'empty',
+  states: {
+    empty: {
+      invoke: {
+        src: 'loadCached',
+        input: ({ context }) => ({ device: context.device }),
+        onDone: [{ guard: 'cached', target: 'ready.stale', actions: ['takeCached', 'announceStored'] }, { target: 'cold' }],
+        onError: 'cold',
+      },
+    },
+    // No build yet: the first resolve → fetch → verify.
+    cold: { ...steps('#firmwareEntry.failed', '#firmwareEntry.ready') },
+    ready: {
+      tags: ['serving'],
+      on: { 'firmware.refresh': { target: '.refreshing', actions: assign({ again: false }) } },
+      initial: 'fresh',
+      states: {
+        fresh: {
+          always: { guard: 'again', target: 'refreshing', actions: assign({ again: false }) },
+          after: { freshness: 'stale' },
+        },
+        // Served as is; the next request starts a refresh (stale-while-revalidate).
+        stale: { on: { 'firmware.request': 'refreshing' } },
+        // The last refresh failed: the verified build is still served; try again later.
+        waiting: { after: { retry: 'stale' } },
+        refreshing: {
+          on: { 'firmware.refresh': { actions: assign({ again: true }) } },
+          ...steps('#firmwareEntry.ready.waiting', '#firmwareEntry.ready.fresh'),
+        },
+      },
+    },
+    failed: { type: 'final' },
+  },
+  output: ({ context }) => ({ device: context.device, error: context.lastError }),
+});

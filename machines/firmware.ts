@@ -1,0 +1,173 @@
+import { assign, enqueueActions, setup, type AnyActorLogic } from 'xstate';
+import type { BackoffPolicy } from './shared/backoff.js';
+import { needsCallback } from './shared/placeholders.js';
+import type { EntryOutput, StoredEvent } from './firmware-entry.js';
+
+export interface FirmwareInput {
+  /** bytes of verified firmware held at most (LRU) */
+  maxBytes: number;
+  /** live entries at most, whatever their size (a flood of unknown ids stays bounded) */
+  maxEntries: number;
+  freshnessMs: number;
+  retry: BackoffPolicy;
+  jitterSeed: number;
+  /** outcomes of removed entries remembered */
+  maxRecords?: number;
+}
+
+export interface EntryUse {
+  bytes: number;
+  /** logical time of the last use: the least recently used entry goes first */
+  used: number;
+}
+
+export interface EntryRecord {
+  device: string;
+  outcome: 'failed' | 'evicted';
+  reason: string | null;
+}
+
+export interface FirmwareContext extends FirmwareInput {
+  entries: Record<string, EntryUse>;
+  bytes: number;
+  tick: number;
+  spawned: number;
+  records: EntryRecord[];
+  counters: { entries: number; bytes: number; evicted: number };
+}
+
+export type FirmwareEvent =
+  /** a device asked: spawn its entry if none (single flight), or let a stale one refresh */
+  | { type: 'firmware.request'; device: string }
+  /** the registry announced a push: refresh now */
+  | { type: 'firmware.refresh'; device: string }
+  /** devices served from memory since the last report, most recent last (LRU order) */
+  | { type: 'firmware.touched'; devices: string[] }
+  | StoredEvent;
+
+export const firmwareVersion = '1';
+export const entryId = (device: string) => `firmware:${device}`;
+const deviceOf = (id: string | undefined) => (id?.startsWith('firmware:') ? id.slice('firmware:'.length) : undefined);
+
+type Done = { type: string; actorId?: string; output?: EntryOutput; error?: unknown };
+
+/** Entry removals to keep within both bounds, least recently used first, sparing `keep`. */
+function evictions(context: FirmwareContext, entries: Record<string, EntryUse>, keep: string | null, extra: number): string[] {
+  let bytes = Object.values(entries).reduce((sum, e) => sum + e.bytes, 0);
+  let count = Object.keys(entries).length + extra;
+  const order = Object.entries(entries)
+    .filter(([device]) => device !== keep)
+    .sort((a, b) => a[1].used - b[1].used);
+  const out: string[] = [];
+  for (const [device, use] of order) {
+    if (bytes <= context.maxBytes && count <= context.maxEntries) break;
+    out.push(device);
+    bytes -= use.bytes;
+    count--;
+  }
+  return out;
+}
+
+/**
+ * The firmware concern: one `firmware:<device>` entry per device asked for, spawned on the
+ * first request (concurrent requests share it: one registry round trip). The verified bytes
+ * they hold are bounded in total (maxBytes) and in number (maxEntries); the least recently
+ * used entries are stopped to make room. An entry that ends (no good build) is removed and
+ * its outcome recorded.
+ */
+export const firmwareMachine = setup({
+  types: {} as { context: FirmwareContext; events: FirmwareEvent | Done; input: FirmwareInput },
+  actors: { entry: needsCallback('entry') as AnyActorLogic },
+  actions: {
+    request: enqueueActions(({ context, event, enqueue }) => {
+      const { device, type } = event as { device: string; type: 'firmware.request' | 'firmware.refresh' };
+      const tick = context.tick + 1;
+      if (context.entries[device]) {
+        enqueue.assign({ tick, entries: { ...context.entries, [device]: { ...context.entries[device], used: tick } } });
+        enqueue.sendTo(entryId(device), { type });
+        return;
+      }
+      const evict = evictions(context, context.entries, null, 1);
+      const entries = { ...context.entries };
+      for (const d of evict) {
+        delete entries[d];
+        enqueue.stopChild(entryId(d));
+      }
+      entries[device] = { bytes: 0, used: tick };
+      enqueue.spawnChild('entry', {
+        id: entryId(device),
+        input: { device, freshnessMs: context.freshnessMs, retry: context.retry, jitterSeed: context.jitterSeed + context.spawned },
+      });
+      enqueue.assign(withTotals(context, { tick, entries, spawned: context.spawned + 1 }, evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' }))));
+    }),
+    touch: assign(({ context, event }) => {
+      let tick = context.tick;
+      const entries = { ...context.entries };
+      for (const device of (event as { devices: string[] }).devices) if (entries[device]) entries[device] = { ...entries[device], used: ++tick };
+      return { tick, entries };
+    }),
+    stored: enqueueActions(({ context, event, enqueue }) => {
+      const { device, bytes } = event as StoredEvent;
+      if (!context.entries[device]) return;
+      const entries = { ...context.entries, [device]: { ...context.entries[device], bytes } };
+      const evict = evictions(context, entries, device, 0);
+      for (const d of evict) {
+        delete entries[d];
+        enqueue.stopChild(entryId(d));
+      }
+      enqueue.assign(withTotals(context, { entries }, evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' }))));
+    }),
+    removeEntry: enqueueActions(({ context, event, enqueue }) => {
+      const e = event as Done;
+      const device = deviceOf(e.actorId);
+      if (!device || !context.entries[device]) return;
+      const entries = { ...context.entries };
+      delete entries[device];
+      const reason = e.output?.error?.message ?? (e.error ? String((e.error as { message?: unknown }).message ?? e.error) : null);
+      enqueue.stopChild(e.actorId!);
+      enqueue.assign(withTotals(context, { entries }, [{ device, outcome: 'failed', reason }]));
+    }),
+  },
+  guards: {
+    isEntry: ({ event }) => deviceOf((event as Done).actorId) !== undefined,
+  },
+}).createMachine({
+  id: 'firmware',
+  version: firmwareVersion,
+  options: { maxIterations: 1000 },
+  context: ({ input }) => ({
+    ...input,
+    entries: {},
+    bytes: 0,
+    tick: 0,
+    spawned: 0,
+    records: [],
+    counters: { entries: 0, bytes: 0, evicted: 0 },
+  }),
+  initial: 'serving',
+  states: {
+    serving: {
+      tags: ['healthy'],
+      on: {
+        'firmware.request': { actions: 'request' },
+        'firmware.refresh': { actions: 'request' },
+        'firmware.touched': { actions: 'touch' },
+        'firmware.stored': { actions: 'stored' },
+        'xstate.done.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
+        'xstate.error.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
+      },
+    },
+  },
+});
+
+/** The new entries with the byte total, counters and records brought in step. */
+function withTotals(context: FirmwareContext, patch: Partial<FirmwareContext> & { entries: Record<string, EntryUse> }, removed: EntryRecord[]): Partial<FirmwareContext> {
+  const bytes = Object.values(patch.entries).reduce((sum, e) => sum + e.bytes, 0);
+  const evicted = context.counters.evicted + removed.filter((r) => r.outcome === 'evicted').length;
+  return {
+    ...patch,
+    bytes,
+    records: [...context.records, ...removed].slice(-(context.maxRecords ?? 100)),
+    counters: { entries: Object.keys(patch.entries).length, bytes, evicted },
+  };
+}
