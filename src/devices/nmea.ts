@@ -57,7 +57,7 @@ export function parseNmea(line: string, requireChecksum = true): NmeaResult {
     const knots = numOrNull(fields[6]);
     data.speed = knots === null ? null : { knots, kmh: Math.round(knots * 1.852 * 1000) / 1000 };
     data.courseDeg = numOrNull(fields[7]);
-    data.date = /^\d{6}$/.test(fields[8]) ? `20${fields[8].slice(4, 6)}-${fields[8].slice(2, 4)}-${fields[8].slice(0, 2)}` : null;
+    data.date = dateOf(fields[8]);
     if (valid && !data.position) return { ok: false, error: 'RMC marked valid but no valid position' };
   }
   return { ok: true, data };
@@ -76,6 +76,13 @@ function degrees(text: string, degreeDigits: number, max: number): number | null
   const value = Number(text.slice(0, degreeDigits)) + Number(text.slice(degreeDigits)) / 60;
   if (value > max || Number(text.slice(degreeDigits)) >= 60) return null;
   return Math.round(value * 1e6) / 1e6;
+}
+
+/** ddmmyy; two-digit years from 80 are 19xx (GPS began in 1980), the rest 20xx. */
+function dateOf(text: string): string | null {
+  if (!/^\d{6}$/.test(text)) return null;
+  const yy = Number(text.slice(4, 6));
+  return `${yy >= 80 ? 1900 + yy : 2000 + yy}-${text.slice(2, 4)}-${text.slice(0, 2)}`;
 }
 
 function timeOf(text: string): string | null {

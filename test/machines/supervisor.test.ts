@@ -57,7 +57,7 @@ describe('supervisor machine', () => {
     expect(actor.getSnapshot().value).toBe('starting');
     prepare.resolve();
     await flush();
-    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', http: 'up' } });
+    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', devices: 'disabled', http: 'up' } });
     expect(starts).toEqual({ link: 1, http: 1 });
     expect(actor.getSnapshot().children.link).toBeDefined();
     expect(actor.getSnapshot().children.broker).toBeUndefined();
