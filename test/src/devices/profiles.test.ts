@@ -118,3 +118,12 @@ describe('profile files', () => {
     expect(readFileSync(join(dir, 'a.json'), 'utf8')).toContain('57600');
   });
 });
+
+describe('deploy/99-edgevisor.rules', () => {
+  it('gives the agent group every USB device a shipped profile matches (run `npm run udev-rules` after a change)', async () => {
+    const { udevRules, rulesFile } = await import('../../../scripts/udev-rules.js');
+    const text = readFileSync(rulesFile, 'utf8');
+    expect(text).toBe(await udevRules());
+    expect(text).toContain('SUBSYSTEM=="tty", ATTRS{idVendor}=="0403", ATTRS{idProduct}=="6001", GROUP="edgevisor", MODE="0660"');
+  });
+});
