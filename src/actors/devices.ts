@@ -149,8 +149,8 @@ export function devicesActors(deps: DevicesDeps) {
             const ts = Date.now();
             counters.lastFrameAt = ts;
             const reading: Record<string, unknown> = frame.data === undefined ? { line: frame.line, ts } : { line: frame.line, ts, data: frame.data };
+            hub.publish(input.id, reading); // live subscribers first: the outbox write can wait a moment
             if (!send(input.id, 'data', reading, qos, false)) counters.dropped++;
-            hub.publish(input.id, reading);
           });
         };
         const onClose = (error?: Error | null) => sendBack({ type: 'device.lost', error: toFailure(error ?? { code: 'closed', message: 'the port closed' }, 'closed') });

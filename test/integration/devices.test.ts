@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
-import { subscriber, type Received } from '../support/mqtt.js';
+import { subscriber } from '../support/mqtt.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { PtyPair } from '../support/socat.js';
 import { FakeSysfs } from '../support/sysfs.js';
@@ -30,6 +30,15 @@ const lastState = (id: string) => states(id).at(-1);
 const devices = async () => (await (await fetch(`${base}/api/v1/devices`)).json()) as { source: string; devices: any[]; profiles: { loaded: string[]; errors: Array<{ file: string; message: string }> } };
 const device = async (id: string) => (await devices()).devices.find((d) => d.id === id);
 
+/** What the agent process has open, by /proc/<pid>/fd. */
+const openFds = (pid: number) =>
+  readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  });
 const profile = (name: string, body: Record<string, unknown>) => writeFileSync(join(profilesDir, `${name}.json`), JSON.stringify(body));
 
 beforeAll(async () => {
@@ -184,8 +193,12 @@ describe('serial peripherals, end to end', () => {
     await pty.usb.write('from usb\n');
     await waitFor(() => data(id).some((d) => d.line === 'from usb'), 'usb data');
     expect(await device(id)).toMatchObject({ present: true, profile: 'ftdi-ft232r', state: 'streaming', vendorId: '0403', productId: '6001', serial: 'FT0001', path: join(sysfs.dev, 'ttyUSB0') });
+    const pts = realpathSync(pty.usb.near);
+    expect(openFds(agent.child.pid!)).toContain(pts);
     sysfs.unplug('ttyUSB0');
     await waitFor(() => lastState(id) === 'gone', 'gone');
+    // closed at once on detach, not when a read or write finally fails
+    await waitFor(() => !openFds(agent.child.pid!).includes(pts), 'the port closed');
     await waitFor(async () => (await device(id))?.present === false, 'listed as not present');
     expect(await device(id)).toMatchObject({ state: 'gone', profile: 'ftdi-ft232r', counters: { frames: 1 } });
     plug();
@@ -220,4 +233,3 @@ describe('serial peripherals, end to end', () => {
   });
 });
 
-export type { Received };
