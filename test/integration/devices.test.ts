@@ -233,3 +233,39 @@ describe('serial peripherals, end to end', () => {
   });
 });
 
+
+describe('known devices', () => {
+  it('are remembered across a restart: listed as known, with their identity, when not plugged in', async () => {
+    const tree = new FakeSysfs();
+    const pair = await PtyPair.start('known');
+    const stateDir = mkdtempSync(join(tmpdir(), 'edgevisor-known-'));
+    try {
+      tree.plug({ name: 'ttyUSB3', vendorId: '067b', productId: '2303', busPath: '3-1', target: pair.near });
+      const httpPort = await freePort();
+      const config = { thingName: `${thing}-known`, mqtt: { url: inject('mqttUrl') }, http: { port: httpPort }, devices: { enabled: true, hotplug: 'sysfs', pollIntervalSeconds: 0.1, sysfsRoot: tree.sys, devRoot: tree.dev } };
+      const url = `http://127.0.0.1:${httpPort}/api/v1/devices`;
+      const list = async () => ((await (await fetch(url)).json()) as { devices: any[] }).devices;
+      const first = runAgent({ config, stateDir });
+      await waitFor(async () => (await list().catch(() => []))[0]?.state === 'streaming', 'the PL2303 streaming', 20_000);
+      first.child.kill('SIGTERM');
+      expect((await first.exited).code).toBe(0);
+      tree.unplug('ttyUSB3', '3-1');
+      const second = runAgent({ config, stateDir });
+      try {
+        const rows = await waitFor(async () => {
+          const r = await list().catch(() => []);
+          return r.length > 0 ? r : undefined;
+        }, 'the list after the restart', 20_000);
+        expect(rows).toEqual([
+          expect.objectContaining({ id: 'usb-067b-2303-at-3-1', present: false, state: 'known', profile: 'prolific-pl2303', vendorId: '067b', productId: '2303', path: join(tree.dev, 'ttyUSB3') }),
+        ]);
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.exited;
+      }
+    } finally {
+      await pair.stop();
+      tree.remove();
+    }
+  }, 60_000);
+});
