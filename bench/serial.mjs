@@ -8,7 +8,7 @@
 //   (latency after a 1 s warm-up, WARMUP_SECONDS; SHOW_STALLS=1 lists lines slower than 20 ms)
 // Run: npm run bench:serial   (builds first; needs socat and mosquitto; about half a minute)
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -60,6 +60,12 @@ async function stream(far) {
   await handle.close();
   return written;
 }
+
+/** user + system CPU seconds of a process, from /proc (clock ticks of 1/100 s). */
+const cpuSeconds = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 
 const seqOf = (line) => Number(/^seq=(\d+) /.exec(line)?.[1]);
 
@@ -156,14 +162,17 @@ async function agent(brokerUrl) {
   });
   ws.send(JSON.stringify({ type: 'subscribe', devices: ['bench'] }));
   await sleep(200);
+  const cpuBefore = cpuSeconds(child.pid);
+  const streamStart = performance.now();
   const written = await stream(pty.far);
+  const cpu = (cpuSeconds(child.pid) - cpuBefore) / ((performance.now() - streamStart) / 1000);
   for (let i = 0; i < 100 && !process.env.NO_MQTT && mqttArrived.filter(Boolean).length < written.length; i++) await sleep(100);
   ws.close();
   await sub.endAsync();
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
   pty.stop();
-  return { ws: figures(written, wsArrived, wsFirst, wsLast), mqtt: figures(written, mqttArrived, mqttFirst, mqttLast) };
+  return { cpu, ws: figures(written, wsArrived, wsFirst, wsLast), mqtt: figures(written, mqttArrived, mqttFirst, mqttLast) };
 }
 
 const broker = await startMosquitto();
@@ -178,4 +187,5 @@ const fmt = (x, d = 0) => (x ?? NaN).toLocaleString('en-US', { maximumFractionDi
 console.log(`serial: ${SECONDS} s of lines at 921,600 baud pace, medians of ${RUNS} runs (${fmt(m((r) => r.raw.sent))} lines a run; latency after the first ${WARMUP_SECONDS} s)`);
 console.log(`  serialport alone    ${fmt(m((r) => r.raw.rate))} lines/s, loss ${m((r) => r.raw.loss)}, write->data p50 ${fmt(m((r) => r.raw.p50), 2)} ms, p99 ${fmt(m((r) => r.raw.p99), 2)} ms`);
 console.log(`  agent -> WebSocket  ${fmt(m((r) => r.ws.rate))} lines/s (${fmt(m((r) => r.ws.rate / r.raw.rate), 2)}x), loss ${m((r) => r.ws.loss)}, write->message p50 ${fmt(m((r) => r.ws.p50), 2)} ms, p99 ${fmt(m((r) => r.ws.p99), 2)} ms (goal < 5)`);
+console.log(`  agent CPU while streaming: ${fmt(m((r) => r.cpu) * 100)} % of one core`);
 console.log(`  agent -> MQTT       ${fmt(m((r) => r.mqtt.rate))} lines/s (${fmt(m((r) => r.mqtt.rate / r.raw.rate), 2)}x), loss ${m((r) => r.mqtt.loss)}, write->message p50 ${fmt(m((r) => r.mqtt.p50), 2)} ms, p99 ${fmt(m((r) => r.mqtt.p99), 2)} ms (through the durable outbox: fdatasync first)`);
