@@ -50,7 +50,7 @@ beforeAll(async () => {
   profile('kv-sensor', { protocol: { type: 'keyvalue' }, serial: { baudRate: 115200 } });
   profile('fast-lines', { protocol: { type: 'lines' }, serial: { baudRate: 921600 } });
   profile('broken', { serial: { baudRate: -5 } }); // refused, named in the API; the rest loads
-  for (const name of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'usb']) pty[name] = await PtyPair.start(name);
+  for (const name of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'usb', 'widget']) pty[name] = await PtyPair.start(name);
   sysfs = new FakeSysfs();
   mqtt = await subscriber(inject('mqttUrl'), `devices/${thing}/peripherals/#`);
   const port = await freePort();
@@ -213,12 +213,14 @@ describe('serial peripherals, end to end', () => {
     expect(view.profiles.loaded).toContain('ftdi-ft232r');
     expect(view.profiles.errors).toEqual([{ file: join(profilesDir, 'broken.json'), message: expect.stringMatching(/broken\.json: serial\.baudRate: /) }]);
     const id = 'usb-feed-beef-X1';
-    sysfs.plug({ name: 'ttyACM7', vendorId: 'feed', productId: 'beef', serial: 'X1', busPath: '1-7', driver: 'acm', target: pty.lines.near });
+    sysfs.plug({ name: 'ttyACM7', vendorId: 'feed', productId: 'beef', serial: 'X1', busPath: '1-7', driver: 'acm', target: pty.widget.near });
     await waitFor(async () => (await device(id))?.state === 'unmatched', 'the unknown device listed');
     expect(states(id)).toEqual([]);
     profile('my-widget', { match: [{ vendorId: 'feed', productId: 'beef' }], protocol: { type: 'lines' } });
-    await waitFor(() => lastState(id) === 'streaming' || lastState(id) === 'reconnecting', 'the new profile applied', 10_000);
+    await waitFor(() => lastState(id) === 'streaming', 'the new profile applied', 10_000);
     expect((await device(id)).profile).toBe('my-widget');
+    await pty.widget.write('w=1\n');
+    await waitFor(() => data(id).some((d) => d.line === 'w=1'), 'a reading from the widget');
     sysfs.unplug('ttyACM7', '1-7');
     await waitFor(() => lastState(id) === 'gone', 'gone');
   });
