@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { fromCallback, fromPromise } from 'xstate';
 import { deviceMachine, type DeviceStateName, type PortRef, type StreamEvent } from '../../machines/device.js';
 import type { HotplugEvent } from '../../machines/devices.js';
@@ -81,7 +82,8 @@ export function devicesActors(deps: DevicesDeps) {
         pollMs: Math.round(c.pollIntervalSeconds * 1000),
         ports: c.ports,
         profiles: () => current.profiles,
-        startUsb: deps.startUsb ?? startUsbHotplug,
+        // The usb package's events describe the real bus: with sysfs elsewhere they would not match it.
+        startUsb: resolve(c.sysfsRoot) === '/sys' ? (deps.startUsb ?? startUsbHotplug) : () => ({ unavailable: `devices.sysfsRoot is ${c.sysfsRoot}, not /sys` }),
         onAttach: (device) => {
           log.info({ device: device.id, path: device.path, profile: device.profile, vendorId: device.vendorId, productId: device.productId }, device.profile ? 'device attached' : 'device attached, no profile matches');
           known?.seen(device, Date.now());
