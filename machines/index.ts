@@ -1,5 +1,7 @@
 import { firmwareMachine } from './firmware.js';
 import { firmwareEntryMachine } from './firmware-entry.js';
+import { deviceMachine } from './device.js';
+import { devicesMachine } from './devices.js';
 import { jobMachine } from './job.js';
 import { jobsMachine } from './jobs.js';
 import { linkMachine } from './link.js';
@@ -7,7 +9,7 @@ import { listenerMachine } from './listener.js';
 import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
+export { deviceMachine, devicesMachine, firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {
@@ -19,4 +21,6 @@ export const machines = {
   job: jobMachine,
   firmware: firmwareMachine,
   'firmware-entry': firmwareEntryMachine,
+  devices: devicesMachine,
+  device: deviceMachine,
 };

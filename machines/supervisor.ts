@@ -3,12 +3,13 @@ import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
 import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure, type ConcernOutput, type Failure } from './shared/types.js';
 import type { FirmwareInput } from './firmware.js';
+import type { DevicesInput } from './devices.js';
 import type { JobsInput } from './jobs.js';
 import type { LinkInput } from './link.js';
 import type { ListenerInput } from './listener.js';
 
 /** The static concerns, in start order: the embedded broker listens before the link dials it. */
-export const concerns = ['broker', 'link', 'outbox', 'jobs', 'firmware', 'http'] as const;
+export const concerns = ['broker', 'link', 'outbox', 'jobs', 'devices', 'firmware', 'http'] as const;
 export type Concern = (typeof concerns)[number];
 
 export interface ConcernInputs {
@@ -17,6 +18,7 @@ export interface ConcernInputs {
   outbox: undefined;
   jobs: JobsInput;
   firmware: FirmwareInput;
+  devices: DevicesInput;
   http: ListenerInput;
 }
 
@@ -119,6 +121,7 @@ export const supervisorMachine = setup({
     outbox: needsCallback('outbox') as AnyActorLogic,
     jobs: needsCallback('jobs') as AnyActorLogic,
     firmware: needsCallback('firmware') as AnyActorLogic,
+    devices: needsCallback('devices') as AnyActorLogic,
     http: needsCallback('http') as AnyActorLogic,
   },
   delays: {

@@ -2,14 +2,16 @@ import { mkdir } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { MqttClient } from 'mqtt';
+import { devicesMachine } from '../machines/devices.js';
+import { jobsMachine } from '../machines/jobs.js';
 import { linkMachine } from '../machines/link.js';
 import { listenerMachine } from '../machines/listener.js';
-import { jobsMachine } from '../machines/jobs.js';
 import { outboxMachine } from '../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
+import { devicesActors } from './actors/devices.js';
 import { embeddedBrokerActor } from './actors/embedded-broker.js';
-import { httpServerActor } from './actors/http-server.js';
 import { firmwareActors } from './actors/firmware.js';
+import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
 import { outboxStoreActor } from './actors/outbox-store.js';
@@ -76,13 +78,21 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     const manager = actor?.system.get('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
     return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmwareParts.client.stats.errors, registryRequests: firmwareParts.client.stats.requests };
   };
+  const devicesParts = devicesActors({ config, outbox: outboxSlot, closing, log: forConcern(log, 'devices') });
+  const devices = devicesMachine.provide({ actors: devicesParts.actors });
   const app = createApp({
     root,
-    metrics: createMetrics(root, outboxSlot, jobsParts.stats, config.firmware.enabled ? firmwareFigures : undefined),
+    metrics: createMetrics(root, {
+      outbox: outboxSlot,
+      jobs: jobsParts.stats,
+      firmware: config.firmware.enabled ? firmwareFigures : undefined,
+      devices: devicesParts.hub,
+    }),
     changes,
     outbox: outboxSlot,
     maxPayloadBytes,
     jobRecords: jobsParts.records,
+    devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known },
     log: forConcern(log, 'http'),
     token: config.http.token,
     firmware: config.firmware.enabled
@@ -109,6 +119,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       outbox,
       jobs,
       firmware: firmwareParts.machine,
+      devices,
       http,
     },
   });
@@ -141,7 +152,15 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
 export function supervisorInput(config: Config): SupervisorInput {
   const s = config.supervisor;
   return {
-    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, jobs: config.jobs.enabled, firmware: config.firmware.enabled, http: true },
+    enabled: {
+      broker: config.mqtt.url === 'embedded',
+      link: true,
+      outbox: true,
+      jobs: config.jobs.enabled,
+      devices: config.devices.enabled,
+      firmware: config.firmware.enabled,
+      http: true,
+    },
     inputs: {
       broker: { name: 'embedded broker', host: config.mqtt.embeddedHost, port: config.mqtt.embeddedPort },
       link: {
@@ -161,6 +180,11 @@ export function supervisorInput(config: Config): SupervisorInput {
         maxEntries: config.firmware.maxEntries,
         freshnessMs: ms(config.firmware.freshnessSeconds),
         retry: { minMs: 1000, maxMs: ms(config.firmware.freshnessSeconds) },
+        jitterSeed: randomInt(2 ** 31),
+      },
+      devices: {
+        maxDevices: config.devices.maxDevices,
+        retry: { minMs: ms(config.devices.reconnectMinSeconds), maxMs: ms(config.devices.reconnectMaxSeconds) },
         jitterSeed: randomInt(2 ** 31),
       },
       http: { name: 'http', host: config.http.host, port: config.http.port },

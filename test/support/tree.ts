@@ -3,7 +3,7 @@ import { linkMachine } from '../../machines/link.js';
 import { listenerMachine } from '../../machines/listener.js';
 import { outboxMachine } from '../../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.js';
-import { createApp } from '../../src/http/app.js';
+import { createApp, type AppDeps } from '../../src/http/app.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { ActorChanges } from '../../src/observe.js';
@@ -12,12 +12,13 @@ import { Slot } from '../../src/slot.js';
 import { fakeCallback } from './fakes.js';
 
 export const treeInput: SupervisorInput = {
-  enabled: { broker: false, link: true, outbox: true, jobs: false, firmware: false, http: true },
+  enabled: { broker: false, link: true, outbox: true, jobs: false, devices: false, firmware: false, http: true },
   inputs: {
     broker: { name: 'embedded broker', host: '127.0.0.1', port: 1883 },
     link: { broker: 'mqtt://127.0.0.1:1883', backoff: { minMs: 5000, maxMs: 10_000 }, stableMs: 10_000, jitterSeed: 1 },
     outbox: undefined,
     jobs: { direct: false, retry: { minMs: 100, maxMs: 1000 }, jitterSeed: 1 },
+    devices: { maxDevices: 8, retry: { minMs: 100, maxMs: 1000 }, jitterSeed: 1 },
     firmware: { maxBytes: 1 << 20, maxEntries: 10, freshnessMs: 60_000, retry: { minMs: 1000, maxMs: 60_000 }, jitterSeed: 1 },
     http: { name: 'http', host: '127.0.0.1', port: 8080 },
   },
@@ -62,18 +63,19 @@ export function fakeTree() {
 }
 
 /** The real app over a fake tree, as the runtime builds it. */
-export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number } = {}) {
+export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number; devices?: AppDeps['devices'] } = {}) {
   const outbox = new Slot<Outbox>();
   if (options.outbox) outbox.set(options.outbox);
   return createApp({
     root: tree.root,
-    metrics: createMetrics(tree.root, outbox),
+    metrics: createMetrics(tree.root, { outbox }),
     changes: tree.changes,
     outbox,
     maxPayloadBytes: 1024,
     log: createLogger({ level: 'silent' }),
     token: options.token,
     wsCoalesceMs: options.wsCoalesceMs,
+    devices: options.devices,
   });
 }
 
