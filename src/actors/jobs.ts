@@ -34,7 +34,17 @@ export function jobsActors(deps: JobsDeps) {
   const openRecords = async () =>
     (records ??= await JobRecords.open(config.stateDir, (error) => log.warn({ err: String(error) }, 'cannot write the jobs history (tried again with the next)')));
   /** per execution: the checked plan and each step's full outcome */
-  const live = new Map<string, { plan: JobPlan; checks: CheckedStep[]; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean }>();
+  const live = new Map<
+    string,
+    { plan: JobPlan; checks: CheckedStep[]; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean; progress?: Promise<unknown> }
+  >();
+  /** What the service shows while a step runs: the complete map every time (replace or merge, spec §10). */
+  const progressDetails = (plan: JobPlan | undefined, index: number, name: string) =>
+    statusDetails([
+      ['step', name],
+      ['stepIndex', index + 1],
+      ['stepCount', plan ? plan.steps.length + (plan.finalStep ? 1 : 0) : undefined],
+    ]);
 
   /** Sends a stored result; a rejection that shows the service already has it, or has ended the execution, settles it too. */
   async function sendResult(record: JobRecord): Promise<void> {
@@ -163,7 +173,7 @@ export function jobsActors(deps: JobsDeps) {
             return void (await api.update(input.execution.jobId, {
               status: 'IN_PROGRESS',
               executionNumber: input.execution.executionNumber,
-              statusDetails: statusDetails([['step', input.step]]),
+              statusDetails: progressDetails(live.get(executionKey(input.execution.jobId, input.execution.executionNumber))?.plan, 0, input.step),
             }));
           } catch (error) {
             if (error instanceof JobsRejected || attempt === 3) throw error;
@@ -178,6 +188,16 @@ export function jobsActors(deps: JobsDeps) {
         const step = input.final ? state.plan.finalStep! : state.plan.steps[index];
         const onAbort = () => state.abort.abort();
         signal.addEventListener('abort', onAbort, { once: true });
+        // Progress of a later step: not awaited, so the step starts at once (the first step's
+        // IN_PROGRESS went before anything ran). One connection keeps these in order; the
+        // terminal update waits for the last answer (reportResult), so none overtakes it.
+        // No expectedVersion: nothing to mismatch (spec pitfall 10).
+        if (index > 0 && !config.jobs.directStatus) {
+          const { jobId, executionNumber } = input.execution;
+          state.progress = api
+            .update(jobId, { status: 'IN_PROGRESS', executionNumber, statusDetails: progressDetails(state.plan, index, step.name) })
+            .catch((error) => log.info({ jobId, step: step.name, err: String(error) }, 'progress update not taken'));
+        }
         const store = await openRecords();
         const outcome = await runStep(step, {
           jobId: input.execution.jobId,
@@ -203,6 +223,7 @@ export function jobsActors(deps: JobsDeps) {
         let record = store.get(key);
         const state = live.get(key);
         if (state) state.reporting = true;
+        await state?.progress;
         if (record?.state !== 'reporting') {
           const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
           record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, group: undefined });
