@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { fromCallback, fromPromise } from 'xstate';
-import { jobMachine, type Execution, type StepResult, type TerminalStatus, type Validation } from '../../machines/job.js';
+import { jobMachine, type Execution, type Report, type StepResult, type TerminalStatus, type Validation } from '../../machines/job.js';
 import type { ExecutionId, JobsFeedEvent } from '../../machines/jobs.js';
 import type { Config } from '../config/schema.js';
 import { type ExecutionPayload, JobsApi, JobsRejected } from '../jobs/api.js';
@@ -46,9 +46,14 @@ export function jobsActors(deps: JobsDeps) {
       ['stepCount', plan ? plan.steps.length + (plan.finalStep ? 1 : 0) : undefined],
     ]);
 
-  /** Sends a stored result; a rejection that shows the service already has it, or has ended the execution, settles it too. */
-  async function sendResult(record: JobRecord): Promise<void> {
+  /**
+   * Sends a stored result; a rejection that shows the service already has it, or has ended the
+   * execution, settles it too. Returns the status the service ended it with first (TIMED_OUT,
+   * CANCELED…), if it did: the result is then not taken and is recorded as ended by the service.
+   */
+  async function sendResult(record: JobRecord): Promise<string | undefined> {
     const status = record.status === 'CANCELED' ? undefined : record.status;
+    let endedBy: string | undefined;
     if (status) {
       try {
         await api.update(record.jobId, { status, statusDetails: record.statusDetails, executionNumber: record.executionNumber });
@@ -56,17 +61,22 @@ export function jobsActors(deps: JobsDeps) {
         if (!(error instanceof JobsRejected)) throw error; // offline, no answer: try again later
         const now = error.executionState?.status;
         if (error.code === 'InvalidStateTransition' && now === status) log.info({ jobId: record.jobId }, 'result had arrived already');
-        else if (['InvalidStateTransition', 'ResourceNotFound'].includes(error.code)) log.warn({ jobId: record.jobId, code: error.code, now }, 'the service ended this execution first; result dropped');
-        else if (['RequestThrottled', 'InternalError'].includes(error.code)) throw error;
+        else if (['InvalidStateTransition', 'ResourceNotFound'].includes(error.code)) {
+          // not an error of ours and nothing to retry: the service's timer or an operator was first
+          endedBy = now ?? (error.code === 'ResourceNotFound' ? 'REMOVED' : 'ended');
+          log.warn({ jobId: record.jobId, code: error.code, now }, 'the service ended this execution first; result dropped');
+        } else if (['RequestThrottled', 'InternalError'].includes(error.code)) throw error;
         else log.error({ jobId: record.jobId, code: error.code, err: error.message }, 'result refused by the service');
       }
     }
+    const ended = endedBy ? { status: 'CANCELED' as const, reason: `the service ended this execution first (${endedBy}); the result ${status} was not taken` } : {};
     // Reaches the history file a moment later: were it lost meanwhile, the result would only
     // be sent once more, and "already <status>" counts as delivered.
     const store = await openRecords();
-    void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now() }).catch((error) =>
+    void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now(), ...ended }).catch((error) =>
       log.warn({ jobId: record.jobId, err: String(error) }, 'cannot write the job record'),
     );
+    return endedBy;
   }
 
   const jobsFeed = fromCallback<JobsFeedEvent, void>(({ sendBack }) => {
@@ -125,7 +135,7 @@ export function jobsActors(deps: JobsDeps) {
 
   const resendResult = fromPromise<void, { key: string }>(async ({ input }) => {
     const record = (await openRecords()).get(input.key);
-    if (record?.status) await sendResult({ ...record, state: 'reporting' });
+    if (record?.status) void (await sendResult({ ...record, state: 'reporting' }));
     else log.warn({ key: input.key }, 'offered again, but no result is stored; not run again');
   });
 
@@ -216,7 +226,7 @@ export function jobsActors(deps: JobsDeps) {
         log.info({ jobId: input.execution.jobId, step: step.name, ok: outcome.ok, exitCode: outcome.exitCode, ms: outcome.durationMs, reason: outcome.reason }, 'step finished');
         return { name: outcome.name, ok: outcome.ok, reason: outcome.reason, exitCode: outcome.exitCode, durationMs: outcome.durationMs };
       }),
-      reportResult: fromPromise<void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>(async ({ input }) => {
+      reportResult: fromPromise<Report | void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>(async ({ input }) => {
         const { jobId, executionNumber } = input.execution;
         const key = executionKey(jobId, executionNumber);
         const store = await openRecords();
@@ -228,10 +238,11 @@ export function jobsActors(deps: JobsDeps) {
           const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
           record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, group: undefined });
         }
-        await sendResult(record);
+        const endedBy = await sendResult(record);
         live.delete(key);
-        stats.finished[input.status]++;
-        log.info({ jobId, executionNumber, status: input.status, reason: input.reason }, 'job reported');
+        stats.finished[endedBy ? 'CANCELED' : input.status]++;
+        log.info({ jobId, executionNumber, status: input.status, reason: input.reason, endedBy }, 'job reported');
+        return { endedBy: endedBy ?? null };
       }),
       recordCancel: fromPromise<void, { execution: Execution; reason: string | null }>(async ({ input }) => {
         const { jobId, executionNumber } = input.execution;

@@ -197,6 +197,32 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(t.agent.child.exitCode).toBeNull();
   });
 
+  it('a job the service times out while its result is on the way: the refused result is neither retried nor counted as the job\'s outcome; the next job runs', async () => {
+    const t = await setup({ service: { minuteMs: 1500 } });
+    t.service.ignoreTerminalUpdates = true; // the result goes unanswered until the timer has run out
+    t.service.createJob(t.thingName, 'racy', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['racy', '1'] } }]), {
+      timeoutConfig: { inProgressTimeoutInMinutes: 1 },
+    });
+    t.service.createJob(t.thingName, 'behind', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['behind', '1'] } }]));
+    expect((await t.finished('racy', undefined, 20_000)).status).toBe('TIMED_OUT');
+    expect(t.runs('racy')).toBe(1);
+    t.service.ignoreTerminalUpdates = false;
+    expect((await t.finished('behind', undefined, 20_000)).status).toBe('SUCCEEDED');
+    const racy = t.service.execution(t.thingName, 'racy')!;
+    expect(statuses(racy)).toEqual(['IN_PROGRESS', 'SUCCEEDED (refused: InvalidStateTransition)']);
+    const { jobs } = await json(await fetch(`${t.base}/api/v1/jobs`));
+    expect(jobs.find((j: { jobId: string }) => j.jobId === 'racy')).toMatchObject({
+      state: 'done',
+      status: 'CANCELED',
+      reason: 'the service ended this execution first (TIMED_OUT); the result SUCCEEDED was not taken',
+    });
+    const metrics = await (await fetch(`${t.base}/metrics`)).text();
+    expect(metrics).toContain('edgevisor_jobs_total{status="CANCELED"} 1\n');
+    expect(metrics).toContain('edgevisor_jobs_total{status="SUCCEEDED"} 1\n');
+    expect(t.agent.logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
+    expect(t.runs('racy')).toBe(1);
+  });
+
   it('reports each later step with a further IN_PROGRESS naming it, visible while it runs, before the terminal update', async () => {
     const t = await setup();
     t.service.createJob(
