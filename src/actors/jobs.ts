@@ -69,11 +69,10 @@ export function jobsActors(deps: JobsDeps) {
         else log.error({ jobId: record.jobId, code: error.code, err: error.message }, 'result refused by the service');
       }
     }
-    const ended = endedBy ? { status: 'CANCELED' as const, reason: `the service ended this execution first (${endedBy}); the result ${status} was not taken` } : {};
     // Reaches the history file a moment later: were it lost meanwhile, the result would only
     // be sent once more, and "already <status>" counts as delivered.
     const store = await openRecords();
-    void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now(), ...ended }).catch((error) =>
+    void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now(), ...(endedBy ? { endedBy } : {}) }).catch((error) =>
       log.warn({ jobId: record.jobId, err: String(error) }, 'cannot write the job record'),
     );
     return endedBy;

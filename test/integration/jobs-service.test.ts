@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { LocalJobsService } from '../../scripts/jobs-service.js';
+import { Mosquitto } from '../support/mosquitto.js';
 import { waitFor } from '../support/ports.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -33,7 +34,11 @@ async function device(url: string, thingName: string) {
 }
 
 async function setup(minuteMs: number) {
-  const url = inject('mqttUrl');
+  // A broker of its own: every local service answers every thing's requests, so another
+  // file's service on the shared broker would answer this device too (ResourceNotFound).
+  const broker = await Mosquitto.start();
+  cleanups.push(() => broker.stop());
+  const url = broker.url;
   const service = await LocalJobsService.start(url, { minuteMs });
   cleanups.push(() => service.stop());
   const thingName = `svc-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
