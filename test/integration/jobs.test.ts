@@ -245,6 +245,17 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(t.runs('steps')).toBe(2);
   });
 
+  it('jobs.directStatus: a job of several steps goes QUEUED → SUCCEEDED with no IN_PROGRESS at all, progress included', async () => {
+    const t = await setup({ config: { jobs: { enabled: true, allowlist: ['/bin/echo'], directStatus: true, answerTimeoutSeconds: 1 } } });
+    t.service.createJob(t.thingName, 'direct', doc([
+      { name: 'one', input: { command: '/bin/echo', args: ['1'] } },
+      { name: 'two', input: { command: '/bin/echo', args: ['2'] } },
+    ]));
+    const e = await t.finished('direct');
+    expect(statuses(e)).toEqual(['SUCCEEDED']);
+    expect(e.statusDetails).toMatchObject({ step: 'two', stepsRun: '2' });
+  });
+
   it('kill -9 mid-job: the restarted agent kills what was left, reports FAILED "interrupted" and never re-runs it', async () => {
     const t = await setup();
     t.service.createJob(t.thingName, 'crash', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['crash'] } }]));
