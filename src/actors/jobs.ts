@@ -49,7 +49,7 @@ export function jobsActors(deps: JobsDeps) {
   /**
    * Sends a stored result; a rejection that shows the service already has it, or has ended the
    * execution, settles it too. Returns the status the service ended it with first (TIMED_OUT,
-   * CANCELED…), if it did: the result is then not taken and is recorded as ended by the service.
+   * CANCELED…), if it did: the result was not taken; the record keeps it, marked `endedBy`.
    */
   async function sendResult(record: JobRecord): Promise<string | undefined> {
     const status = record.status === 'CANCELED' ? undefined : record.status;
@@ -134,7 +134,7 @@ export function jobsActors(deps: JobsDeps) {
 
   const resendResult = fromPromise<void, { key: string }>(async ({ input }) => {
     const record = (await openRecords()).get(input.key);
-    if (record?.status) void (await sendResult({ ...record, state: 'reporting' }));
+    if (record?.status) await sendResult({ ...record, state: 'reporting' });
     else log.warn({ key: input.key }, 'offered again, but no result is stored; not run again');
   });
 
@@ -232,11 +232,11 @@ export function jobsActors(deps: JobsDeps) {
         let record = store.get(key);
         const state = live.get(key);
         if (state) state.reporting = true;
-        await state?.progress;
         if (record?.state !== 'reporting') {
           const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
           record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, group: undefined });
         }
+        await state?.progress; // the last progress update answered (or given up) before the result goes
         const endedBy = await sendResult(record);
         live.delete(key);
         stats.finished[endedBy ? 'CANCELED' : input.status]++;
