@@ -174,8 +174,8 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
   });
 
   it('a job timed out by the service (its in-progress timer) while it runs: its group is killed, nothing is reported for it, the next job runs', async () => {
-    // one service "minute" lasts 3 s here: time enough for the job to start on a loaded box
-    const t = await setup({ service: { minuteMs: 3000 } });
+    // one service "minute" lasts 5 s here: time enough for the job to start on a loaded box
+    const t = await setup({ service: { minuteMs: 5000 } });
     t.service.createJob(t.thingName, 'overdue', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['overdue'] } }]), {
       timeoutConfig: { inProgressTimeoutInMinutes: 1 },
     });
@@ -198,17 +198,18 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
   });
 
   it('a job the service times out while its result is on the way: the refused result is neither retried nor counted as the job\'s outcome; the next job runs', async () => {
-    const t = await setup({ service: { minuteMs: 1500 } });
-    t.service.ignoreTerminalUpdates = true; // the result goes unanswered until the timer has run out
-    t.service.createJob(t.thingName, 'racy', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['racy', '1'] } }]), {
-      timeoutConfig: { inProgressTimeoutInMinutes: 1 },
-    });
+    const t = await setup();
+    t.service.ignoreTerminalUpdates = true; // the result goes unanswered until the service has ended the execution
+    t.service.createJob(t.thingName, 'racy', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['racy', '1'] } }]));
     t.service.createJob(t.thingName, 'behind', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['behind', '1'] } }]));
-    expect((await t.finished('racy', undefined, 20_000)).status).toBe('TIMED_OUT');
-    expect(t.runs('racy')).toBe(1);
+    // the result computed and on its way (stored, unanswered): now the service's timer runs out
+    const file = join(t.agent.stateDir, 'jobs-inflight.jsonl');
+    await waitFor(() => (existsSync(file) && readFileSync(file, 'utf8').includes('"state":"reporting"')) || undefined, 'the result to be on its way');
+    t.service.end(t.thingName, 'racy', 'TIMED_OUT');
     t.service.ignoreTerminalUpdates = false;
     expect((await t.finished('behind', undefined, 20_000)).status).toBe('SUCCEEDED');
     const racy = t.service.execution(t.thingName, 'racy')!;
+    expect(racy.status).toBe('TIMED_OUT');
     expect(statuses(racy)).toEqual(['IN_PROGRESS', 'SUCCEEDED (refused: InvalidStateTransition)']);
     const { jobs } = await json(await fetch(`${t.base}/api/v1/jobs`));
     expect(jobs.find((j: { jobId: string }) => j.jobId === 'racy')).toMatchObject({ state: 'done', status: 'SUCCEEDED', endedBy: 'TIMED_OUT' });
