@@ -35,6 +35,12 @@ export interface StepResult {
 
 export type TerminalStatus = 'SUCCEEDED' | 'FAILED' | 'REJECTED';
 
+/** What the terminal update came to: `endedBy` names the status the service had ended the
+ * execution with first (its timer ran out, an operator canceled), so the result was not taken. */
+export interface Report {
+  endedBy: string | null;
+}
+
 export interface JobInput {
   execution: Execution;
   /** the seed's mode: report only the terminal status, no IN_PROGRESS first */
@@ -85,7 +91,7 @@ export const jobMachine = setup({
     validateJob: needs<Validation, { execution: Execution }>('validateJob'),
     markInProgress: needs<void, { execution: Execution; step: string }>('markInProgress'),
     runStep: needs<StepResult, { execution: Execution; index: number; final: boolean }>('runStep'),
-    reportResult: needs<void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>('reportResult'),
+    reportResult: needs<Report | void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>('reportResult'),
     recordCancel: needs<void, { execution: Execution; reason: string | null }>('recordCancel'),
   },
   delays: { retry: ({ context }) => context.retryInMs },
@@ -96,6 +102,7 @@ export const jobMachine = setup({
     hasFinalStep: ({ context }) => context.plan?.finalStep !== undefined,
     succeeded: ({ context }) => context.status === 'SUCCEEDED',
     rejected: ({ context }) => context.status === 'REJECTED',
+    endedByService: ({ event }) => Boolean((event as unknown as { output?: Report }).output?.endedBy),
   },
   actions: {
     takePlan: assign({ plan: ({ event }) => (event as unknown as { output: { ok: true; plan: Plan } }).output.plan }),
@@ -201,6 +208,14 @@ export const jobMachine = setup({
             src: 'reportResult',
             input: ({ context }) => ({ execution: context.execution, status: context.status!, reason: context.reason, results: context.results }),
             onDone: [
+              {
+                guard: 'endedByService',
+                target: '#job.canceled',
+                actions: assign({
+                  canceled: true,
+                  reason: ({ event }) => `the service ended this execution first (${(event.output as Report).endedBy}); the result was not taken`,
+                }),
+              },
               { guard: 'succeeded', target: '#job.succeeded' },
               { guard: 'rejected', target: '#job.rejected' },
               { target: '#job.failed' },

@@ -7,8 +7,16 @@
  *   npx tsx scripts/jobs-service.ts --broker mqtt://127.0.0.1:1883
  *   npx tsx scripts/submit-job.ts --broker … --thing edgevisor --job-id hello --document job.json
  *
- * Jobs are created by publishing {thingName, jobId, document} to edgevisor-jobs-service/create
- * (and {thingName, jobId} to …/cancel).
+ * Jobs are created by publishing {thingName, jobId, document, timeoutConfig?} to
+ * edgevisor-jobs-service/create (and {thingName, jobId} to …/cancel).
+ *
+ * Service-side timeouts as AWS runs them (spec §5): the job's
+ * timeoutConfig.inProgressTimeoutInMinutes starts when the execution goes IN_PROGRESS; a
+ * stepTimeoutInMinutes on start-next or on an IN_PROGRESS update replaces the step timer (an
+ * update without one leaves it running) and never reaches past the in-progress timer. On expiry
+ * the execution goes TIMED_OUT, notify-next moves on, and a later update is refused
+ * InvalidStateTransition. `minuteMs` (option of start(), `--minute-ms` here) shortens the
+ * minute these timers count in, for tests and for trying timeouts by hand; 60,000 otherwise.
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,6 +28,17 @@ export const CONTROL_PREFIX = 'edgevisor-jobs-service';
 type Status = 'QUEUED' | 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'REJECTED' | 'REMOVED' | 'CANCELED';
 const TERMINAL: Status[] = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REMOVED', 'CANCELED'];
 const DEVICE_STATUSES = ['IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'REJECTED'];
+/** stepTimeoutInMinutes and inProgressTimeoutInMinutes: 1 minute to 7 days [spec §4] */
+const MAX_TIMEOUT_MINUTES = 10_080;
+
+export interface TimeoutConfig {
+  inProgressTimeoutInMinutes?: number;
+}
+
+export interface ServiceOptions {
+  /** TEST/TRYING ONLY: milliseconds in one of the timers' minutes (default 60,000) */
+  minuteMs?: number;
+}
 
 export interface ServiceExecution {
   jobId: string;
@@ -32,12 +51,17 @@ export interface ServiceExecution {
   startedAt?: number;
   lastUpdatedAt: number;
   jobDocument: unknown;
+  timeoutConfig?: TimeoutConfig;
+  /** epoch ms when the in-progress and the step timer run out */
+  inProgressDeadline?: number;
+  stepDeadline?: number;
   /** every update the device sent, accepted or not, for the tests */
   updates: Array<{ status: unknown; statusDetails?: unknown; accepted: boolean; code?: string }>;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
 const isTerminal = (e: ServiceExecution) => TERMINAL.includes(e.status);
+const validMinutes = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_TIMEOUT_MINUTES;
 
 export class LocalJobsService {
   private readonly executions: ServiceExecution[] = [];
@@ -49,25 +73,36 @@ export class LocalJobsService {
   /** tests: ignore terminal updates altogether (no answer, no change) */
   ignoreTerminalUpdates = false;
   private readonly updateListeners = new Set<(execution: ServiceExecution) => void>();
+  private readonly timers = new Map<ServiceExecution, NodeJS.Timeout>();
+  private readonly minuteMs: number;
 
-  private constructor(private readonly client: MqttClient) {}
+  private constructor(
+    private readonly client: MqttClient,
+    options: ServiceOptions,
+  ) {
+    this.minuteMs = options.minuteMs ?? 60_000;
+  }
 
-  static async start(url: string): Promise<LocalJobsService> {
+  static async start(url: string, options: ServiceOptions = {}): Promise<LocalJobsService> {
     const client = await mqtt.connectAsync(url, { clientId: `jobs-service-${process.pid}-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 500 });
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
-    const service = new LocalJobsService(client);
+    const service = new LocalJobsService(client, options);
     client.on('message', (topic, payload) => service.onMessage(topic, payload));
     await client.subscribeAsync(['$aws/things/+/jobs/#', `${CONTROL_PREFIX}/#`], { qos: 1 });
     return service;
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
     await this.client.endAsync();
   }
 
   /** Queues a new execution; a jobId seen before on this thing gets the next execution number (a retry). */
-  createJob(thingName: string, jobId: string, jobDocument: unknown): ServiceExecution {
+  createJob(thingName: string, jobId: string, jobDocument: unknown, options: { timeoutConfig?: TimeoutConfig } = {}): ServiceExecution {
+    const minutes = options.timeoutConfig?.inProgressTimeoutInMinutes;
+    if (minutes !== undefined && !validMinutes(minutes)) throw new Error(`inProgressTimeoutInMinutes must be an integer 1..${MAX_TIMEOUT_MINUTES}`);
     const previous = this.executions.filter((e) => e.thingName === thingName && e.jobId === jobId);
     const execution: ServiceExecution = {
       jobId,
@@ -78,6 +113,7 @@ export class LocalJobsService {
       queuedAt: now(),
       lastUpdatedAt: now(),
       jobDocument,
+      timeoutConfig: options.timeoutConfig,
       updates: [],
     };
     this.executions.push(execution);
@@ -88,11 +124,34 @@ export class LocalJobsService {
   /** The service ends an execution on its own (operator cancel, in-progress timer). */
   end(thingName: string, jobId: string, status: 'CANCELED' | 'TIMED_OUT' | 'REMOVED' = 'CANCELED'): void {
     const execution = this.latest(thingName, jobId);
-    if (!execution || isTerminal(execution)) return;
+    if (execution) this.endExecution(execution, status);
+  }
+
+  private endExecution(execution: ServiceExecution, status: 'CANCELED' | 'TIMED_OUT' | 'REMOVED'): void {
+    if (isTerminal(execution)) return;
     execution.status = status;
     execution.versionNumber++;
     execution.lastUpdatedAt = now();
-    this.announce(thingName);
+    this.disarm(execution);
+    this.announce(execution.thingName);
+  }
+
+  /** Starts the in-progress timer (on the way to IN_PROGRESS) and/or replaces the step timer. */
+  private arm(execution: ServiceExecution, startsNow: boolean, stepMinutes: number | undefined): void {
+    const at = Date.now();
+    const inProgress = execution.timeoutConfig?.inProgressTimeoutInMinutes;
+    if (startsNow && inProgress !== undefined) execution.inProgressDeadline = at + inProgress * this.minuteMs;
+    if (stepMinutes !== undefined) execution.stepDeadline = at + stepMinutes * this.minuteMs;
+    const deadline = Math.min(execution.inProgressDeadline ?? Infinity, execution.stepDeadline ?? Infinity);
+    if (deadline === Infinity) return;
+    clearTimeout(this.timers.get(execution));
+    this.timers.set(execution, setTimeout(() => this.endExecution(execution, 'TIMED_OUT'), Math.max(0, deadline - at)));
+  }
+
+  private disarm(execution: ServiceExecution): void {
+    clearTimeout(this.timers.get(execution));
+    this.timers.delete(execution);
+    execution.inProgressDeadline = execution.stepDeadline = undefined;
   }
 
   /** Sends the current notify-next again, as a QoS 1 redelivery would. */
@@ -145,8 +204,15 @@ export class LocalJobsService {
       lastUpdatedAt: e.lastUpdatedAt,
       versionNumber: e.versionNumber,
       executionNumber: e.executionNumber,
+      ...(this.timers.has(e) ? { approximateSecondsBeforeTimedOut: this.secondsLeft(e) } : {}),
       ...(withDocument ? { jobDocument: e.jobDocument } : {}),
     };
+  }
+
+  /** In the service's own seconds: a shortened minute (minuteMs) scales them too. */
+  private secondsLeft(e: ServiceExecution): number {
+    const deadline = Math.min(e.inProgressDeadline ?? Infinity, e.stepDeadline ?? Infinity);
+    return Math.max(0, Math.round(((deadline - Date.now()) / this.minuteMs) * 60));
   }
 
   private publish(topic: string, payload: unknown): void {
@@ -184,7 +250,7 @@ export class LocalJobsService {
       const head = this.pending(thingName)[0];
       if (!head) return accept();
       const details = request.statusDetails;
-      const problem = checkStatusDetails(details);
+      const problem = checkStatusDetails(details) ?? this.checkStepTimeout(request.stepTimeoutInMinutes);
       if (problem) return reject('InvalidRequest', problem);
       if (head.status === 'QUEUED') {
         head.status = 'IN_PROGRESS';
@@ -192,6 +258,7 @@ export class LocalJobsService {
         head.statusDetails = details as StatusDetails | undefined;
         head.versionNumber++;
         head.lastUpdatedAt = now();
+        this.arm(head, true, request.stepTimeoutInMinutes as number | undefined);
       }
       return accept({ execution: this.view(head, true) });
     }
@@ -215,7 +282,8 @@ export class LocalJobsService {
       record(false, 'InvalidRequest');
       return reject('InvalidRequest', `status must be one of ${DEVICE_STATUSES.join(', ')}`);
     }
-    const problem = checkStatusDetails(request.statusDetails);
+    // (a step timeout on a terminal update has nothing left to time: it is checked, then moot)
+    const problem = checkStatusDetails(request.statusDetails) ?? this.checkStepTimeout(request.stepTimeoutInMinutes);
     if (problem) {
       record(false, 'InvalidRequest');
       return reject('InvalidRequest', problem);
@@ -229,8 +297,11 @@ export class LocalJobsService {
       return reject('VersionMismatch', `version is ${execution.versionNumber}`, execution);
     }
     record(true);
-    if (execution.status === 'QUEUED' && request.status === 'IN_PROGRESS') execution.startedAt = now();
+    const starts = execution.status === 'QUEUED' && request.status === 'IN_PROGRESS';
+    if (starts) execution.startedAt = now();
     execution.status = request.status as Status;
+    if (isTerminal(execution)) this.disarm(execution);
+    else this.arm(execution, starts, request.stepTimeoutInMinutes as number | undefined);
     execution.statusDetails = request.statusDetails as StatusDetails | undefined;
     execution.versionNumber++;
     execution.lastUpdatedAt = now();
@@ -240,10 +311,14 @@ export class LocalJobsService {
     this.announce(thingName);
   }
 
+  private checkStepTimeout(minutes: unknown): string | undefined {
+    return minutes === undefined || validMinutes(minutes) ? undefined : `stepTimeoutInMinutes must be an integer 1..${MAX_TIMEOUT_MINUTES}`;
+  }
+
   private onControl(command: string, raw: Buffer): void {
     try {
-      const body = JSON.parse(raw.toString('utf8')) as { thingName: string; jobId: string; document?: unknown };
-      if (command === 'create') this.createJob(body.thingName, body.jobId, body.document);
+      const body = JSON.parse(raw.toString('utf8')) as { thingName: string; jobId: string; document?: unknown; timeoutConfig?: TimeoutConfig };
+      if (command === 'create') this.createJob(body.thingName, body.jobId, body.document, { timeoutConfig: body.timeoutConfig });
       if (command === 'cancel') this.end(body.thingName, body.jobId, 'CANCELED');
     } catch {
       // a bad control message is ignored
@@ -252,8 +327,10 @@ export class LocalJobsService {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' } } });
-  const service = await LocalJobsService.start(values.broker!);
+  const { values } = parseArgs({ options: { broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' }, 'minute-ms': { type: 'string' } } });
+  const minuteMs = values['minute-ms'] === undefined ? undefined : Number(values['minute-ms']);
+  if (minuteMs !== undefined && !(minuteMs > 0)) throw new Error('--minute-ms must be a positive number of milliseconds');
+  const service = await LocalJobsService.start(values.broker!, { minuteMs });
   console.log(`local AWS IoT Jobs service on ${values.broker}; create jobs on ${CONTROL_PREFIX}/create`);
   process.on('SIGINT', () => void service.stop().then(() => process.exit(0)));
 }

@@ -10,14 +10,21 @@ const { values } = parseArgs({
     thing: { type: 'string', default: 'edgevisor' },
     'job-id': { type: 'string' },
     document: { type: 'string' },
+    'in-progress-timeout': { type: 'string' },
   },
 });
 if (!values['job-id'] || !values.document) {
-  console.error('usage: submit-job --job-id ID --document FILE [--thing NAME] [--broker URL]');
+  console.error('usage: submit-job --job-id ID --document FILE [--thing NAME] [--broker URL] [--in-progress-timeout MINUTES]');
+  process.exit(2);
+}
+const minutes = values['in-progress-timeout'] === undefined ? undefined : Number(values['in-progress-timeout']);
+if (minutes !== undefined && !(Number.isInteger(minutes) && minutes >= 1 && minutes <= 10_080)) {
+  console.error('--in-progress-timeout must be a whole number of minutes, 1 to 10080');
   process.exit(2);
 }
 const client = await mqtt.connectAsync(values.broker!);
 const document = JSON.parse(readFileSync(values.document, 'utf8'));
-await client.publishAsync(`${CONTROL_PREFIX}/create`, JSON.stringify({ thingName: values.thing, jobId: values['job-id'], document }), { qos: 1 });
+const timeoutConfig = minutes === undefined ? undefined : { inProgressTimeoutInMinutes: minutes };
+await client.publishAsync(`${CONTROL_PREFIX}/create`, JSON.stringify({ thingName: values.thing, jobId: values['job-id'], document, timeoutConfig }), { qos: 1 });
 await client.endAsync();
 console.log(`queued ${values['job-id']} for ${values.thing}`);

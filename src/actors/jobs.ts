@@ -1,6 +1,6 @@
 import type { MqttClient } from 'mqtt';
 import { fromCallback, fromPromise } from 'xstate';
-import { jobMachine, type Execution, type StepResult, type TerminalStatus, type Validation } from '../../machines/job.js';
+import { jobMachine, type Execution, type Report, type StepResult, type TerminalStatus, type Validation } from '../../machines/job.js';
 import type { ExecutionId, JobsFeedEvent } from '../../machines/jobs.js';
 import type { Config } from '../config/schema.js';
 import { type ExecutionPayload, JobsApi, JobsRejected } from '../jobs/api.js';
@@ -34,11 +34,26 @@ export function jobsActors(deps: JobsDeps) {
   const openRecords = async () =>
     (records ??= await JobRecords.open(config.stateDir, (error) => log.warn({ err: String(error) }, 'cannot write the jobs history (tried again with the next)')));
   /** per execution: the checked plan and each step's full outcome */
-  const live = new Map<string, { plan: JobPlan; checks: CheckedStep[]; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean }>();
+  const live = new Map<
+    string,
+    { plan: JobPlan; checks: CheckedStep[]; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean; progress?: Promise<unknown> }
+  >();
+  /** What the service shows while a step runs: the complete map every time (replace or merge, spec §10). */
+  const progressDetails = (plan: JobPlan | undefined, index: number, name: string) =>
+    statusDetails([
+      ['step', name],
+      ['stepIndex', index + 1],
+      ['stepCount', plan ? plan.steps.length + (plan.finalStep ? 1 : 0) : undefined],
+    ]);
 
-  /** Sends a stored result; a rejection that shows the service already has it, or has ended the execution, settles it too. */
-  async function sendResult(record: JobRecord): Promise<void> {
+  /**
+   * Sends a stored result; a rejection that shows the service already has it, or has ended the
+   * execution, settles it too. Returns the status the service ended it with first (TIMED_OUT,
+   * CANCELED…), if it did: the result was not taken; the record keeps it, marked `endedBy`.
+   */
+  async function sendResult(record: JobRecord): Promise<string | undefined> {
     const status = record.status === 'CANCELED' ? undefined : record.status;
+    let endedBy: string | undefined;
     if (status) {
       try {
         await api.update(record.jobId, { status, statusDetails: record.statusDetails, executionNumber: record.executionNumber });
@@ -46,17 +61,21 @@ export function jobsActors(deps: JobsDeps) {
         if (!(error instanceof JobsRejected)) throw error; // offline, no answer: try again later
         const now = error.executionState?.status;
         if (error.code === 'InvalidStateTransition' && now === status) log.info({ jobId: record.jobId }, 'result had arrived already');
-        else if (['InvalidStateTransition', 'ResourceNotFound'].includes(error.code)) log.warn({ jobId: record.jobId, code: error.code, now }, 'the service ended this execution first; result dropped');
-        else if (['RequestThrottled', 'InternalError'].includes(error.code)) throw error;
+        else if (['InvalidStateTransition', 'ResourceNotFound'].includes(error.code)) {
+          // not an error of ours and nothing to retry: the service's timer or an operator was first
+          endedBy = now ?? (error.code === 'ResourceNotFound' ? 'REMOVED' : 'ended');
+          log.warn({ jobId: record.jobId, code: error.code, now }, 'the service ended this execution first; result dropped');
+        } else if (['RequestThrottled', 'InternalError'].includes(error.code)) throw error;
         else log.error({ jobId: record.jobId, code: error.code, err: error.message }, 'result refused by the service');
       }
     }
     // Reaches the history file a moment later: were it lost meanwhile, the result would only
     // be sent once more, and "already <status>" counts as delivered.
     const store = await openRecords();
-    void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now() }).catch((error) =>
+    void store.put(record.key, { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done', finishedAt: Date.now(), ...(endedBy ? { endedBy } : {}) }).catch((error) =>
       log.warn({ jobId: record.jobId, err: String(error) }, 'cannot write the job record'),
     );
+    return endedBy;
   }
 
   const jobsFeed = fromCallback<JobsFeedEvent, void>(({ sendBack }) => {
@@ -163,7 +182,7 @@ export function jobsActors(deps: JobsDeps) {
             return void (await api.update(input.execution.jobId, {
               status: 'IN_PROGRESS',
               executionNumber: input.execution.executionNumber,
-              statusDetails: statusDetails([['step', input.step]]),
+              statusDetails: progressDetails(live.get(executionKey(input.execution.jobId, input.execution.executionNumber))?.plan, 0, input.step),
             }));
           } catch (error) {
             if (error instanceof JobsRejected || attempt === 3) throw error;
@@ -178,6 +197,16 @@ export function jobsActors(deps: JobsDeps) {
         const step = input.final ? state.plan.finalStep! : state.plan.steps[index];
         const onAbort = () => state.abort.abort();
         signal.addEventListener('abort', onAbort, { once: true });
+        // Progress of a later step: not awaited, so the step starts at once (the first step's
+        // IN_PROGRESS went before anything ran). One connection keeps these in order; the
+        // terminal update waits for the last answer (reportResult), so none overtakes it.
+        // No expectedVersion: nothing to mismatch (spec pitfall 10).
+        if (index > 0 && !config.jobs.directStatus) {
+          const { jobId, executionNumber } = input.execution;
+          state.progress = api
+            .update(jobId, { status: 'IN_PROGRESS', executionNumber, statusDetails: progressDetails(state.plan, index, step.name) })
+            .catch((error) => log.info({ jobId, step: step.name, err: String(error) }, 'progress update not taken'));
+        }
         const store = await openRecords();
         const outcome = await runStep(step, {
           jobId: input.execution.jobId,
@@ -196,7 +225,7 @@ export function jobsActors(deps: JobsDeps) {
         log.info({ jobId: input.execution.jobId, step: step.name, ok: outcome.ok, exitCode: outcome.exitCode, ms: outcome.durationMs, reason: outcome.reason }, 'step finished');
         return { name: outcome.name, ok: outcome.ok, reason: outcome.reason, exitCode: outcome.exitCode, durationMs: outcome.durationMs };
       }),
-      reportResult: fromPromise<void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>(async ({ input }) => {
+      reportResult: fromPromise<Report | void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>(async ({ input }) => {
         const { jobId, executionNumber } = input.execution;
         const key = executionKey(jobId, executionNumber);
         const store = await openRecords();
@@ -207,10 +236,12 @@ export function jobsActors(deps: JobsDeps) {
           const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
           record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, group: undefined });
         }
-        await sendResult(record);
+        await state?.progress; // the last progress update answered (or given up) before the result goes
+        const endedBy = await sendResult(record);
         live.delete(key);
-        stats.finished[input.status]++;
-        log.info({ jobId, executionNumber, status: input.status, reason: input.reason }, 'job reported');
+        stats.finished[endedBy ? 'CANCELED' : input.status]++;
+        log.info({ jobId, executionNumber, status: input.status, reason: input.reason, endedBy }, 'job reported');
+        return { endedBy: endedBy ?? null };
       }),
       recordCancel: fromPromise<void, { execution: Execution; reason: string | null }>(async ({ input }) => {
         const { jobId, executionNumber } = input.execution;

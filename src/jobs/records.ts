@@ -18,6 +18,9 @@ export interface JobRecord {
   status?: 'SUCCEEDED' | 'FAILED' | 'REJECTED' | 'CANCELED';
   statusDetails?: StatusDetails;
   reason?: string | null;
+  /** the service had ended the execution (TIMED_OUT, CANCELED…) before it took `status`; the
+   * status stays what was computed, so an offer of it again sends that once more */
+  endedBy?: string;
   receivedAt: number;
   finishedAt?: number;
 }

@@ -2,12 +2,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { LocalJobsService, type ServiceExecution } from '../../scripts/jobs-service.js';
+import { LocalJobsService, type ServiceExecution, type ServiceOptions } from '../../scripts/jobs-service.js';
 import { runAgent } from '../support/agent.js';
 import { documentFuzzer } from '../support/fuzz-documents.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { freePort, waitFor } from '../support/ports.js';
-import { running } from '../support/processes.js';
+import { groupMembers, running } from '../support/processes.js';
 import { json } from '../support/tree.js';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -43,10 +43,10 @@ const doc = (steps: Array<Record<string, unknown>>, extra: Record<string, unknow
   ...extra,
 });
 
-async function setup(options: { broker?: string; config?: Record<string, unknown> } = {}) {
+async function setup(options: { broker?: string; config?: Record<string, unknown>; service?: ServiceOptions } = {}) {
   const b = box();
   const url = options.broker ?? inject('mqttUrl');
-  const service = await LocalJobsService.start(url);
+  const service = await LocalJobsService.start(url, options.service);
   cleanups.push(() => service.stop());
   const thingName = `jobs-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
   const port = await freePort();
@@ -86,7 +86,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     t.service.createJob(t.thingName, 'hello', doc([{ name: 'mark', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['hello', '1'] } }], { includeStdOut: true }));
     const e = await t.finished('hello');
     expect(statuses(e)).toEqual(['IN_PROGRESS', 'SUCCEEDED']);
-    expect(e.updates[0].statusDetails).toEqual({ step: 'mark' });
+    expect(e.updates[0].statusDetails).toEqual({ step: 'mark', stepIndex: '1', stepCount: '1' });
     expect(e.statusDetails).toMatchObject({ step: 'mark', exitCode: '0', stdout: 'marked hello\n', stepsRun: '1' });
     expect(t.runs('hello')).toBe(1);
     // the record is marked done once the acknowledgement is in
@@ -171,6 +171,90 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     t.service.createJob(t.thingName, 'after', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['after', '1'] } }]));
     expect((await t.finished('after')).status).toBe('SUCCEEDED');
     expect(statuses(t.service.execution(t.thingName, 'long')!)).toEqual(['IN_PROGRESS']);
+  });
+
+  it('a job timed out by the service (its in-progress timer) while it runs: its group is killed, nothing is reported for it, the next job runs', async () => {
+    // one service "minute" lasts 5 s here: time enough for the job to start on a loaded box
+    const t = await setup({ service: { minuteMs: 5000 } });
+    t.service.createJob(t.thingName, 'overdue', doc([{ name: 'hang', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['overdue'] } }]), {
+      timeoutConfig: { inProgressTimeoutInMinutes: 1 },
+    });
+    t.service.createJob(t.thingName, 'behind', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['behind', '1'] } }]));
+    await waitFor(() => existsSync(join(t.dirs.marks, 'overdue.child')) || undefined, 'the job to run');
+    const pgid = t.pidOf('overdue.pid'); // hang.sh leads its own group
+    expect(groupMembers(pgid).length).toBeGreaterThan(0);
+    const e = await t.finished('overdue', undefined, 20_000);
+    expect(e.status).toBe('TIMED_OUT');
+    await waitFor(() => groupMembers(pgid).length === 0 || undefined, 'the timed-out group to be gone', 5000);
+    expect(running(t.pidOf('overdue.child'))).toBe(false);
+    expect((await t.finished('behind')).status).toBe('SUCCEEDED');
+    expect(t.runs('behind')).toBe(1);
+    // the agent sent no terminal update after the service's own, so none was refused or retried
+    expect(statuses(t.service.execution(t.thingName, 'overdue')!)).toEqual(['IN_PROGRESS']);
+    const { jobs } = await json(await fetch(`${t.base}/api/v1/jobs`));
+    expect(jobs.find((j: { jobId: string }) => j.jobId === 'overdue')).toMatchObject({ state: 'done', status: 'CANCELED' });
+    expect(t.agent.logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
+    expect(t.agent.child.exitCode).toBeNull();
+  });
+
+  it('a job the service times out while its result is on the way: the refused result is neither retried nor counted as the job\'s outcome; the next job runs', async () => {
+    const t = await setup();
+    t.service.ignoreTerminalUpdates = true; // the result goes unanswered until the service has ended the execution
+    t.service.createJob(t.thingName, 'racy', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['racy', '1'] } }]));
+    t.service.createJob(t.thingName, 'behind', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['behind', '1'] } }]));
+    // the result computed and on its way (stored, unanswered): now the service's timer runs out
+    const file = join(t.agent.stateDir, 'jobs-inflight.jsonl');
+    await waitFor(() => (existsSync(file) && readFileSync(file, 'utf8').includes('"state":"reporting"')) || undefined, 'the result to be on its way');
+    t.service.end(t.thingName, 'racy', 'TIMED_OUT');
+    t.service.ignoreTerminalUpdates = false;
+    expect((await t.finished('behind', undefined, 20_000)).status).toBe('SUCCEEDED');
+    const racy = t.service.execution(t.thingName, 'racy')!;
+    expect(racy.status).toBe('TIMED_OUT');
+    expect(statuses(racy)).toEqual(['IN_PROGRESS', 'SUCCEEDED (refused: InvalidStateTransition)']);
+    const { jobs } = await json(await fetch(`${t.base}/api/v1/jobs`));
+    expect(jobs.find((j: { jobId: string }) => j.jobId === 'racy')).toMatchObject({ state: 'done', status: 'SUCCEEDED', endedBy: 'TIMED_OUT' });
+    const metrics = await (await fetch(`${t.base}/metrics`)).text();
+    expect(metrics).toContain('edgevisor_jobs_total{status="CANCELED"} 1\n');
+    expect(metrics).toContain('edgevisor_jobs_total{status="SUCCEEDED"} 1\n');
+    expect(t.agent.logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
+    expect(t.runs('racy')).toBe(1);
+  });
+
+  it('reports each later step with a further IN_PROGRESS naming it, visible while it runs, before the terminal update', async () => {
+    const t = await setup();
+    t.service.createJob(
+      t.thingName,
+      'steps',
+      doc([
+        { name: 'first', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['steps', 'first'] } },
+        { name: 'second', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['steps'], timeout: 1 } },
+      ], { finalStep: { action: { name: 'cleanup', type: 'runCommand', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['steps', 'cleanup'] } } } }),
+    );
+    // while the second step runs, the service shows it
+    await waitFor(() => existsSync(join(t.dirs.marks, 'steps.child')) || undefined, 'the second step to run');
+    const during = await waitFor(() => t.service.execution(t.thingName, 'steps')?.statusDetails?.step === 'second' ? t.service.execution(t.thingName, 'steps')!.statusDetails : undefined, 'the progress of the second step');
+    expect(during).toEqual({ step: 'second', stepIndex: '2', stepCount: '3' });
+    const e = await t.finished('steps');
+    expect(e.status).toBe('FAILED');
+    expect(statuses(e)).toEqual(['IN_PROGRESS', 'IN_PROGRESS', 'IN_PROGRESS', 'FAILED']);
+    expect(e.updates.map((u) => u.statusDetails).slice(0, 3)).toEqual([
+      { step: 'first', stepIndex: '1', stepCount: '3' },
+      { step: 'second', stepIndex: '2', stepCount: '3' },
+      { step: 'cleanup', stepIndex: '3', stepCount: '3' },
+    ]);
+    expect(e.statusDetails?.reason).toBe('step "second" failed: timed out after 1 s');
+    expect(t.runs('steps')).toBe(2);
+  });
+
+  it('jobs.directStatus: a job of several steps goes QUEUED → SUCCEEDED with no IN_PROGRESS at all, progress included', async () => {
+    const t = await setup({ config: { jobs: { enabled: true, allowlist: ['/bin/echo'], directStatus: true, answerTimeoutSeconds: 1 } } });
+    t.service.createJob(t.thingName, 'direct', doc([
+      { name: 'one', input: { command: '/bin/echo', args: ['1'] } },
+      { name: 'two', input: { command: '/bin/echo', args: ['2'] } },
+    ]));
+    const e = await t.finished('direct');
+    expect(statuses(e)).toEqual(['SUCCEEDED']);
+    expect(e.statusDetails).toMatchObject({ step: 'two', stepsRun: '2' });
   });
 
   it('kill -9 mid-job: the restarted agent kills what was left, reports FAILED "interrupted" and never re-runs it', async () => {

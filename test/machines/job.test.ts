@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { jobMachine, type Execution, type JobInput, type Plan, type StepResult, type Validation } from '../../machines/job.js';
+import { jobMachine, type Execution, type JobInput, type Plan, type Report, type StepResult, type Validation } from '../../machines/job.js';
 import { advance, flush } from '../support/clock.js';
 import { fakePromise } from '../support/fakes.js';
 
@@ -19,7 +19,7 @@ const result = (name: string, ok: boolean): StepResult => ({ name, ok, reason: o
 function start(validation: Validation, stepOk: Record<string, boolean> = {}, over: Partial<JobInput> = {}) {
   const clock = new SimulatedClock();
   const calls: string[] = [];
-  const report = fakePromise<void>();
+  const report = fakePromise<Report | void>();
   const markInProgress = fakePromise<void>();
   const machine = jobMachine.provide({
     actors: {
@@ -162,5 +162,21 @@ describe('job machine: a computed result', () => {
     job.report.resolve();
     await settle(job);
     expect(job.actor.getSnapshot().output?.status).toBe('SUCCEEDED');
+  });
+
+  it('ends as ended by the service when the update shows the service timed it out first (no retry, not a failure)', async () => {
+    const job = start({ ok: true, plan: plan([['a']]) });
+    await settle(job);
+    job.markInProgress.resolve();
+    await settle(job);
+    job.report.resolve({ endedBy: 'TIMED_OUT' });
+    await settle(job);
+    expect(job.actor.getSnapshot().value).toBe('canceled');
+    expect(job.actor.getSnapshot().output).toMatchObject({ status: 'CANCELED', reason: 'the service ended this execution first (TIMED_OUT); the result was not taken' });
+    expect(job.actor.getSnapshot().output?.results.map((r) => r.name)).toEqual(['a']);
+    job.clock.increment(60_000);
+    await settle(job);
+    expect(job.report.calls).toBe(0);
+    expect(job.errors).toEqual([]);
   });
 });
