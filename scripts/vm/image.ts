@@ -60,16 +60,14 @@ export function buildImage(options: { agent?: boolean; log?: (line: string) => v
   mkdirSync(cache, { recursive: true });
   const built: string[] = [];
 
-  const kernelPackage = dependsOf('linux-image-amd64').find((name) => name.startsWith('linux-image-'));
-  if (!kernelPackage) throw new Error('apt-cache knows no linux-image-amd64 dependency (run apt-get update)');
-  const udevLibraries = dependsOf('udev').filter((name) => name.startsWith('lib') && name !== 'libc6');
-  const names = [kernelPackage, 'udev', ...udevLibraries];
-  const trees = unpackPackages(cache, names, log);
+  const { names, versions } = resolvePackages(cache);
+  const kernelPackage = names[0];
+  const trees = unpackPackages(cache, names, versions, log);
   const packages = Object.fromEntries(names.map((name) => [name, basename(trees[name]).slice(name.length + 1)]));
 
   const kernelTree = trees[kernelPackage];
   const kernelVersion = readdirSync(join(kernelTree, 'lib/modules'))[0];
-  const kernel = join(kernelTree, 'boot', `vmlinuz-${kernelVersion}`);
+  const kernel = uncompressedKernel(cache, join(kernelTree, 'boot', `vmlinuz-${kernelVersion}`), basename(kernelTree), log);
   const libraryPath = Object.values(trees).flatMap((tree) => [join(tree, 'lib/x86_64-linux-gnu'), join(tree, 'usr/lib/x86_64-linux-gnu')]);
 
   const baseKey = hash([
@@ -115,19 +113,63 @@ export function buildImage(options: { agent?: boolean; log?: (line: string) => v
   return { kernel, initrd, kernelVersion, packages, built };
 }
 
-/** Names a package depends on, from apt's lists. */
-function dependsOf(name: string): string[] {
-  const out = run('apt-cache', ['depends', name]);
-  return [...out.matchAll(/^\s*Depends: (\S+)$/gm)].map((m) => m[1]);
+/**
+ * The kernel as an uncompressed ELF (vmlinux), which qemu boots directly through its PVH entry
+ * point: under TCG that skips seconds of firmware and of the boot stub decompressing bzImage.
+ * Falls back to the bzImage when the payload is not xz (or xz is missing).
+ */
+function uncompressedKernel(cache: string, bzImage: string, name: string, log: (line: string) => void): string {
+  const target = join(cache, `vmlinux-${name}`);
+  if (existsSync(target)) return target;
+  const image = readFileSync(bzImage);
+  const at = image.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+  if (at < 0) return bzImage;
+  log(`unpacking ${basename(target)}`);
+  try {
+    atomically(target, (tmp) => writeFileSync(tmp, execFileSync('xz', ['-dc', '--single-stream'], { input: image.subarray(at), maxBuffer: 1 << 30 })));
+  } catch (error) {
+    log(`no vmlinux (${(error as Error).message}): booting the bzImage`);
+    return bzImage;
+  }
+  return target;
+}
+
+/**
+ * The packages (the kernel linux-image-amd64 points at, udev and the libraries udev links) and
+ * their candidate versions, from apt's lists. apt-cache is slow, so the answer is kept until
+ * the lists change (apt-get update).
+ */
+function resolvePackages(cache: string): { names: string[]; versions: Record<string, string> } {
+  const memo = join(cache, 'packages.json');
+  const lists = `${statSync('/var/lib/apt/lists').mtimeMs}`;
+  try {
+    const saved = JSON.parse(readFileSync(memo, 'utf8'));
+    if (saved.lists === lists && saved.format === FORMAT) return saved;
+  } catch {}
+  const depends = run('apt-cache', ['depends', 'linux-image-amd64', 'udev']);
+  const sections = depends.split(/^(?=\S)/m);
+  const of = (name: string) => [...(sections.find((s) => s.startsWith(`${name}\n`)) ?? '').matchAll(/^\s*Depends: (\S+)$/gm)].map((m) => m[1]);
+  const kernel = of('linux-image-amd64').find((name) => name.startsWith('linux-image-'));
+  if (!kernel) throw new Error('apt-cache knows no linux-image-amd64 dependency (run apt-get update)');
+  const names = [kernel, 'udev', ...of('udev').filter((name) => name.startsWith('lib') && name !== 'libc6')];
+  const policy = run('apt-cache', ['policy', ...names]);
+  const versions: Record<string, string> = {};
+  for (const section of policy.split(/^(?=\S)/m)) {
+    const name = /^(\S+?)(:amd64)?:\n/.exec(section)?.[1];
+    const version = /^\s*Candidate: (\S+)$/m.exec(section)?.[1];
+    if (name && version && version !== '(none)') versions[name] = version;
+  }
+  for (const name of names) if (!versions[name]) throw new Error(`apt has no candidate for ${name} (run apt-get update)`);
+  writeFileSync(memo, JSON.stringify({ format: FORMAT, lists, names, versions }));
+  return { names, versions };
 }
 
 /** Downloads (apt-get download) and unpacks (dpkg-deb -x) each package's candidate version once. */
-function unpackPackages(cache: string, names: string[], log: (line: string) => void): Record<string, string> {
+function unpackPackages(cache: string, names: string[], versions: Record<string, string>, log: (line: string) => void): Record<string, string> {
   const debs = join(cache, 'debs');
   const pkgs = join(cache, 'pkgs');
   mkdirSync(debs, { recursive: true });
   mkdirSync(pkgs, { recursive: true });
-  const versions = Object.fromEntries(names.map((name) => [name, candidate(name)]));
   const tree = (name: string) => join(pkgs, `${name}_${versions[name].replace(/[^\w.+~-]/g, '_')}`);
   const missing = names.filter((name) => !existsSync(tree(name)));
   if (missing.length) {
@@ -141,12 +183,6 @@ function unpackPackages(cache: string, names: string[], log: (line: string) => v
     }
   }
   return Object.fromEntries(names.map((name) => [name, tree(name)]));
-}
-
-function candidate(name: string): string {
-  const version = /^\s*Candidate: (\S+)$/m.exec(run('apt-cache', ['policy', name]))?.[1];
-  if (!version || version === '(none)') throw new Error(`apt has no candidate for ${name} (run apt-get update)`);
-  return version;
 }
 
 function baseEntries(kernelTree: string, kernelVersion: string, udevTree: string, libraryPath: string[]): Entry[] {

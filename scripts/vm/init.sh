@@ -22,8 +22,8 @@ ip link set lo up
 ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || log "no network"
 
 /usr/lib/systemd/systemd-udevd --daemon --resolve-names=never || log "systemd-udevd failed"
-udevadm trigger --action=add --type=subsystems
-udevadm trigger --action=add --type=devices
+# coldplug what peripherals need (all of it takes seconds under TCG): USB and ttys
+udevadm trigger --action=add --subsystem-match=usb --subsystem-match=usb-serial --subsystem-match=tty
 udevadm settle --timeout=10
 
 run=shell

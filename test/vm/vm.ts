@@ -39,7 +39,14 @@ export class Vm {
     private readonly child: ChildProcess,
     readonly dir: string,
   ) {
-    const collect = (chunk: Buffer) => (this.console += chunk.toString());
+    // each console line stamped with the host's time since qemu started, to see where time goes
+    let partial = '';
+    const collect = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop()!;
+      const stamp = `[+${((Date.now() - this.startedAt) / 1000).toFixed(2)}s] `;
+      for (const line of lines) this.console += `${stamp}${line.replace(/\r$/, '')}\n`;
+    };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
   }
