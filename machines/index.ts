@@ -1,3 +1,5 @@
+import { deviceMachine } from './device.js';
+import { devicesMachine } from './devices.js';
 import { jobMachine } from './job.js';
 import { jobsMachine } from './jobs.js';
 import { linkMachine } from './link.js';
@@ -5,7 +7,7 @@ import { listenerMachine } from './listener.js';
 import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
+export { deviceMachine, devicesMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {
@@ -15,4 +17,6 @@ export const machines = {
   outbox: outboxMachine,
   jobs: jobsMachine,
   job: jobMachine,
+  devices: devicesMachine,
+  device: deviceMachine,
 };

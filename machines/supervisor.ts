@@ -2,12 +2,13 @@ import { assign, setup, type AnyActorLogic } from 'xstate';
 import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
 import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure, type ConcernOutput, type Failure } from './shared/types.js';
+import type { DevicesInput } from './devices.js';
 import type { JobsInput } from './jobs.js';
 import type { LinkInput } from './link.js';
 import type { ListenerInput } from './listener.js';
 
 /** The static concerns, in start order: the embedded broker listens before the link dials it. */
-export const concerns = ['broker', 'link', 'outbox', 'jobs', 'http'] as const;
+export const concerns = ['broker', 'link', 'outbox', 'jobs', 'devices', 'http'] as const;
 export type Concern = (typeof concerns)[number];
 
 export interface ConcernInputs {
@@ -15,6 +16,7 @@ export interface ConcernInputs {
   link: LinkInput;
   outbox: undefined;
   jobs: JobsInput;
+  devices: DevicesInput;
   http: ListenerInput;
 }
 
@@ -79,7 +81,8 @@ function concernRegion(name: Concern) {
       disabled: {},
       up: {
         invoke: {
-          src: name,
+          // typed as one name: a union of six is past what TypeScript matches against invoke configs
+          src: name as 'link',
           id: name,
           systemId: name,
           input: ({ context }: { context: SupervisorContext }) => context._inputs[name],
@@ -114,6 +117,7 @@ export const supervisorMachine = setup({
     link: needsCallback('link') as AnyActorLogic,
     outbox: needsCallback('outbox') as AnyActorLogic,
     jobs: needsCallback('jobs') as AnyActorLogic,
+    devices: needsCallback('devices') as AnyActorLogic,
     http: needsCallback('http') as AnyActorLogic,
   },
   delays: {

@@ -79,7 +79,7 @@ function masked(config: Config): Config {
 
 /** Concerns the config may already name, but that this build does not run yet. */
 function warnAboutPendingConcerns(config: Config, log: Logger): void {
-  for (const name of ['firmware', 'devices', 'monitor'] as const) {
+  for (const name of ['firmware', 'monitor'] as const) {
     if (config[name].enabled) log.warn({ concern: name }, `${name}.enabled is set, but this build does not run the ${name} concern yet`);
   }
 }

@@ -2,6 +2,8 @@ import type { Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 import { concerns, type SupervisorContext } from '../machines/supervisor.js';
 import { healthView, phaseOf, type Phase } from './http/views.js';
+import type { DeviceHub } from './devices/hub.js';
+import { devicesView } from './devices/view.js';
 import type { JobStats } from './jobs/stats.js';
 import type { Outbox, OutboxStats } from './outbox/queue.js';
 import type { Slot } from './slot.js';
@@ -17,19 +19,19 @@ export interface Metrics {
  * scrape time (so there is no second copy of the state to keep in step). prom-client is
  * loaded at the first scrape, not at start-up: it costs ~45 ms of import time.
  */
-export function createMetrics(root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats): Metrics {
+export function createMetrics(root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats, devices?: DeviceHub): Metrics {
   let registry: Promise<Registry> | undefined;
   return {
     async scrape() {
       // prom-client is CommonJS: bundled, its exports arrive as the default export
-      registry ??= import('prom-client').then((module) => buildRegistry(module.default ?? module, root, outbox, jobs));
+      registry ??= import('prom-client').then((module) => buildRegistry(module.default ?? module, root, outbox, jobs, devices));
       const ready = await registry;
       return { body: await ready.metrics(), contentType: ready.contentType };
     },
   };
 }
 
-function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats): Registry {
+function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, outbox?: Slot<Outbox>, jobs?: JobStats, devices?: DeviceHub): Registry {
   const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -119,5 +121,37 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     counter('edgevisor_job_step_timeouts_total', 'Job steps killed by their timeout since start', () => jobs.stepTimeouts);
     counter('edgevisor_job_refusals_total', 'Job documents or steps refused before anything ran, since start', () => jobs.refusals);
   }
+  if (devices) deviceMetrics(client, registry, root, devices);
   return registry;
+}
+
+/** Per peripheral (present or remembered): frames, bytes, malformed frames, reconnects; and how many are present. */
+function deviceMetrics(client: typeof import('prom-client'), registry: Registry, root: () => AnyActorRef | undefined, hub: DeviceHub): void {
+  const rows = () => devicesView(root()?.system.get('devices'), hub).devices;
+  const perDevice = (name: string, help: string, figure: 'frames' | 'bytes' | 'errors' | 'reconnects' | 'dropped') =>
+    new client.Counter({
+      name,
+      help,
+      labelNames: ['device', 'profile'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const row of rows()) this.inc({ device: row.id, profile: row.profile ?? '' }, row.counters[figure]);
+      },
+    });
+  perDevice('edgevisor_device_frames_total', 'Frames parsed and published per peripheral', 'frames');
+  perDevice('edgevisor_device_bytes_total', 'Bytes read per peripheral', 'bytes');
+  perDevice('edgevisor_device_errors_total', 'Malformed frames counted and skipped per peripheral', 'errors');
+  perDevice('edgevisor_device_reconnects_total', 'Times a peripheral port was opened again after failing or closing', 'reconnects');
+  perDevice('edgevisor_device_dropped_total', 'Readings the outbox did not take, per peripheral', 'dropped');
+  new client.Gauge({
+    name: 'edgevisor_device_state',
+    help: "Each peripheral's current state (1)",
+    labelNames: ['device', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const row of rows()) this.set({ device: row.id, state: row.state }, 1);
+    },
+  });
 }

@@ -4,11 +4,13 @@ import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xsta
 import type { MqttClient } from 'mqtt';
 import { linkMachine } from '../machines/link.js';
 import { listenerMachine } from '../machines/listener.js';
+import { devicesMachine } from '../machines/devices.js';
 import { jobsMachine } from '../machines/jobs.js';
 import { outboxMachine } from '../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
 import { embeddedBrokerActor } from './actors/embedded-broker.js';
 import { httpServerActor } from './actors/http-server.js';
+import { devicesActors } from './actors/devices.js';
 import { jobsActors } from './actors/jobs.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
 import { outboxStoreActor } from './actors/outbox-store.js';
@@ -67,13 +69,16 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   });
   const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
   const jobs = jobsMachine.provide({ actors: jobsParts.actors });
+  const devicesParts = devicesActors({ config, outbox: outboxSlot, closing, log: forConcern(log, 'devices') });
+  const devices = devicesMachine.provide({ actors: devicesParts.actors });
   const app = createApp({
     root,
-    metrics: createMetrics(root, outboxSlot, jobsParts.stats),
+    metrics: createMetrics(root, outboxSlot, jobsParts.stats, devicesParts.hub),
     changes,
     outbox: outboxSlot,
     maxPayloadBytes,
     jobRecords: jobsParts.records,
+    devices: { hub: devicesParts.hub, profiles: devicesParts.profiles },
     log: forConcern(log, 'http'),
     token: config.http.token,
   });
@@ -94,6 +99,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       link,
       outbox,
       jobs,
+      devices,
       http,
     },
   });
@@ -126,7 +132,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
 export function supervisorInput(config: Config): SupervisorInput {
   const s = config.supervisor;
   return {
-    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, jobs: config.jobs.enabled, http: true },
+    enabled: { broker: config.mqtt.url === 'embedded', link: true, outbox: true, jobs: config.jobs.enabled, devices: config.devices.enabled, http: true },
     inputs: {
       broker: { name: 'embedded broker', host: config.mqtt.embeddedHost, port: config.mqtt.embeddedPort },
       link: {
@@ -139,6 +145,11 @@ export function supervisorInput(config: Config): SupervisorInput {
       jobs: {
         direct: config.jobs.directStatus,
         retry: { minMs: ms(config.mqtt.reconnectMinSeconds), maxMs: ms(config.mqtt.reconnectMaxSeconds) },
+        jitterSeed: randomInt(2 ** 31),
+      },
+      devices: {
+        maxDevices: config.devices.maxDevices,
+        retry: { minMs: ms(config.devices.reconnectMinSeconds), maxMs: ms(config.devices.reconnectMaxSeconds) },
         jitterSeed: randomInt(2 ** 31),
       },
       http: { name: 'http', host: config.http.host, port: config.http.port },

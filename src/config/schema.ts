@@ -83,11 +83,24 @@ const Firmware = z
 const Devices = z
   .strictObject({
     enabled: z.boolean().default(false).describe('USB hotplug and serial peripherals'),
-    profilesDir: z.string().default('profiles').describe('device profiles, one JSON file per family'),
+    profilesDir: z.string().min(1).optional().describe('device profiles, one JSON file per family; defaults to the profiles/ shipped with the agent. Watched: changes apply without a restart'),
     ports: z
-      .array(z.strictObject({ path: z.string().min(1), profile: z.string().min(1) }))
+      .array(
+        z.strictObject({
+          path: z.string().min(1).describe('device node, e.g. /dev/ttyAMA0 or a pty link'),
+          profile: z.string().min(1).describe('name of the profile to open it with'),
+          id: z.string().regex(/^[A-Za-z0-9_-]{1,96}$/, 'must be 1-96 characters of A-Z, a-z, 0-9, "_" or "-" (it is part of MQTT topics)').optional().describe('device id in topics and the API; defaults to port-<name>'),
+        }),
+      )
       .default([])
       .describe('serial ports fixed by config, besides hotplug'),
+    hotplug: z.enum(['auto', 'usb', 'sysfs', 'off']).default('auto').describe('auto: usb package hotplug where it works, else sysfs polling; off: only devices.ports'),
+    pollIntervalSeconds: seconds('sysfs polling period when USB hotplug is not used', 1),
+    maxDevices: z.number().int().min(1).max(1024).default(32).describe('devices opened at once at most; more are refused and recorded'),
+    reconnectMinSeconds: seconds('first delay before a port that failed or closed is opened again; doubles per attempt', 0.5),
+    reconnectMaxSeconds: seconds('ceiling of that delay', 30),
+    sysfsRoot: z.string().min(1).default('/sys').describe('where sysfs is mounted (tests and containers)'),
+    devRoot: z.string().min(1).default('/dev').describe('where device nodes are (tests and containers)'),
   })
   .prefault({});
 

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ActorChanges } from '../observe.js';
 import { requireToken } from './auth.js';
+import { devicesRoutes, type DevicesRouteDeps } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import type { JobRecords } from '../jobs/records.js';
@@ -23,6 +24,7 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   token?: string;
   wsCoalesceMs?: number;
   jobRecords?: () => Promise<JobRecords>;
+  devices?: DevicesRouteDeps['devices'];
 }
 
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
@@ -34,12 +36,13 @@ export function createApp(deps: AppDeps) {
     .route('/state', stateRoutes(deps))
     .route('/', outboxRoutes(deps));
   if (deps.jobRecords) api.route('/jobs', jobRoutes({ jobRecords: deps.jobRecords }));
+  if (deps.devices) api.route('/devices', devicesRoutes({ root: deps.root, devices: deps.devices }));
 
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
   app.use('/ws', requireToken(deps.token));
-  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs }));
+  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub }));
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {

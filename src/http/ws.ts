@@ -2,6 +2,7 @@ import { upgradeWebSocket } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { WSContext } from 'hono/ws';
 import type { AnyActorRef } from 'xstate';
+import type { DeviceHub } from '../devices/hub.js';
 import type { Logger } from '../log.js';
 import type { ActorChanges } from '../observe.js';
 import { actorPath, actorView, stateView } from './views.js';
@@ -12,6 +13,8 @@ export interface WsDeps {
   log: Logger;
   /** at most one message per actor per this many ms */
   coalesceMs?: number;
+  /** peripheral readings, for clients that subscribe to them */
+  readings?: DeviceHub;
 }
 
 /** A client this far behind is cut off rather than buffered without bound. */
@@ -19,8 +22,10 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 /**
  * /ws: on connect the whole tree ({"type":"state"}), then one {"type":"actor"} message per
- * changed actor, coalesced. Clients may send {"type":"ping"} or {"type":"state"}; anything
- * else gets an {"type":"error"} frame and the stream goes on.
+ * changed actor, coalesced. Clients may send {"type":"ping"} or {"type":"state"}, and
+ * {"type":"subscribe","devices":"*" | [ids]} to receive each peripheral reading as it is
+ * parsed ({"type":"reading","device","reading"}, not coalesced; {"type":"unsubscribe"} stops
+ * them); anything else gets an {"type":"error"} frame and the stream goes on.
  */
 export function wsRoutes(deps: WsDeps) {
   const coalesceMs = deps.coalesceMs ?? 100;
@@ -28,6 +33,7 @@ export function wsRoutes(deps: WsDeps) {
     '/',
     upgradeWebSocket(() => {
       let unsubscribe = () => {};
+      let unsubscribeReadings = () => {};
       let timer: NodeJS.Timeout | undefined;
       const dirty = new Map<string, AnyActorRef>();
 
@@ -61,10 +67,17 @@ export function wsRoutes(deps: WsDeps) {
           const request = parseRequest(event.data);
           if (request === 'ping') send(ws, { type: 'pong' });
           else if (request === 'state') sendState(ws);
-          else send(ws, { type: 'error', error: 'bad_message', message: request.error });
+          else if (request === 'unsubscribe') unsubscribeReadings();
+          else if ('subscribe' in request) {
+            unsubscribeReadings();
+            if (!deps.readings) return send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
+            unsubscribeReadings = deps.readings.subscribe((device, reading) => send(ws, { type: 'reading', device, reading }), request.subscribe);
+            send(ws, { type: 'subscribed', devices: request.subscribe ? [...request.subscribe] : '*' });
+          } else send(ws, { type: 'error', error: 'bad_message', message: request.error });
         },
         onClose() {
           unsubscribe();
+          unsubscribeReadings();
           clearTimeout(timer);
         },
         onError(error) {
@@ -75,7 +88,7 @@ export function wsRoutes(deps: WsDeps) {
   );
 }
 
-function parseRequest(data: unknown): 'ping' | 'state' | { error: string } {
+function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { error: string } {
   if (typeof data !== 'string') return { error: 'send JSON text frames' };
   let message: unknown;
   try {
@@ -84,6 +97,12 @@ function parseRequest(data: unknown): 'ping' | 'state' | { error: string } {
     return { error: 'not valid JSON' };
   }
   const type = (message as { type?: unknown } | null)?.type;
-  if (type === 'ping' || type === 'state') return type;
-  return { error: 'expected {"type":"ping"} or {"type":"state"}' };
+  if (type === 'ping' || type === 'state' || type === 'unsubscribe') return type;
+  if (type === 'subscribe') {
+    const devices = (message as { devices?: unknown }).devices;
+    if (devices === '*' || devices === undefined) return { subscribe: null };
+    if (Array.isArray(devices) && devices.length <= 1024 && devices.every((d) => typeof d === 'string')) return { subscribe: new Set(devices) };
+    return { error: 'devices must be "*" or an array of device ids' };
+  }
+  return { error: 'expected {"type":"ping"}, {"type":"state"} or {"type":"subscribe","devices":"*"}' };
 }

@@ -7,7 +7,7 @@ import { treeInput } from '../support/tree.js';
 
 const input: SupervisorInput = {
   ...treeInput,
-  enabled: { broker: false, link: true, outbox: false, jobs: false, http: true },
+  enabled: { broker: false, link: true, outbox: false, jobs: false, devices: false, http: true },
   restart: { backoff: { minMs: 1000, maxMs: 8000 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 7 },
   drainTimeoutMs: 5000,
 };
@@ -57,7 +57,7 @@ describe('supervisor machine', () => {
     expect(actor.getSnapshot().value).toBe('starting');
     prepare.resolve();
     await flush();
-    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', http: 'up' } });
+    expect(actor.getSnapshot().value).toEqual({ running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', devices: 'disabled', http: 'up' } });
     expect(starts).toEqual({ link: 1, http: 1 });
     expect(actor.getSnapshot().children.link).toBeDefined();
     expect(actor.getSnapshot().children.broker).toBeUndefined();

@@ -12,12 +12,13 @@ import { Slot } from '../../src/slot.js';
 import { fakeCallback } from './fakes.js';
 
 export const treeInput: SupervisorInput = {
-  enabled: { broker: false, link: true, outbox: true, jobs: false, http: true },
+  enabled: { broker: false, link: true, outbox: true, jobs: false, devices: false, http: true },
   inputs: {
     broker: { name: 'embedded broker', host: '127.0.0.1', port: 1883 },
     link: { broker: 'mqtt://127.0.0.1:1883', backoff: { minMs: 5000, maxMs: 10_000 }, stableMs: 10_000, jitterSeed: 1 },
     outbox: undefined,
     jobs: { direct: false, retry: { minMs: 100, maxMs: 1000 }, jitterSeed: 1 },
+    devices: { maxDevices: 8, retry: { minMs: 100, maxMs: 1000 }, jitterSeed: 1 },
     http: { name: 'http', host: '127.0.0.1', port: 8080 },
   },
   restart: { backoff: { minMs: 50, maxMs: 100 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 1 },

@@ -1,0 +1,71 @@
+import type { AnyActorRef } from 'xstate';
+import { deviceStateName, type DeviceContext } from '../../machines/device.js';
+import type { DevicesContext } from '../../machines/devices.js';
+import type { DeviceHub } from './hub.js';
+
+export interface DeviceRow {
+  id: string;
+  present: boolean;
+  path: string;
+  profile: string | null;
+  /** the device chart's state; "unmatched" (present, no profile), or the record's outcome */
+  state: string;
+  source?: string;
+  vendorId?: string;
+  productId?: string;
+  serial?: string;
+  product?: string;
+  manufacturer?: string;
+  since?: number;
+  counters: { frames: number; bytes: number; errors: number; reconnects: number; dropped: number };
+  lastFrameAt: number | null;
+  lastError: string | null;
+}
+
+export interface DevicesView {
+  running: boolean;
+  source: string | null;
+  problem: string | null;
+  devices: DeviceRow[];
+}
+
+/** Present devices (live charts and unmatched ones), then the records of those gone, newest first. */
+export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub): DevicesView {
+  const snap = manager?.getSnapshot() as { status: string; context: DevicesContext; children: Record<string, AnyActorRef | undefined> } | undefined;
+  if (!snap || snap.status !== 'active') return { running: false, source: null, problem: null, devices: [] };
+  const ctx = snap.context;
+  const rows: DeviceRow[] = [];
+  const counted = (id: string, reconnects: number) => {
+    const c = hub.peek(id);
+    return {
+      counters: { frames: c?.frames ?? 0, bytes: c?.bytes ?? 0, errors: c?.errors ?? 0, reconnects, dropped: c?.dropped ?? 0 },
+      lastFrameAt: c?.lastFrameAt ?? null,
+    };
+  };
+  for (const d of Object.values(ctx.present)) {
+    const child = snap.children[`device:${d.id}`]?.getSnapshot() as { value: unknown; context: DeviceContext } | undefined;
+    const record = ctx.records.find((r) => r.id === d.id);
+    const state = child ? deviceStateName(child.value) : d.profile === null ? 'unmatched' : (record?.outcome ?? 'refused');
+    rows.push({
+      id: d.id,
+      present: true,
+      path: d.path,
+      profile: d.profile,
+      state,
+      source: d.source,
+      vendorId: d.vendorId,
+      productId: d.productId,
+      serial: d.serial,
+      product: d.product,
+      manufacturer: d.manufacturer,
+      since: d.at,
+      ...counted(d.id, child?.context.reconnects ?? 0),
+      lastError: child?.context.lastError?.message ?? (state === 'refused' ? (record?.lastError?.message ?? null) : null),
+    });
+  }
+  for (const r of [...ctx.records].reverse()) {
+    if (ctx.present[r.id]) continue;
+    rows.push({ id: r.id, present: false, path: r.path, profile: r.profile, state: r.outcome, ...counted(r.id, r.reconnects), lastError: r.lastError?.message ?? null });
+  }
+  return { running: true, source: ctx.source, problem: ctx.problem, devices: rows };
+}

@@ -1,0 +1,223 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
+import { subscriber, type Received } from '../support/mqtt.js';
+import { freePort, waitFor } from '../support/ports.js';
+import { PtyPair } from '../support/socat.js';
+import { FakeSysfs } from '../support/sysfs.js';
+
+/**
+ * The built agent as a process, with real socat pseudo-terminals as its serial ports (fixed in
+ * devices.ports[], and one behind a fake sysfs tree as a USB FTDI adapter), real mosquitto,
+ * real HTTP and WebSocket clients.
+ */
+const thing = `devices-it-${process.pid}`;
+const shipped = join(import.meta.dirname, '../../profiles');
+let agent: AgentProcess;
+let base: string;
+let mqtt: Awaited<ReturnType<typeof subscriber>>;
+let profilesDir: string;
+let sysfs: FakeSysfs;
+const pty: Record<string, PtyPair> = {};
+
+const topic = (id: string, kind: 'data' | 'state') => `devices/${thing}/peripherals/${id}/${kind}`;
+const data = (id: string) => mqtt.messages.filter((m) => m.topic === topic(id, 'data')).map((m) => JSON.parse(m.payload));
+const states = (id: string) => mqtt.messages.filter((m) => m.topic === topic(id, 'state')).map((m) => JSON.parse(m.payload).state as string);
+const lastState = (id: string) => states(id).at(-1);
+const devices = async () => (await (await fetch(`${base}/api/v1/devices`)).json()) as { source: string; devices: any[]; profiles: { loaded: string[]; errors: Array<{ file: string; message: string }> } };
+const device = async (id: string) => (await devices()).devices.find((d) => d.id === id);
+
+const profile = (name: string, body: Record<string, unknown>) => writeFileSync(join(profilesDir, `${name}.json`), JSON.stringify(body));
+
+beforeAll(async () => {
+  profilesDir = mkdtempSync(join(tmpdir(), 'edgevisor-it-profiles-'));
+  writeFileSync(join(profilesDir, 'ftdi-ft232r.json'), readFileSync(join(shipped, 'ftdi-ft232r.json')));
+  writeFileSync(join(profilesDir, 'gps-uart.json'), readFileSync(join(shipped, 'gps-uart.json')));
+  profile('json-sensor', { protocol: { type: 'json' }, failing: { malformedInARow: 5 } });
+  profile('regex-sensor', { protocol: { type: 'regex', pattern: '^T=(?<temp>[-\\d.]+) H=(?<hum>\\d+)$' } });
+  profile('kv-sensor', { protocol: { type: 'keyvalue' }, serial: { baudRate: 115200 } });
+  profile('fast-lines', { protocol: { type: 'lines' }, serial: { baudRate: 921600 } });
+  profile('broken', { serial: { baudRate: -5 } }); // refused, named in the API; the rest loads
+  for (const name of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'usb']) pty[name] = await PtyPair.start(name);
+  sysfs = new FakeSysfs();
+  mqtt = await subscriber(inject('mqttUrl'), `devices/${thing}/peripherals/#`);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  agent = runAgent({
+    config: {
+      thingName: thing,
+      mqtt: { url: inject('mqttUrl'), reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.5 },
+      http: { port },
+      devices: {
+        enabled: true,
+        profilesDir,
+        hotplug: 'auto',
+        pollIntervalSeconds: 0.1,
+        reconnectMinSeconds: 0.1,
+        reconnectMaxSeconds: 0.4,
+        sysfsRoot: sysfs.sys,
+        devRoot: sysfs.dev,
+        ports: [
+          { path: pty.lines.near, profile: 'ftdi-ft232r', id: 'lines' },
+          { path: pty.json.near, profile: 'json-sensor', id: 'json' },
+          { path: pty.nmea.near, profile: 'gps-uart', id: 'nmea' },
+          { path: pty.regex.near, profile: 'regex-sensor', id: 'regex' },
+          { path: pty.kv.near, profile: 'kv-sensor', id: 'kv' },
+          { path: pty.fast.near, profile: 'fast-lines', id: 'fast' },
+        ],
+      },
+    },
+  });
+  await waitForHealth(base, 200, 20_000);
+  for (const id of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast']) await waitFor(() => lastState(id) === 'streaming', `${id} streaming`, 20_000);
+}, 60_000);
+
+afterAll(async () => {
+  agent?.child.kill('SIGTERM');
+  await agent?.exited;
+  await mqtt?.close();
+  for (const p of Object.values(pty)) await p.stop();
+  sysfs?.remove();
+});
+
+describe('serial peripherals, end to end', () => {
+  it('lines: each line, verbatim, as {"line","ts"} on .../data; the retained state is streaming', async () => {
+    await pty.lines.write('hello 1\r\n  spaced  \nutf8 °C ✓\n');
+    await waitFor(() => data('lines').length >= 3, 'three lines');
+    expect(data('lines').map((d) => d.line)).toEqual(['hello 1', '  spaced  ', 'utf8 °C ✓']);
+    expect(typeof data('lines')[0].ts).toBe('number');
+    expect(states('lines')).toEqual(['detected', 'opening', 'streaming']);
+    expect(mqtt.messages.find((m) => m.topic === topic('lines', 'state'))).toBeDefined();
+  });
+
+  it('json, nmea, regex and key=value: parsed objects next to the line text', async () => {
+    const gga = '$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47';
+    const rmc = '$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A';
+    await Promise.all([
+      pty.json.write('{"t":21.5,"id":"a"}\n'),
+      pty.nmea.write(`${gga}\r\n${rmc}\r\n`),
+      pty.regex.write('T=-3.5 H=40\n'),
+      pty.kv.write('t=21.5,h=40,state=ok\n'),
+    ]);
+    await waitFor(() => data('json').length > 0 && data('nmea').length >= 2 && data('regex').length > 0 && data('kv').length > 0, 'a reading from each');
+    expect(data('json')[0]).toMatchObject({ line: '{"t":21.5,"id":"a"}', data: { t: 21.5, id: 'a' } });
+    expect(data('nmea')[0]).toMatchObject({ line: gga, data: { sentence: 'GGA', position: { lat: 48.1173, lon: 11.516667 }, fix: { valid: true, quality: 1, satellites: 8 } } });
+    expect(data('nmea')[1]).toMatchObject({ line: rmc, data: { sentence: 'RMC', speed: { knots: 22.4 }, date: '1994-03-23', fix: { valid: true } } });
+    expect(data('regex')[0]).toMatchObject({ line: 'T=-3.5 H=40', data: { temp: -3.5, hum: 40 } });
+    expect(data('kv')[0]).toMatchObject({ line: 't=21.5,h=40,state=ok', data: { t: 21.5, h: 40, state: 'ok' } });
+  });
+
+  it('malformed frames are counted and skipped; only garbage makes the device failing, a good frame makes it streaming again', async () => {
+    const before = data('nmea').length;
+    await pty.nmea.write('$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*48\r\nnoise\r\n');
+    await waitFor(async () => (await device('nmea'))?.counters.errors === 2, 'two NMEA errors counted');
+    expect(data('nmea').length).toBe(before);
+
+    await pty.json.write('not json\n{"broken":\n\x00\x01\x02\n');
+    await waitFor(async () => (await device('json'))?.counters.errors === 3, 'three errors');
+    expect(lastState('json')).toBe('streaming'); // fewer than malformedInARow (5)
+    await pty.json.write('garbage\n'.repeat(10));
+    await waitFor(() => lastState('json') === 'failing', 'json failing');
+    const row = await device('json');
+    expect(row).toMatchObject({ state: 'failing', present: true, counters: { errors: 13 } });
+    expect((await fetch(`${base}/health`)).status).toBe(200); // a failing device does not crash or fail the agent
+    await pty.json.write('{"ok":1}\n');
+    await waitFor(() => lastState('json') === 'streaming', 'json streaming again');
+    expect(data('json').at(-1)).toMatchObject({ data: { ok: 1 } });
+  });
+
+  it('the far end closing and coming back: reconnecting with backoff, then streaming again, no restart', async () => {
+    await pty.kv.stop();
+    await waitFor(() => lastState('kv') === 'reconnecting', 'kv reconnecting');
+    await new Promise((r) => setTimeout(r, 600)); // a few failed attempts while it is gone
+    expect((await device('kv')).state).toMatch(/reconnecting|opening/);
+    await pty.kv.restart();
+    await waitFor(() => lastState('kv') === 'streaming', 'kv streaming again', 10_000);
+    await pty.kv.write('again=1\n');
+    await waitFor(() => data('kv').some((d) => d.line === 'again=1'), 'a reading after the reconnect');
+    expect((await device('kv')).counters.reconnects).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a burst at 921,600 baud: every line arrives on MQTT, in order', async () => {
+    const n = 5000;
+    const lines = Array.from({ length: n }, (_, i) => `burst ${i} ${'x'.repeat(i % 40)}`);
+    // at the pace of 921,600 baud 8N1 (92,160 bytes/s), in slices of 500 lines (~15 KB)
+    const started = Date.now();
+    let sent = 0;
+    for (let i = 0; i < n; i += 500) {
+      const slice = Buffer.from(lines.slice(i, i + 500).map((l) => `${l}\n`).join(''));
+      await pty.fast.write(slice);
+      sent += slice.length;
+      const due = started + (sent / 92_160) * 1000;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+    }
+    const fastTopic = topic('fast', 'data');
+    await waitFor(() => mqtt.messages.filter((m) => m.topic === fastTopic).length >= n, `${n} lines on MQTT`, 60_000);
+    expect(data('fast').map((d) => d.line)).toEqual(lines);
+    expect((await device('fast')).counters).toMatchObject({ frames: n, errors: 0, dropped: 0 });
+  }, 90_000);
+
+  it('/ws: a subscribed client gets each reading as it is parsed; others do not', async () => {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+    const got: any[] = [];
+    ws.on('message', (raw) => got.push(JSON.parse(String(raw))));
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+    ws.send(JSON.stringify({ type: 'subscribe', devices: ['regex'] }));
+    await waitFor(() => got.some((m) => m.type === 'subscribed'), 'subscribed');
+    await pty.lines.write('not for this client\n');
+    await pty.regex.write('T=1.5 H=2\n');
+    await waitFor(() => got.some((m) => m.type === 'reading'), 'a reading');
+    const readings = got.filter((m) => m.type === 'reading');
+    expect(readings).toEqual([{ type: 'reading', device: 'regex', reading: { line: 'T=1.5 H=2', ts: expect.any(Number), data: { temp: 1.5, hum: 2 } } }]);
+    ws.close();
+  });
+
+  it('a USB FTDI adapter (fake sysfs, real pty) is found, streams, is marked gone when unplugged and resumes when plugged back', async () => {
+    expect((await devices()).source).toMatch(/sysfs polling|usb hotplug/);
+    const id = 'usb-0403-6001-FT0001';
+    const plug = () => sysfs.plug({ name: 'ttyUSB0', vendorId: '0403', productId: '6001', serial: 'FT0001', manufacturer: 'FTDI', product: 'FT232R USB UART', target: pty.usb.near });
+    plug();
+    await waitFor(() => lastState(id) === 'streaming', 'the FTDI streaming');
+    await pty.usb.write('from usb\n');
+    await waitFor(() => data(id).some((d) => d.line === 'from usb'), 'usb data');
+    expect(await device(id)).toMatchObject({ present: true, profile: 'ftdi-ft232r', state: 'streaming', vendorId: '0403', productId: '6001', serial: 'FT0001', path: join(sysfs.dev, 'ttyUSB0') });
+    sysfs.unplug('ttyUSB0');
+    await waitFor(() => lastState(id) === 'gone', 'gone');
+    await waitFor(async () => (await device(id))?.present === false, 'listed as not present');
+    expect(await device(id)).toMatchObject({ state: 'gone', profile: 'ftdi-ft232r', counters: { frames: 1 } });
+    plug();
+    await waitFor(() => states(id).filter((s) => s === 'streaming').length === 2, 'streaming again');
+    await pty.usb.write('back\n');
+    await waitFor(() => data(id).some((d) => d.line === 'back'), 'data after replug');
+    expect((await device(id)).counters.frames).toBe(2); // counters carry over for the same device
+  });
+
+  it('profiles: a bad file is named with its key; a profile added while running opens a device nobody matched', async () => {
+    const view = await devices();
+    expect(view.profiles.loaded).toContain('ftdi-ft232r');
+    expect(view.profiles.errors).toEqual([{ file: join(profilesDir, 'broken.json'), message: expect.stringMatching(/broken\.json: serial\.baudRate: /) }]);
+    const id = 'usb-feed-beef-X1';
+    sysfs.plug({ name: 'ttyACM7', vendorId: 'feed', productId: 'beef', serial: 'X1', busPath: '1-7', driver: 'acm', target: pty.lines.near });
+    await waitFor(async () => (await device(id))?.state === 'unmatched', 'the unknown device listed');
+    expect(states(id)).toEqual([]);
+    profile('my-widget', { match: [{ vendorId: 'feed', productId: 'beef' }], protocol: { type: 'lines' } });
+    await waitFor(() => lastState(id) === 'streaming' || lastState(id) === 'reconnecting', 'the new profile applied', 10_000);
+    expect((await device(id)).profile).toBe('my-widget');
+    sysfs.unplug('ttyACM7', '1-7');
+    await waitFor(() => lastState(id) === 'gone', 'gone');
+  });
+
+  it('/metrics exports the device counters', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/edgevisor_device_frames_total\{device="fast",profile="fast-lines"\} 5000/);
+    expect(text).toMatch(/edgevisor_device_errors_total\{device="json",profile="json-sensor"\} 13/);
+    expect(text).toMatch(/edgevisor_device_reconnects_total\{device="kv",profile="kv-sensor"\} [1-9]/);
+    expect(text).toMatch(/edgevisor_device_state\{device="lines",state="streaming"\} 1/);
+    expect(agent.child.exitCode).toBeNull();
+  });
+});
+
+export type { Received };
