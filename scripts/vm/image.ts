@@ -232,7 +232,12 @@ function agentEntries(libraryPath: string[]): Entry[] {
   // npm's own view of the production dependency tree, nested copies included
   const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repoRoot, encoding: 'utf8' });
   const packageDirs = listed.stdout.split('\n').filter((line) => line.startsWith(join(repoRoot, 'node_modules') + '/'));
-  for (const dir of packageDirs) add(dir, (path) => basename(path) === 'node_modules' || /\/(test|tests|docs?|example|examples)$/.test(path.slice(dir.length)));
+  // native packages ship prebuilt addons for every platform: the guest is glibc x86-64
+  const skip = (dir: string) => (path: string) => {
+    const inside = path.slice(dir.length);
+    return basename(path) === 'node_modules' || /^\/(test|tests|docs?|examples?)$/.test(inside) || /^\/prebuilds\/(?!linux-x64)[^/]+$/.test(inside) || /\.musl\.node$/.test(inside);
+  };
+  for (const dir of packageDirs) add(dir, skip(dir));
   // native addons (serialport, usb) and the shared libraries they link
   const addons = entries.flatMap((entry) => (entry.type === 'file' && entry.source!.endsWith('.node') ? [entry.source!] : []));
   entries.push(...libraries(addons, libraryPath));

@@ -5,7 +5,7 @@
  * networking); its serial console is collected here for diagnostics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,8 @@ export interface VmOptions {
   /** ids of unix-socket chardevs to create, one per serial device the test will plug */
   chardevs?: string[];
   memoryMb?: number;
+  /** names the console log kept in $EDGEVISOR_VM_LOGS (when set) after stop() */
+  name?: string;
 }
 
 export class Vm {
@@ -38,6 +40,7 @@ export class Vm {
   private constructor(
     private readonly child: ChildProcess,
     readonly dir: string,
+    private readonly name: string,
   ) {
     // each console line stamped with the host's time since qemu started, to see where time goes
     let partial = '';
@@ -68,7 +71,7 @@ export class Vm {
     for (const id of options.chardevs ?? []) args.push('-chardev', `socket,id=${id},path=${join(dir, `${id}.sock`)},server=on,wait=off`);
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     killOnExit(child);
-    const vm = new Vm(child, dir);
+    const vm = new Vm(child, dir, options.name ?? options.run);
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`qemu exited (${code}):\n${vm.consoleTail()}`))));
     exited.catch(() => {});
     vm.qmpSocket = await Promise.race([waitFor(() => connectUnix(join(dir, 'qmp.sock')), 'the QMP socket', 20_000), exited]);
@@ -107,9 +110,12 @@ export class Vm {
     return waitFor(() => connectUnix(join(this.dir, `${id}.sock`)), `chardev ${id}`);
   }
 
-  /** Hot-plugs an emulated FTDI FT232 (0403:6001) fed by the chardev. */
-  plugFtdi(id: string, chardev: string): Promise<unknown> {
-    return this.qmp('device_add', { driver: 'usb-serial', id, chardev, bus: 'xhci.0' });
+  /**
+   * Hot-plugs an emulated FTDI FT232 (0403:6001) fed by the chardev, into a given root port of
+   * the xhci controller (left to itself, qemu may pick another port on a replug).
+   */
+  plugFtdi(id: string, chardev: string, port = '1'): Promise<unknown> {
+    return this.qmp('device_add', { driver: 'usb-serial', id, chardev, bus: 'xhci.0', port });
   }
 
   /** Unplugs a device and waits until qemu says it is gone. */
@@ -127,11 +133,11 @@ export class Vm {
     }
     this.qmpSocket?.destroy();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Keeps the console next to a failed test's output. */
-  saveConsole(file: string): void {
-    writeFileSync(file, this.console);
+    const logs = process.env.EDGEVISOR_VM_LOGS;
+    if (logs) {
+      mkdirSync(logs, { recursive: true });
+      writeFileSync(join(logs, `${this.name}.console.log`), this.console);
+    }
   }
 
   private onQmp(chunk: Buffer): void {
