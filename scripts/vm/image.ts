@@ -352,12 +352,21 @@ function touch(path: string): void {
   utimesSync(path, now, now);
 }
 
-/** Images not used for two days go (each agent build makes a new one); the unpacked packages stay. */
+/**
+ * Each agent build makes new images: of each kind the three used last are kept, others go once
+ * unused for ten minutes (a parallel run may have just built one); anything unused for two days goes.
+ */
 function prune(cache: string): void {
-  const cutoff = Date.now() - 2 * 24 * 3600_000;
-  for (const name of readdirSync(cache)) {
-    const path = join(cache, name);
-    if (/\.cpio$/.test(name) && statSync(path).mtimeMs < cutoff) rmSync(path, { force: true });
+  const now = Date.now();
+  const images = readdirSync(cache)
+    .filter((name) => /^(base|agent|initrd)-.*\.cpio$/.test(name))
+    .map((name) => ({ name, kind: name.split('-')[0], used: statSync(join(cache, name)).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  const rank = new Map<string, number>();
+  for (const image of images) {
+    const n = (rank.get(image.kind) ?? 0) + 1;
+    rank.set(image.kind, n);
+    if ((n > 3 && now - image.used > 600_000) || now - image.used > 2 * 24 * 3600_000) rmSync(join(cache, image.name), { force: true });
   }
 }
 

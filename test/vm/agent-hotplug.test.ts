@@ -128,6 +128,11 @@ describe.runIf(devicesConcern).each([
     } else from = 0;
     const id = await waitState('streaming', from);
     const attached = Date.now() - t0;
+    if (hotplug === 'auto') {
+      // with systemd-udevd running, auto must mean the usb package's hotplug, not the polling fallback
+      const source = vm.consoleText.match(/"source":"([^"]*)"[^\n]*"msg":"watching for devices"/)?.[1];
+      expect(source).toMatch(/^usb hotplug/);
+    }
     await linesFlow(id, 'first');
 
     from = messages().length;

@@ -60,7 +60,8 @@ export class Vm {
     if (options.config) params.config = Buffer.from(JSON.stringify(options.config)).toString('base64');
     const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...Object.entries(params).map(([k, v]) => `ev.${k}=${v}`)].join(' ');
     const args = [
-      ...['-M', 'pc', '-cpu', 'max', '-smp', '1', '-m', String(options.memoryMb ?? 1024)],
+      // TCG unless told otherwise: where /dev/kvm exists it may still not work (it hangs here)
+      ...['-accel', process.env.EDGEVISOR_VM_ACCEL ?? 'tcg', '-M', 'pc', '-cpu', 'max', '-smp', '1', '-m', String(options.memoryMb ?? 1024)],
       ...['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
       ...['-kernel', options.image.kernel, '-initrd', options.image.initrd, '-append', append],
       ...['-serial', 'stdio'],
