@@ -195,8 +195,13 @@ function baseEntries(kernelTree: string, kernelVersion: string, udevTree: string
     { type: 'symlink', path: '/usr/lib/systemd/systemd-udevd', target: '/usr/bin/udevadm' },
     { type: 'file', path: '/usr/bin/node', mode: 0o755, source: process.execPath },
     { type: 'file', path: '/opt/probe.mjs', source: join(here, 'probe.mjs') },
-    { type: 'file', path: '/etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' },
-    { type: 'file', path: '/etc/group', data: 'root:x:0:\ntty:x:5:\ndialout:x:20:\nplugdev:x:46:\ninput:x:101:\nkvm:x:102:\nrender:x:103:\nsgx:x:104:\n' },
+    // the groups Debian's udev rules name, and the agent's own user as deploy/ sets it up (not in dialout)
+    { type: 'file', path: '/etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\nedgevisor:x:999:999::/var/lib/edgevisor:/bin/sh\n' },
+    {
+      type: 'file',
+      path: '/etc/group',
+      data: 'root:x:0:\ntty:x:5:\ndisk:x:6:\nlp:x:7:\ndialout:x:20:\ncdrom:x:24:\ntape:x:26:\naudio:x:29:\nvideo:x:44:\nplugdev:x:46:\ninput:x:101:\nkvm:x:102:\nrender:x:103:\nsgx:x:104:\nedgevisor:x:999:\n',
+    },
     { type: 'file', path: '/etc/hosts', data: '127.0.0.1 localhost\n::1 localhost\n' },
     { type: 'dir', path: '/etc/udev/rules.d' },
   ];
@@ -229,6 +234,9 @@ function agentEntries(libraryPath: string[]): Entry[] {
   entries.push({ type: 'file', path: '/opt/edgevisor/package.json', source: join(repoRoot, 'package.json') });
   add(join(repoRoot, 'dist/bundle'));
   if (existsSync(join(repoRoot, 'profiles'))) add(join(repoRoot, 'profiles'));
+  // the udev rule deploy/ ships: the agent's group gets the matched ttys
+  const rule = join(repoRoot, 'deploy/99-edgevisor.rules');
+  if (existsSync(rule)) entries.push({ type: 'file', path: '/etc/udev/rules.d/99-edgevisor.rules', source: rule });
   // npm's own view of the production dependency tree, nested copies included
   const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repoRoot, encoding: 'utf8' });
   const packageDirs = listed.stdout.split('\n').filter((line) => line.startsWith(join(repoRoot, 'node_modules') + '/'));

@@ -21,7 +21,7 @@ done
 ip link set lo up
 ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || log "no network"
 
-/usr/lib/systemd/systemd-udevd --daemon --resolve-names=never || log "systemd-udevd failed"
+/usr/lib/systemd/systemd-udevd --daemon || log "systemd-udevd failed"
 # coldplug what peripherals need (all of it takes seconds under TCG): USB and ttys
 udevadm trigger --action=add --subsystem-match=usb --subsystem-match=usb-serial --subsystem-match=tty
 udevadm settle --timeout=10
@@ -30,6 +30,7 @@ run=shell
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     ev.run=*) run="${arg#ev.run=}" ;;
+    ev.user=*) user="${arg#ev.user=}" ;;
     ev.config=*) echo "${arg#ev.config=}" | base64 -d > /etc/edgevisor.json ;;
   esac
 done
@@ -37,7 +38,16 @@ log "ready after $(cut -d' ' -f1 /proc/uptime) s, running $run"
 
 case "$run" in
   probe) node /opt/probe.mjs ;;
-  agent) cd /opt/edgevisor && node dist/bundle/main.js run --config /etc/edgevisor.json ;;
+  agent)
+    cd /opt/edgevisor
+    if [ -n "$user" ]; then
+      # as deploy/edgevisor.service runs it: its own user, no root; ttys only through the udev rule
+      chown -R "$user:$user" /var/lib/edgevisor
+      log "agent as $(id "$user")"
+      su -s /bin/sh "$user" -c 'exec node dist/bundle/main.js run --config /etc/edgevisor.json'
+    else
+      node dist/bundle/main.js run --config /etc/edgevisor.json
+    fi ;;
   *) setsid cttyhack sh ;;
 esac
 log "$run exited with $?"

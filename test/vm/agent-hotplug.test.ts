@@ -2,7 +2,8 @@
  * Hotplug, really: the built agent runs inside a Linux VM (stock Debian kernel, systemd-udevd)
  * and qemu's emulated FTDI FT232 (0403:6001) is plugged and unplugged through QMP. The agent
  * must find it, open /dev/ttyUSB0 with the shipped ftdi-ft232r profile, publish the lines the host
- * writes into the device, mark it gone on unplug and resume on replug. Readings and states are
+ * writes into the device, mark it gone on unplug and resume on replug, running as its own user
+ * (not root, not in dialout) with deploy/'s udev rule installed. Readings and states are
  * checked where a user sees them: on a real mosquitto on the host's loopback, which the guest
  * reaches at 10.0.2.2.
  */
@@ -64,6 +65,8 @@ describe.runIf(devicesConcern).each([
       run: 'agent',
       chardevs: ['ftdi'],
       name: `agent-${hotplug}`,
+      // not root: the agent opens /dev/ttyUSB0 only because deploy/99-edgevisor.rules gives its group the tty
+      user: 'edgevisor',
       config: {
         thingName: thing,
         stateDir: '/var/lib/edgevisor',

@@ -19,6 +19,8 @@ export interface VmOptions {
   run: 'probe' | 'agent';
   /** the agent's config file, passed on the kernel command line */
   config?: Record<string, unknown>;
+  /** run the agent as this user (the image has edgevisor, as deploy/ sets it up) instead of root */
+  user?: string;
   /** more ev.NAME=VALUE kernel parameters */
   params?: Record<string, string>;
   /** ids of unix-socket chardevs to create, one per serial device the test will plug */
@@ -57,6 +59,7 @@ export class Vm {
   static async boot(options: VmOptions): Promise<Vm> {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-vm-'));
     const params: Record<string, string> = { run: options.run, ...options.params };
+    if (options.user) params.user = options.user;
     if (options.config) params.config = Buffer.from(JSON.stringify(options.config)).toString('base64');
     const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...Object.entries(params).map(([k, v]) => `ev.${k}=${v}`)].join(' ');
     const args = [
