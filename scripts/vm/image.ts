@@ -6,7 +6,7 @@
  *
  * The kernel and udev come from Debian's packages (`apt-get download`, unpacked with dpkg-deb,
  * never installed on the host). Everything is cached under $EDGEVISOR_VM_CACHE (default
- * ~/.cache/edgevisor-vm): the .debs and their unpacked trees by package version, the base
+ * ~/.cache/edgevisor-vm): the packages unpacked, by version (the .debs are not kept), the base
  * initramfs by a hash of what goes into it, the agent's part by a hash of its files, so a
  * second run with nothing changed builds nothing.
  */
@@ -160,13 +160,13 @@ function resolvePackages(cache: string): { names: string[]; versions: Record<str
     if (name && version && version !== '(none)') versions[name] = version;
   }
   for (const name of names) if (!versions[name]) throw new Error(`apt has no candidate for ${name} (run apt-get update)`);
-  writeFileSync(memo, JSON.stringify({ format: FORMAT, lists, names, versions }));
+  atomically(memo, (tmp) => writeFileSync(tmp, JSON.stringify({ format: FORMAT, lists, names, versions })));
   return { names, versions };
 }
 
 /** Downloads (apt-get download) and unpacks (dpkg-deb -x) each package's candidate version once. */
 function unpackPackages(cache: string, names: string[], versions: Record<string, string>, log: (line: string) => void): Record<string, string> {
-  const debs = join(cache, 'debs');
+  const debs = join(cache, `debs.tmp-${process.pid}`); // this run's downloads only: parallel runs may fetch the same
   const pkgs = join(cache, 'pkgs');
   mkdirSync(debs, { recursive: true });
   mkdirSync(pkgs, { recursive: true });
@@ -179,8 +179,8 @@ function unpackPackages(cache: string, names: string[], versions: Record<string,
       const deb = readdirSync(debs).find((file) => file.startsWith(`${name}_`) && decodeURIComponent(file).includes(`_${versions[name]}_`));
       if (!deb) throw new Error(`apt-get download left no .deb for ${name} ${versions[name]} in ${debs}`);
       atomically(tree(name), (tmp) => run('dpkg-deb', ['-x', join(debs, deb), tmp]));
-      rmSync(join(debs, deb)); // the unpacked tree is what is kept
     }
+    rmSync(debs, { recursive: true, force: true }); // the unpacked trees are what is kept
   }
   return Object.fromEntries(names.map((name) => [name, tree(name)]));
 }
