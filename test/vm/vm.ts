@@ -62,6 +62,7 @@ export class Vm {
     if (options.user) params.user = options.user;
     if (options.config) params.config = Buffer.from(JSON.stringify(options.config)).toString('base64');
     const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...Object.entries(params).map(([k, v]) => `ev.${k}=${v}`)].join(' ');
+    if (append.length > 2000) throw new Error(`the kernel command line would be cut at 2048 bytes (${append.length}): use a smaller config`);
     const args = [
       // TCG unless told otherwise: where /dev/kvm exists it may still not work (it hangs here)
       ...['-accel', process.env.EDGEVISOR_VM_ACCEL ?? 'tcg', '-M', 'pc', '-cpu', 'max', '-smp', '1', '-m', String(options.memoryMb ?? 1024)],
@@ -91,13 +92,6 @@ export class Vm {
 
   consoleTail(lines = 60): string {
     return this.console.split('\n').slice(-lines).join('\n');
-  }
-
-  /** Waits for a console line matching; returns the match. */
-  waitForConsole(pattern: RegExp, what: string, timeoutMs = 60_000): Promise<RegExpMatchArray> {
-    return waitFor(() => this.console.match(pattern) ?? undefined, `${what} on the VM console`, timeoutMs).catch((error) => {
-      throw new Error(`${(error as Error).message}\n--- console ---\n${this.consoleTail()}`);
-    });
   }
 
   /** Runs a QMP command; rejects with qemu's error. */
