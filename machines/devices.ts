@@ -70,7 +70,7 @@ function remember(context: DevicesContext, record: DeviceRecord): DeviceRecord[]
 /**
  * The peripherals concern. The hotplug actor reports devices present and gone; each one a
  * profile matches becomes a `device:<id>` actor, up to `maxDevices` (beyond that it is refused
- * and recorded). A detach sends `device.detach`; the child reaches `gone`, is stopped, and
+ * and recorded, and gets the next slot that frees up while it is still present). A detach sends `device.detach`; the child reaches `gone`, is stopped, and
  * its outcome is kept as a bounded record, not as a live actor.
  */
 export const devicesMachine = setup({
@@ -137,7 +137,19 @@ export const devicesMachine = setup({
         }),
       });
       // A new device:<id> may have replaced the one that ended: only a finished one is stopped.
-      if (self.getSnapshot().children[actorId]?.getSnapshot().status !== 'active') enqueue.stopChild(actorId);
+      const children = self.getSnapshot().children;
+      const finished = children[actorId]?.getSnapshot().status !== 'active';
+      if (finished) enqueue.stopChild(actorId);
+      // The freed slot goes to the device refused longest ago that is still present.
+      const live = Object.keys(children).filter((c) => isDeviceChild(c) && !(finished && c === actorId)).length;
+      const waiting = Object.values(context.present).find((d) => d.profile !== null && d.id !== id && !children[childId(d.id)]);
+      if (finished && waiting && live < context.maxDevices) {
+        enqueue.assign({ spawned: context.spawned + 1 });
+        enqueue.spawnChild('device', {
+          id: childId(waiting.id),
+          input: { id: waiting.id, path: waiting.path, profile: waiting.profile!, retry: context.retry, jitterSeed: context.jitterSeed + context.spawned },
+        });
+      }
     }),
   },
 }).createMachine({

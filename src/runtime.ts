@@ -78,7 +78,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     outbox: outboxSlot,
     maxPayloadBytes,
     jobRecords: jobsParts.records,
-    devices: { hub: devicesParts.hub, profiles: devicesParts.profiles },
+    devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known },
     log: forConcern(log, 'http'),
     token: config.http.token,
   });

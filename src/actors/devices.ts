@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { fromCallback, fromPromise } from 'xstate';
 import { deviceMachine, type DeviceStateName, type PortRef, type StreamEvent } from '../../machines/device.js';
 import type { HotplugEvent } from '../../machines/devices.js';
@@ -6,6 +7,7 @@ import type { Closing } from '../closing.js';
 import type { Config } from '../config/schema.js';
 import { DeviceDetector } from '../devices/detector.js';
 import { DeviceHub } from '../devices/hub.js';
+import { KnownDevices } from '../devices/known.js';
 import { ProfileStore } from '../devices/profile-store.js';
 import { shippedProfilesDir, type Profile } from '../devices/profiles.js';
 import { createParser } from '../devices/protocols.js';
@@ -36,6 +38,7 @@ export function devicesActors(deps: DevicesDeps) {
   const hub = new DeviceHub();
   const open = new Map<string, { port: SerialPortLike; profile: Profile }>();
   let store: ProfileStore | undefined;
+  let known: KnownDevices | undefined;
   const topic = (id: string, kind: 'data' | 'state') => `devices/${config.thingName}/peripherals/${id}/${kind}`;
   const openPort = deps.openPort ?? openSerialPort;
 
@@ -65,6 +68,10 @@ export function devicesActors(deps: DevicesDeps) {
     const current = store;
     void (async () => {
       await current.open();
+      known ??= await KnownDevices.open(config.stateDir).catch((error) => {
+        log.warn({ err: String(error) }, 'cannot open the known devices file; not remembered');
+        return undefined;
+      });
       if (stopped) return current.close();
       for (const port of c.ports) {
         if (!current.profiles.has(port.profile)) log.error({ path: port.path, profile: port.profile }, 'devices.ports: no such profile; port not opened');
@@ -75,9 +82,11 @@ export function devicesActors(deps: DevicesDeps) {
         pollMs: Math.round(c.pollIntervalSeconds * 1000),
         ports: c.ports,
         profiles: () => current.profiles,
-        startUsb: deps.startUsb ?? startUsbHotplug,
+        // The usb package's events describe the real bus: with sysfs elsewhere they would not match it.
+        startUsb: resolve(c.sysfsRoot) === '/sys' ? (deps.startUsb ?? startUsbHotplug) : () => ({ unavailable: `devices.sysfsRoot is ${c.sysfsRoot}, not /sys` }),
         onAttach: (device) => {
           log.info({ device: device.id, path: device.path, profile: device.profile, vendorId: device.vendorId, productId: device.productId }, device.profile ? 'device attached' : 'device attached, no profile matches');
+          known?.seen(device, Date.now());
           sendBack({ type: 'devices.attached', device });
         },
         onDetach: (id) => {
@@ -85,6 +94,7 @@ export function devicesActors(deps: DevicesDeps) {
           // close at once: serialport may not notice an unplugged device for minutes
           const entry = open.get(id);
           if (entry) void closeSerialPort(entry.port);
+          known?.left(id, Date.now());
           sendBack({ type: 'devices.detached', id, at: Date.now() });
         },
         onSource: (source, problem) => {
@@ -100,6 +110,7 @@ export function devicesActors(deps: DevicesDeps) {
       stopped = true;
       detector?.stop();
       current.close();
+      if (known) deps.closing.track('known devices', known.close());
     };
   });
 
@@ -149,8 +160,8 @@ export function devicesActors(deps: DevicesDeps) {
             const ts = Date.now();
             counters.lastFrameAt = ts;
             const reading: Record<string, unknown> = frame.data === undefined ? { line: frame.line, ts } : { line: frame.line, ts, data: frame.data };
+            hub.publish(input.id, reading); // live subscribers first: the outbox write can wait a moment
             if (!send(input.id, 'data', reading, qos, false)) counters.dropped++;
-            hub.publish(input.id, reading);
           });
         };
         const onClose = (error?: Error | null) => sendBack({ type: 'device.lost', error: toFailure(error ?? { code: 'closed', message: 'the port closed' }, 'closed') });
@@ -180,6 +191,7 @@ export function devicesActors(deps: DevicesDeps) {
   return {
     hub,
     profiles: () => store,
+    known: () => known?.all() ?? [],
     actors: { hotplug, device },
   };
 }

@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import type { PresentDevice } from '../../machines/devices.js';
 import { matchProfile, type Profile } from './profiles.js';
 import { scanUsbTtys, topicSafe, type SysfsRoots, type UsbTty } from './sysfs.js';
@@ -128,8 +129,10 @@ export class DeviceDetector {
       const id = port.id ?? `port-${topicSafe(port.path.replace(/^\/dev\//, ''))}`;
       seen.set(id, { device: { id, path: port.path, profile: profile ? profile.name : null, source: 'config', at: 0 }, profileVersion: fingerprint(profile) });
     }
+    // A tty that devices.ports names already (by any path to the same node) is the config's.
+    const configured = new Set(await Promise.all(this.o.ports.map((p) => realpath(p.path).catch(() => p.path))));
     for (const tty of ttys) {
-      if (seen.has(tty.id)) continue;
+      if (seen.has(tty.id) || configured.has(await realpath(tty.path).catch(() => tty.path))) continue;
       const profile = matchProfile(profiles.values(), tty);
       seen.set(tty.id, { device: usbDevice(tty, profile, 0), profileVersion: fingerprint(profile) });
     }

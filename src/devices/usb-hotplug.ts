@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 /** A source of "something changed on the USB bus" signals. */
@@ -6,6 +7,9 @@ export interface HotplugWatch {
 }
 
 export type UsbHotplugStart = (onChange: () => void) => { watch: HotplugWatch } | { unavailable: string };
+
+/** systemd-udevd's control socket: present while udevd runs. */
+const UDEVD_CONTROL = '/run/udev/control';
 
 interface UsbModule {
   INIT_ERROR?: boolean;
@@ -18,12 +22,13 @@ interface UsbModule {
 }
 
 /**
- * USB attach/detach from libusb's own hotplug (the `usb` package; its Linux build listens to
- * kernel uevents over netlink). It only says that something changed: the tty behind a device
- * comes from sysfs. Unavailable (and auto mode falls back to sysfs polling) where libusb
- * cannot start, has no hotplug, or sees no bus at all (no root hub: a container, a machine
- * without USB), where it would start but stay silent. The package is loaded only when this
- * is called.
+ * USB attach/detach from libusb's own hotplug (the `usb` package, whose Linux binary uses
+ * libusb's udev backend: events come from systemd-udevd). It only says that something
+ * changed: the tty behind a device comes from sysfs. Unavailable (and auto mode falls back to
+ * sysfs polling) where the package does not load (libudev.so.1 missing), libusb cannot start
+ * or has no hotplug, sees no bus at all (no root hub: a container, a machine without USB), or
+ * udevd is not running: in each of those it would start but stay silent. The package is
+ * loaded only when this is called.
  */
 export const startUsbHotplug: UsbHotplugStart = (onChange) => {
   let usb: UsbModule;
@@ -37,6 +42,8 @@ export const startUsbHotplug: UsbHotplugStart = (onChange) => {
   if (!usb._supportedHotplugEvents?.()) return { unavailable: 'libusb reports no hotplug support here' };
   // Every bus has a root hub: seeing none, libusb sees no bus, and its hotplug would be silent.
   if (usb.getDeviceList().length === 0) return { unavailable: 'libusb sees no USB bus (no root hub)' };
+  // The package's Linux build uses libusb's udev backend: its events come from udevd, not the kernel.
+  if (!existsSync(UDEVD_CONTROL)) return { unavailable: `systemd-udevd is not running (no ${UDEVD_CONTROL}); libusb's hotplug would be silent` };
   const listener = () => onChange();
   usb.on('attach', listener);
   usb.on('detach', listener);

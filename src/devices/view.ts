@@ -2,13 +2,14 @@ import type { AnyActorRef } from 'xstate';
 import { deviceStateName, type DeviceContext } from '../../machines/device.js';
 import type { DevicesContext } from '../../machines/devices.js';
 import type { DeviceHub } from './hub.js';
+import type { KnownDevice } from './known.js';
 
 export interface DeviceRow {
   id: string;
   present: boolean;
   path: string;
   profile: string | null;
-  /** the device chart's state; "unmatched" (present, no profile), or the record's outcome */
+  /** the device chart's state; "unmatched" (present, no profile), the record's outcome, or "known" (seen before this start) */
   state: string;
   source?: string;
   vendorId?: string;
@@ -17,6 +18,7 @@ export interface DeviceRow {
   product?: string;
   manufacturer?: string;
   since?: number;
+  lastSeen?: number;
   counters: { frames: number; bytes: number; errors: number; reconnects: number; dropped: number };
   lastFrameAt: number | null;
   lastError: string | null;
@@ -29,8 +31,9 @@ export interface DevicesView {
   devices: DeviceRow[];
 }
 
-/** Present devices (live charts and unmatched ones), then the records of those gone, newest first. */
-export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub): DevicesView {
+/** Present devices (live charts and unmatched ones), then the records of those gone, newest
+ * first, then devices seen before (kept across restarts), most recently seen first. */
+export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub, known: readonly KnownDevice[] = []): DevicesView {
   const snap = manager?.getSnapshot() as { status: string; context: DevicesContext; children: Record<string, AnyActorRef | undefined> } | undefined;
   if (!snap || snap.status !== 'active') return { running: false, source: null, problem: null, devices: [] };
   const ctx = snap.context;
@@ -66,6 +69,12 @@ export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub): D
   for (const r of [...ctx.records].reverse()) {
     if (ctx.present[r.id]) continue;
     rows.push({ id: r.id, present: false, path: r.path, profile: r.profile, state: r.outcome, ...counted(r.id, r.reconnects), lastError: r.lastError?.message ?? null });
+  }
+  const listed = new Set(rows.map((r) => r.id));
+  for (const k of [...known].sort((a, b) => b.lastSeen - a.lastSeen)) {
+    if (listed.has(k.id)) continue;
+    const { firstSeen, lastSeen, ...identity } = k;
+    rows.push({ ...identity, present: false, state: 'known', since: firstSeen, lastSeen, ...counted(k.id, 0), lastError: null });
   }
   return { running: true, source: ctx.source, problem: ctx.problem, devices: rows };
 }

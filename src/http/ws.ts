@@ -34,6 +34,7 @@ export function wsRoutes(deps: WsDeps) {
     upgradeWebSocket(() => {
       let unsubscribe = () => {};
       let unsubscribeReadings = () => {};
+      let corked = false;
       let timer: NodeJS.Timeout | undefined;
       const dirty = new Map<string, AnyActorRef>();
 
@@ -71,7 +72,19 @@ export function wsRoutes(deps: WsDeps) {
           else if ('subscribe' in request) {
             unsubscribeReadings();
             if (!deps.readings) return send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
-            unsubscribeReadings = deps.readings.subscribe((device, reading) => send(ws, { type: 'reading', device, reading }), request.subscribe);
+            unsubscribeReadings = deps.readings.subscribe((device, reading) => {
+              // The lines of one serial read arrive together: one socket write for all of them.
+              const socket = (ws.raw as { _socket?: { cork(): void; uncork(): void } } | undefined)?._socket;
+              if (socket && !corked) {
+                corked = true;
+                socket.cork();
+                process.nextTick(() => {
+                  corked = false;
+                  socket.uncork();
+                });
+              }
+              send(ws, { type: 'reading', device, reading });
+            }, request.subscribe);
             send(ws, { type: 'subscribed', devices: request.subscribe ? [...request.subscribe] : '*' });
           } else send(ws, { type: 'error', error: 'bad_message', message: request.error });
         },

@@ -76,15 +76,22 @@ describe('devices machine', () => {
     expect(t.ctx().records).toEqual([{ id: 'a', profile: 'ftdi-ft232r', path: '/dev/a', outcome: 'gone', reconnects: 2, lastError: null, at: 0 }]);
   });
 
-  it('refuses devices beyond maxDevices and records why; a freed slot is used by the next one', async () => {
+  it('refuses devices beyond maxDevices and records why; a freed slot goes to a refused device still present', async () => {
     const t = start(2);
-    for (const id of ['a', 'b', 'c']) t.send({ type: 'devices.attached', device: usb(id) });
+    for (const id of ['a', 'b', 'c', 'd']) t.send({ type: 'devices.attached', device: usb(id) });
     await flush();
     expect(t.children()).toEqual(['device:a', 'device:b']);
-    expect(t.ctx().refused).toBe(1);
-    expect(t.ctx().records).toMatchObject([{ id: 'c', outcome: 'refused', lastError: { code: 'max_devices' } }]);
+    expect(t.ctx().refused).toBe(2);
+    expect(t.ctx().records).toMatchObject([
+      { id: 'c', outcome: 'refused', lastError: { code: 'max_devices' } },
+      { id: 'd', outcome: 'refused' },
+    ]);
+    t.send({ type: 'devices.detached', id: 'c', at: 3 }); // a refused one leaves: nothing to free
     t.send({ type: 'devices.detached', id: 'a', at: 3 });
-    t.send({ type: 'devices.attached', device: usb('d') });
+    await flush();
+    expect(t.children()).toEqual(['device:b', 'device:d']);
+    expect(liveDevices()).toBe(2);
+    t.send({ type: 'devices.attached', device: usb('e') });
     await flush();
     expect(t.children()).toEqual(['device:b', 'device:d']);
   });

@@ -1,3 +1,5 @@
+import { symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PresentDevice } from '../../../machines/devices.js';
 import { DeviceDetector, type DetectorOptions } from '../../../src/devices/detector.js';
@@ -126,6 +128,17 @@ describe('device detection', () => {
     await x.d.start();
     expect(x.sources[0][0]).toBe('config only');
     expect(x.events).toEqual(['+port-ttyAMA0:gps-uart', '+sensor-1:null']);
+  });
+
+  it('a USB tty that devices.ports names (by any path) is opened once, as the configured port', async () => {
+    const t = tree();
+    const target = join(t.root, 'node');
+    writeFileSync(target, '');
+    t.plug({ ...ftdi, target });
+    symlinkSync(target, join(t.root, 'by-id-link'));
+    const x = await detector(t, { mode: 'sysfs', ports: [{ path: join(t.root, 'by-id-link'), profile: 'gps-uart', id: 'gps' }] });
+    await x.d.start();
+    expect(x.events).toEqual(['+gps:gps-uart']);
   });
 
   it('a profile change re-matches what is present: a device whose profile changed goes and comes back', async () => {
