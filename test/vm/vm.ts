@@ -113,7 +113,12 @@ export class Vm {
    * the xhci controller (left to itself, qemu may pick another port on a replug).
    */
   plugFtdi(id: string, chardev: string, port = '1'): Promise<unknown> {
-    return this.qmp('device_add', { driver: 'usb-serial', id, chardev, bus: 'xhci.0', port });
+    return this.plugUsb('usb-serial', id, port, { chardev });
+  }
+
+  /** Hot-plugs any of qemu's USB devices (usb-kbd, usb-tablet …) into a root port of the xhci controller. */
+  plugUsb(driver: string, id: string, port: string, properties: Record<string, unknown> = {}): Promise<unknown> {
+    return this.qmp('device_add', { driver, id, bus: 'xhci.0', port, ...properties });
   }
 
   /** Unplugs a device and waits until qemu says it is gone. */
