@@ -77,7 +77,10 @@ export class Vm {
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     killOnExit(child);
     const vm = new Vm(child, dir, options.name ?? options.run);
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`qemu exited (${code}):\n${vm.consoleTail()}`))));
+    const exited = new Promise<never>((_, reject) => {
+      child.once('exit', (code) => reject(new Error(`qemu exited (${code}):\n${vm.consoleTail()}`)));
+      child.once('error', (error) => reject(new Error(`qemu-system-x86_64 did not start (${error.message}): apt-get install qemu-system-x86; .ci/run installs it`)));
+    });
     exited.catch(() => {});
     vm.qmpSocket = await Promise.race([waitFor(() => connectUnix(join(dir, 'qmp.sock')), 'the QMP socket', 20_000), exited]);
     vm.qmpSocket.on('data', (chunk) => vm.onQmp(chunk));
