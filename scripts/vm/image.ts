@@ -32,9 +32,9 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCpio, type Entry } from './cpio.js';
 
-/** Bump when the image layout changes, so cached images built the old way are not reused. */
-const FORMAT = 1;
 const here = dirname(fileURLToPath(import.meta.url));
+/** The builder's own code is part of every cache key: a change to it rebuilds the images. */
+const BUILDER = hash([readFileSync(join(here, 'image.ts')), readFileSync(join(here, 'cpio.ts'))]);
 const repoRoot = join(here, '../..');
 /** Drivers the guest loads (with what they depend on): USB host controller, FTDI serial, the NIC. */
 const MODULES = ['xhci_pci', 'usbserial', 'ftdi_sio', 'e1000'];
@@ -56,6 +56,7 @@ export function cacheDir(): string {
 /** The kernel and initramfs, built or taken from the cache; with `agent`, the built agent is in it. */
 export function buildImage(options: { agent?: boolean; log?: (line: string) => void } = {}): Image {
   const log = options.log ?? (() => {});
+  if (!existsSync('/bin/busybox')) throw new Error('/bin/busybox is missing: apt-get install busybox-static (.ci/run installs it)');
   const cache = cacheDir();
   mkdirSync(cache, { recursive: true });
   const built: string[] = [];
@@ -71,7 +72,7 @@ export function buildImage(options: { agent?: boolean; log?: (line: string) => v
   const libraryPath = Object.values(trees).flatMap((tree) => [join(tree, 'lib/x86_64-linux-gnu'), join(tree, 'usr/lib/x86_64-linux-gnu')]);
 
   const baseKey = hash([
-    `format ${FORMAT}`,
+    BUILDER,
     JSON.stringify(packages),
     readFileSync(join(here, 'init.sh')),
     readFileSync(join(here, 'probe.mjs')),
@@ -90,7 +91,7 @@ export function buildImage(options: { agent?: boolean; log?: (line: string) => v
 
   if (options.agent) {
     const entries = agentEntries(libraryPath);
-    const agentKey = hash(entries.map((entry) => `${entry.path}\0${entry.type === 'file' ? fileHash(entry.source!) : JSON.stringify(entry)}`));
+    const agentKey = hash([BUILDER, ...entries.map((entry) => `${entry.path}\0${entry.type === 'file' ? fileHash(entry.source!) : JSON.stringify(entry)}`)]);
     const agent = join(cache, `agent-${agentKey}.cpio`);
     if (!existsSync(agent)) {
       log(`building ${basename(agent)}`);
@@ -144,7 +145,7 @@ function resolvePackages(cache: string): { names: string[]; versions: Record<str
   const lists = `${statSync('/var/lib/apt/lists').mtimeMs}`;
   try {
     const saved = JSON.parse(readFileSync(memo, 'utf8'));
-    if (saved.lists === lists && saved.format === FORMAT) return saved;
+    if (saved.lists === lists && saved.builder === BUILDER) return saved;
   } catch {}
   const depends = run('apt-cache', ['depends', 'linux-image-amd64', 'udev']);
   const sections = depends.split(/^(?=\S)/m);
@@ -160,7 +161,7 @@ function resolvePackages(cache: string): { names: string[]; versions: Record<str
     if (name && version && version !== '(none)') versions[name] = version;
   }
   for (const name of names) if (!versions[name]) throw new Error(`apt has no candidate for ${name} (run apt-get update)`);
-  atomically(memo, (tmp) => writeFileSync(tmp, JSON.stringify({ format: FORMAT, lists, names, versions })));
+  atomically(memo, (tmp) => writeFileSync(tmp, JSON.stringify({ builder: BUILDER, lists, names, versions })));
   return { names, versions };
 }
 
@@ -208,7 +209,7 @@ function baseEntries(kernelTree: string, kernelVersion: string, udevTree: string
   for (const file of walk(join(udevTree, 'lib/udev/rules.d'))) {
     entries.push({ type: 'file', path: `/usr/lib/udev/rules.d/${basename(file)}`, source: file });
   }
-  entries.push(...libraries([process.execPath, join(udevTree, 'bin/udevadm')], libraryPath));
+  entries.push(...libraries(['/bin/busybox', process.execPath, join(udevTree, 'bin/udevadm')], libraryPath));
 
   const modules = moduleOrder(join(kernelTree, 'lib/modules', kernelVersion));
   for (const path of modules) {
@@ -256,7 +257,10 @@ function agentEntries(libraryPath: string[]): Entry[] {
 function libraries(programs: string[], libraryPath: string[]): Entry[] {
   const entries = new Map<string, Entry>();
   for (const program of programs) {
-    const out = run('ldd', [program], undefined, { LD_LIBRARY_PATH: libraryPath.filter(existsSync).join(':') });
+    const ldd = spawnSync('ldd', [program], { encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: libraryPath.filter(existsSync).join(':') } });
+    if (/not a dynamic executable/.test(ldd.stdout + ldd.stderr)) continue; // busybox-static
+    if (ldd.status !== 0) throw new Error(`ldd ${program} failed: ${ldd.stderr.trim()}`);
+    const out = ldd.stdout;
     for (const line of out.split('\n')) {
       const missing = /^\s*(\S+) => not found/.exec(line);
       if (missing) throw new Error(`${program} needs ${missing[1]}, which neither the host nor the unpacked packages have`);
