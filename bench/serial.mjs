@@ -167,12 +167,15 @@ async function agent(brokerUrl) {
   const written = await stream(pty.far);
   const cpu = (cpuSeconds(child.pid) - cpuBefore) / ((performance.now() - streamStart) / 1000);
   for (let i = 0; i < 100 && !process.env.NO_MQTT && mqttArrived.filter(Boolean).length < written.length; i++) await sleep(100);
+  // What the agent itself counted: frames parsed, and messages the broker acknowledged
+  const counters = (await fetch(`${base}/api/v1/devices`).then((r) => r.json())).devices[0].counters;
+  const outbox = await fetch(`${base}/api/v1/outbox`).then((r) => r.json());
   ws.close();
   await sub.endAsync();
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
   pty.stop();
-  return { cpu, ws: figures(written, wsArrived, wsFirst, wsLast), mqtt: figures(written, mqttArrived, mqttFirst, mqttLast) };
+  return { cpu, frames: counters.frames, acked: outbox.delivered, ws: figures(written, wsArrived, wsFirst, wsLast), mqtt: figures(written, mqttArrived, mqttFirst, mqttLast) };
 }
 
 const broker = await startMosquitto();
@@ -187,5 +190,6 @@ const fmt = (x, d = 0) => (x ?? NaN).toLocaleString('en-US', { maximumFractionDi
 console.log(`serial: ${SECONDS} s of lines at 921,600 baud pace, medians of ${RUNS} runs (${fmt(m((r) => r.raw.sent))} lines a run; latency after the first ${WARMUP_SECONDS} s)`);
 console.log(`  serialport alone    ${fmt(m((r) => r.raw.rate))} lines/s, loss ${m((r) => r.raw.loss)}, write->data p50 ${fmt(m((r) => r.raw.p50), 2)} ms, p99 ${fmt(m((r) => r.raw.p99), 2)} ms`);
 console.log(`  agent -> WebSocket  ${fmt(m((r) => r.ws.rate))} lines/s (${fmt(m((r) => r.ws.rate / r.raw.rate), 2)}x), loss ${m((r) => r.ws.loss)}, write->message p50 ${fmt(m((r) => r.ws.p50), 2)} ms, p99 ${fmt(m((r) => r.ws.p99), 2)} ms (goal < 5)`);
+console.log(`  agent counted ${fmt(m((r) => r.frames))} frames parsed, ${fmt(m((r) => r.acked))} messages acknowledged by the broker (of ${fmt(m((r) => r.raw.sent))} lines; the acknowledged also hold the .../state messages)`);
 console.log(`  agent CPU while streaming: ${fmt(m((r) => r.cpu) * 100)} % of one core`);
 console.log(`  agent -> MQTT       ${fmt(m((r) => r.mqtt.rate))} lines/s (${fmt(m((r) => r.mqtt.rate / r.raw.rate), 2)}x), loss ${m((r) => r.mqtt.loss)}, write->message p50 ${fmt(m((r) => r.mqtt.p50), 2)} ms, p99 ${fmt(m((r) => r.mqtt.p99), 2)} ms (through the durable outbox: fdatasync first)`);

@@ -141,6 +141,8 @@ export function devicesActors(deps: DevicesDeps) {
         let failing = false;
         const onData = (chunk: Buffer) => {
           counters.bytes += chunk.length;
+          // Live subscribers get every reading of this read first; the outbox takes them after.
+          const queued: Array<Record<string, unknown>> = [];
           parser.push(chunk, (frame) => {
             if (!frame.ok) {
               counters.errors++;
@@ -160,9 +162,10 @@ export function devicesActors(deps: DevicesDeps) {
             const ts = Date.now();
             counters.lastFrameAt = ts;
             const reading: Record<string, unknown> = frame.data === undefined ? { line: frame.line, ts } : { line: frame.line, ts, data: frame.data };
-            hub.publish(input.id, reading); // live subscribers first: the outbox write can wait a moment
-            if (!send(input.id, 'data', reading, qos, false)) counters.dropped++;
+            hub.publish(input.id, reading);
+            queued.push(reading);
           });
+          for (const reading of queued) if (!send(input.id, 'data', reading, qos, false)) counters.dropped++;
         };
         const onClose = (error?: Error | null) => sendBack({ type: 'device.lost', error: toFailure(error ?? { code: 'closed', message: 'the port closed' }, 'closed') });
         const onError = (error: Error) => log.warn({ device: input.id, err: error.message }, 'port error');

@@ -3,7 +3,7 @@ import { linkMachine } from '../../machines/link.js';
 import { listenerMachine } from '../../machines/listener.js';
 import { outboxMachine } from '../../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.js';
-import { createApp } from '../../src/http/app.js';
+import { createApp, type AppDeps } from '../../src/http/app.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { ActorChanges } from '../../src/observe.js';
@@ -62,7 +62,7 @@ export function fakeTree() {
 }
 
 /** The real app over a fake tree, as the runtime builds it. */
-export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number } = {}) {
+export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number; devices?: AppDeps['devices'] } = {}) {
   const outbox = new Slot<Outbox>();
   if (options.outbox) outbox.set(options.outbox);
   return createApp({
@@ -74,6 +74,7 @@ export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: str
     log: createLogger({ level: 'silent' }),
     token: options.token,
     wsCoalesceMs: options.wsCoalesceMs,
+    devices: options.devices,
   });
 }
 

@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { httpServerActor } from '../../../src/actors/http-server.js';
+import { Closing } from '../../../src/closing.js';
+import { DeviceHub } from '../../../src/devices/hub.js';
+import { createLogger } from '../../../src/log.js';
+import { waitFor } from '../../support/ports.js';
+import { record } from '../../support/recorder.js';
+import { appFor, fakeTree } from '../../support/tree.js';
+
+const log = createLogger({ level: 'silent' });
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function serve(hub?: DeviceHub) {
+  const tree = fakeTree();
+  const app = appFor(tree, { devices: hub ? { hub, profiles: () => undefined } : undefined });
+  const closing = new Closing();
+  const run = record(httpServerActor({ fetch: app.fetch, closing, log }), { name: 'http', host: '127.0.0.1', port: 0 });
+  const { port } = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
+  cleanups.push(async () => {
+    run.stop();
+    tree.actor.stop();
+    await closing.settled();
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  const messages: any[] = [];
+  ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+  await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+  const closed = new Promise((resolve) => ws.once('close', resolve));
+  cleanups.push(() => ws.close());
+  return { ws, messages, closed };
+}
+
+describe('/ws peripheral readings', () => {
+  it('a client gets the readings of the devices it subscribed to, in order, until it unsubscribes', async () => {
+    const hub = new DeviceHub();
+    const { ws, messages } = await serve(hub);
+    ws.send(JSON.stringify({ type: 'subscribe', devices: ['a'] }));
+    await waitFor(() => messages.some((m) => m.type === 'subscribed'), 'subscribed');
+    expect(messages.find((m) => m.type === 'subscribed')).toEqual({ type: 'subscribed', devices: ['a'] });
+    expect(hub.listenerCount).toBe(1);
+    for (let i = 0; i < 100; i++) hub.publish(i % 2 ? 'a' : 'b', { line: `l${i}`, ts: i });
+    await waitFor(() => messages.filter((m) => m.type === 'reading').length === 50, '50 readings');
+    const readings = messages.filter((m) => m.type === 'reading');
+    expect(readings.every((m) => m.device === 'a')).toBe(true);
+    expect(readings.map((m) => m.reading.ts)).toEqual(Array.from({ length: 50 }, (_, k) => 2 * k + 1));
+    ws.send(JSON.stringify({ type: 'subscribe', devices: '*' })); // replaces the first subscription
+    await waitFor(() => messages.filter((m) => m.type === 'subscribed').length === 2, 'subscribed to all');
+    expect(hub.listenerCount).toBe(1);
+    hub.publish('b', { line: 'to all', ts: 1 });
+    await waitFor(() => messages.some((m) => m.reading?.line === 'to all'), 'b reading');
+    ws.send(JSON.stringify({ type: 'unsubscribe' }));
+    await waitFor(() => hub.listenerCount === 0, 'unsubscribed');
+  });
+
+  it('refuses a bad subscription with an error frame; a closed client leaves no listener behind', async () => {
+    const hub = new DeviceHub();
+    const { ws, messages, closed } = await serve(hub);
+    ws.send(JSON.stringify({ type: 'subscribe', devices: 5 }));
+    ws.send(JSON.stringify({ type: 'subscribe', devices: [1, 2] }));
+    await waitFor(() => messages.filter((m) => m.type === 'error').length === 2, 'two errors');
+    expect(messages.filter((m) => m.type === 'error').map((m) => m.message)).toEqual(['devices must be "*" or an array of device ids', 'devices must be "*" or an array of device ids']);
+    ws.send(JSON.stringify({ type: 'subscribe' }));
+    await waitFor(() => hub.listenerCount === 1, 'subscribed');
+    ws.close();
+    await closed;
+    await waitFor(() => hub.listenerCount === 0, 'the listener removed on close');
+  });
+
+  it('without peripherals, a subscription is answered as unavailable', async () => {
+    const { ws, messages } = await serve();
+    ws.send(JSON.stringify({ type: 'subscribe', devices: '*' }));
+    await waitFor(() => messages.some((m) => m.type === 'error'), 'error');
+    expect(messages.find((m) => m.type === 'error')).toMatchObject({ error: 'unavailable' });
+  });
+});
