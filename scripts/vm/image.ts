@@ -169,19 +169,22 @@ function resolvePackages(cache: string): { names: string[]; versions: Record<str
 function unpackPackages(cache: string, names: string[], versions: Record<string, string>, log: (line: string) => void): Record<string, string> {
   const debs = join(cache, `debs.tmp-${process.pid}`); // this run's downloads only: parallel runs may fetch the same
   const pkgs = join(cache, 'pkgs');
-  mkdirSync(debs, { recursive: true });
   mkdirSync(pkgs, { recursive: true });
   const tree = (name: string) => join(pkgs, `${name}_${versions[name].replace(/[^\w.+~-]/g, '_')}`);
   const missing = names.filter((name) => !existsSync(tree(name)));
   if (missing.length) {
     log(`apt-get download ${missing.join(' ')}`);
-    run('apt-get', ['download', '-q', ...missing.map((name) => `${name}=${versions[name]}`)], debs);
-    for (const name of missing) {
-      const deb = readdirSync(debs).find((file) => file.startsWith(`${name}_`) && decodeURIComponent(file).includes(`_${versions[name]}_`));
-      if (!deb) throw new Error(`apt-get download left no .deb for ${name} ${versions[name]} in ${debs}`);
-      atomically(tree(name), (tmp) => run('dpkg-deb', ['-x', join(debs, deb), tmp]));
+    mkdirSync(debs, { recursive: true });
+    try {
+      run('apt-get', ['download', '-q', ...missing.map((name) => `${name}=${versions[name]}`)], debs);
+      for (const name of missing) {
+        const deb = readdirSync(debs).find((file) => file.startsWith(`${name}_`) && decodeURIComponent(file).includes(`_${versions[name]}_`));
+        if (!deb) throw new Error(`apt-get download left no .deb for ${name} ${versions[name]}`);
+        atomically(tree(name), (tmp) => run('dpkg-deb', ['-x', join(debs, deb), tmp]));
+      }
+    } finally {
+      rmSync(debs, { recursive: true, force: true }); // the unpacked trees are what is kept
     }
-    rmSync(debs, { recursive: true, force: true }); // the unpacked trees are what is kept
   }
   return Object.fromEntries(names.map((name) => [name, tree(name)]));
 }
@@ -365,7 +368,7 @@ function touch(path: string): void {
 }
 
 /**
- * Each agent build makes new images: of each kind the three used last are kept, others go once
+ * Each agent build makes new images: of each kind the two used last are kept, others go once
  * unused for ten minutes (a parallel run may have just built one); anything unused for two days goes.
  */
 function prune(cache: string): void {
@@ -378,7 +381,7 @@ function prune(cache: string): void {
   for (const image of images) {
     const n = (rank.get(image.kind) ?? 0) + 1;
     rank.set(image.kind, n);
-    if ((n > 3 && now - image.used > 600_000) || now - image.used > 2 * 24 * 3600_000) rmSync(join(cache, image.name), { force: true });
+    if ((n > 2 && now - image.used > 600_000) || now - image.used > 2 * 24 * 3600_000) rmSync(join(cache, image.name), { force: true });
   }
 }
 
