@@ -1,0 +1,54 @@
+#!/bin/busybox sh
+# PID 1 of the hotplug test VM: mounts, loads the USB and network drivers, starts systemd-udevd
+# (the usb package's hotplug listens to udev's events), then runs what the kernel command line
+# names (ev.run=probe|agent|shell) and powers off when it ends.
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin HOME=/root
+mkdir -p /proc /sys /dev /run /tmp /root /var/lib/edgevisor
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+log() { echo "ev-init: $*"; }
+
+for module in $(cat /etc/ev-modules); do
+  insmod "/lib/modules/$module" || log "insmod $module failed"
+done
+
+# qemu user networking: the host's loopback is 10.0.2.2
+ip link set lo up
+ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || log "no network"
+
+/usr/lib/systemd/systemd-udevd --daemon || log "systemd-udevd failed"
+# coldplug what peripherals need (all of it takes seconds under TCG): USB and ttys
+udevadm trigger --action=add --subsystem-match=usb --subsystem-match=usb-serial --subsystem-match=tty
+udevadm settle --timeout=10
+
+run=shell
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    ev.run=*) run="${arg#ev.run=}" ;;
+    ev.user=*) user="${arg#ev.user=}" ;;
+    ev.config=*) echo "${arg#ev.config=}" | base64 -d > /etc/edgevisor.json ;;
+  esac
+done
+log "ready after $(cut -d' ' -f1 /proc/uptime) s, running $run"
+
+case "$run" in
+  probe) node /opt/probe.mjs ;;
+  agent)
+    cd /opt/edgevisor
+    if [ -n "$user" ]; then
+      # as deploy/edgevisor.service runs it: its own user, no root; ttys only through the udev rule
+      chown -R "$user:$user" /var/lib/edgevisor
+      log "agent as $(id "$user")"
+      su -s /bin/sh "$user" -c 'exec node dist/bundle/main.js run --config /etc/edgevisor.json'
+    else
+      node dist/bundle/main.js run --config /etc/edgevisor.json
+    fi ;;
+  *) setsid cttyhack sh ;;
+esac
+log "$run exited with $?"
+poweroff -f
