@@ -46,27 +46,40 @@ export async function scanUsbTtys(roots: SysfsRoots): Promise<UsbTty[]> {
 }
 
 async function usbTty(roots: SysfsRoots, name: string): Promise<UsbTty | undefined> {
-  let dir: string;
+  const link = join(roots.sys, 'class/tty', name, 'device');
+  let tty: string;
   try {
-    dir = await realpath(join(roots.sys, 'class/tty', name, 'device'));
+    tty = await realpath(link);
   } catch {
     return undefined; // virtual ttys have no device link
   }
   let iface: number | undefined;
-  for (let depth = 0; depth < 8 && relative(roots.sys, dir) && !relative(roots.sys, dir).startsWith('..'); depth++, dir = dirname(dir)) {
+  for (let depth = 0, dir = tty; depth < 8 && relative(roots.sys, dir) && !relative(roots.sys, dir).startsWith('..'); depth++, dir = dirname(dir)) {
     if (iface === undefined) {
       const n = await read(join(dir, 'bInterfaceNumber'));
       if (n !== undefined && /^[0-9a-fA-F]+$/.test(n)) iface = parseInt(n, 16);
     }
     const vendorId = await read(join(dir, 'idVendor'));
     if (vendorId === undefined) continue;
-    const productId = (await read(join(dir, 'idProduct'))) ?? '0000';
-    const [manufacturer, product, serial] = await Promise.all(['manufacturer', 'product', 'serial'].map((f) => read(join(dir, f))));
+    const [productId, manufacturer, product, serial] = await Promise.all(['idProduct', 'manufacturer', 'product', 'serial'].map((f) => read(join(dir, f))));
+    // A device being removed (or still being added) reads half-way: an id or a serial number
+    // missing would make a phantom device. Only a tty still linked to the same place counts.
+    if (!isUsbId(vendorId) || !isUsbId(productId) || !(await stillLinked(link, tty))) return undefined;
     const busPath = basename(dir);
     const identity = { vendorId: vendorId.toLowerCase(), productId: productId.toLowerCase(), manufacturer, product, serial, interface: iface };
     return { ...identity, name, path: join(roots.dev, name), busPath, id: usbDeviceId({ ...identity, busPath }) };
   }
   return undefined;
+}
+
+const isUsbId = (id: string | undefined): id is string => id !== undefined && /^[0-9a-fA-F]{4}$/.test(id);
+
+async function stillLinked(link: string, target: string): Promise<boolean> {
+  try {
+    return (await realpath(link)) === target;
+  } catch {
+    return false;
+  }
 }
 
 /** Topic-safe: letters, digits, "_" and "-" only, at most 96 characters. */

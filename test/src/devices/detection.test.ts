@@ -1,4 +1,4 @@
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PresentDevice } from '../../../machines/devices.js';
@@ -43,6 +43,13 @@ describe('sysfs', () => {
   it('device ids are topic-safe whatever the serial number holds', () => {
     expect(usbDeviceId({ vendorId: '0403', productId: '6001', serial: 'a/b+#c d', busPath: '1-1' })).toBe('usb-0403-6001-a_b_c_d');
     expect(usbDeviceId({ vendorId: '0403', productId: '6001', serial: '   ', busPath: '2-1.4' })).toBe('usb-0403-6001-at-2-1_4');
+  });
+
+  it('a device read half-way through its removal (no idProduct any more) is not a device', async () => {
+    const t = tree();
+    t.plug(ftdi);
+    rmSync(join(t.sys, 'devices/pci0000:00/0000:00:14.0/usb1', ftdi.busPath, 'idProduct'));
+    expect(await scanUsbTtys({ sys: t.sys, dev: '/dev' })).toEqual([]);
   });
 
   it('an empty or missing sysfs is no devices, not an error', async () => {
