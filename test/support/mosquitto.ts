@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './ports.js';
+import { terminate } from './processes.js';
 
 export interface MosquittoOptions {
   /** extra lines for the listener, e.g. password_file or TLS settings */
@@ -62,11 +63,7 @@ export class Mosquitto {
 
   /** Stops it (SIGTERM) and waits until it is gone. */
   async stop(): Promise<void> {
-    const child = this.process;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await terminate(this.process);
     this.process = undefined;
   }
 }

@@ -1,4 +1,13 @@
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+
+/** SIGTERM to a child this test started, resolved once it has exited (at once if it already has). */
+export async function terminate(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
 
 /** /proc/<pid>/stat after the command name: [state, ppid, pgrp, …]; undefined once gone. */
 function stat(pid: number | string): string[] | undefined {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { killOnExit } from './mosquitto.js';
 import { freePort, waitFor } from './ports.js';
+import { terminate } from './processes.js';
 
 export interface RegistryOptions {
   /** htpasswd basic auth with this user */
@@ -100,11 +101,7 @@ export class DockerRegistry {
   }
 
   async stop(): Promise<void> {
-    const child = this.process;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await terminate(this.process);
     this.process = undefined;
   }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killOnExit } from './mosquitto.js';
 import { waitFor } from './ports.js';
+import { terminate } from './processes.js';
 
 /**
  * A real pseudo-terminal pair from socat: the agent opens `near` as its serial port, the test
@@ -51,11 +52,7 @@ export class PtyPair {
   async stop(): Promise<void> {
     await this.writer?.close().catch(() => {});
     this.writer = undefined;
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await terminate(this.child);
     this.child = undefined;
   }
 }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { httpServerActor } from '../../../src/actors/http-server.js';
 import { Closing } from '../../../src/closing.js';
+import { DeviceHub } from '../../../src/devices/hub.js';
 import { createLogger } from '../../../src/log.js';
 import { waitFor } from '../../support/ports.js';
 import { record } from '../../support/recorder.js';
@@ -13,10 +14,11 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** A real server on a loopback port serving the app over a fake-driven tree. */
-async function serve(token?: string) {
+/** A real server on a loopback port serving the app over a fake-driven tree (and peripherals' readings from a hub). */
+async function serve(options: { token?: string; hub?: DeviceHub } = {}) {
   const tree = fakeTree();
-  const app = appFor(tree, { token, wsCoalesceMs: 50 });
+  const { token, hub } = options;
+  const app = appFor(tree, { token, wsCoalesceMs: 50, devices: hub ? { hub, profiles: () => undefined } : undefined });
   const closing = new Closing();
   const run = record(httpServerActor({ fetch: app.fetch, closing, log }), { name: 'http', host: '127.0.0.1', port: 0 });
   const { port } = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
@@ -33,8 +35,15 @@ async function connect(url: string, headers?: Record<string, string>) {
   const messages: any[] = [];
   ws.on('message', (data) => messages.push(JSON.parse(String(data))));
   await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+  const closed = new Promise((resolve) => ws.once('close', resolve));
   cleanups.push(() => ws.close());
-  return { ws, messages };
+  return { ws, messages, closed };
+}
+
+/** A client of a server with (or without) peripherals. */
+async function readingsClient(hub?: DeviceHub) {
+  const { url } = await serve({ hub });
+  return connect(url);
 }
 
 describe('/ws', () => {
@@ -71,10 +80,54 @@ describe('/ws', () => {
 
   it('with a token, refuses the upgrade without it and accepts it as a header or ?access_token=', async () => {
     const token = 'tok-0123456789abcdef';
-    const { url } = await serve(token);
+    const { url } = await serve({ token });
     await expect(connect(url)).rejects.toThrow(/401/);
     const byHeader = await connect(url, { Authorization: `Bearer ${token}` });
     const byQuery = await connect(`${url}?access_token=${token}`);
     await waitFor(() => byHeader.messages.length > 0 && byQuery.messages.length > 0, 'state for both');
+  });
+});
+
+describe('/ws peripheral readings', () => {
+  it('a client gets the readings of the devices it subscribed to, in order, until it unsubscribes', async () => {
+    const hub = new DeviceHub();
+    const { ws, messages } = await readingsClient(hub);
+    ws.send(JSON.stringify({ type: 'subscribe', devices: ['a'] }));
+    await waitFor(() => messages.some((m) => m.type === 'subscribed'), 'subscribed');
+    expect(messages.find((m) => m.type === 'subscribed')).toEqual({ type: 'subscribed', devices: ['a'] });
+    expect(hub.listenerCount).toBe(1);
+    for (let i = 0; i < 100; i++) hub.publish(i % 2 ? 'a' : 'b', { line: `l${i}`, ts: i });
+    await waitFor(() => messages.filter((m) => m.type === 'reading').length === 50, '50 readings');
+    const readings = messages.filter((m) => m.type === 'reading');
+    expect(readings.every((m) => m.device === 'a')).toBe(true);
+    expect(readings.map((m) => m.reading.ts)).toEqual(Array.from({ length: 50 }, (_, k) => 2 * k + 1));
+    ws.send(JSON.stringify({ type: 'subscribe', devices: '*' })); // replaces the first subscription
+    await waitFor(() => messages.filter((m) => m.type === 'subscribed').length === 2, 'subscribed to all');
+    expect(hub.listenerCount).toBe(1);
+    hub.publish('b', { line: 'to all', ts: 1 });
+    await waitFor(() => messages.some((m) => m.reading?.line === 'to all'), 'b reading');
+    ws.send(JSON.stringify({ type: 'unsubscribe' }));
+    await waitFor(() => hub.listenerCount === 0, 'unsubscribed');
+  });
+
+  it('refuses a bad subscription with an error frame; a closed client leaves no listener behind', async () => {
+    const hub = new DeviceHub();
+    const { ws, messages, closed } = await readingsClient(hub);
+    ws.send(JSON.stringify({ type: 'subscribe', devices: 5 }));
+    ws.send(JSON.stringify({ type: 'subscribe', devices: [1, 2] }));
+    await waitFor(() => messages.filter((m) => m.type === 'error').length === 2, 'two errors');
+    expect(messages.filter((m) => m.type === 'error').map((m) => m.message)).toEqual(['devices must be "*" or an array of device ids', 'devices must be "*" or an array of device ids']);
+    ws.send(JSON.stringify({ type: 'subscribe' }));
+    await waitFor(() => hub.listenerCount === 1, 'subscribed');
+    ws.close();
+    await closed;
+    await waitFor(() => hub.listenerCount === 0, 'the listener removed on close');
+  });
+
+  it('without peripherals, a subscription is answered as unavailable', async () => {
+    const { ws, messages } = await readingsClient();
+    ws.send(JSON.stringify({ type: 'subscribe', devices: '*' }));
+    await waitFor(() => messages.some((m) => m.type === 'error'), 'error');
+    expect(messages.find((m) => m.type === 'error')).toMatchObject({ error: 'unavailable' });
   });
 });
