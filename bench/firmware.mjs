@@ -163,8 +163,10 @@ try {
     const body = require('node:fs').readFileSync(process.env.IMAGE_FILE);
     const small = process.env.VERSION_BODY;
     require('node:http').createServer((req, res) => {
-      const b = req.url === '/fw.bin' ? body : small;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(Buffer.byteLength(b)) });
+      // The agent's own content types, so that both answer with the same header bytes.
+      const fw = req.url === '/fw.bin';
+      const b = fw ? body : small;
+      res.writeHead(200, { 'content-type': fw ? 'application/octet-stream' : 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(b)) });
       res.end(b);
     }).listen(${barePort}, '127.0.0.1');`]), { env: { IMAGE_FILE: join(dir, 'nginx', 'www', 'fw.bin'), VERSION_BODY: versionBody }, stdio: 'ignore' });
   children.push(bare);
