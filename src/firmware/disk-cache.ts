@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Low } from 'lowdb';
 import type { FirmwareMeta } from '../../machines/firmware-entry.js';
 import { sha256 } from './registry.js';
 
@@ -8,16 +9,20 @@ interface IndexEntry extends FirmwareMeta {
   used: number;
 }
 
+interface IndexFile {
+  devices: Record<string, IndexEntry>;
+}
+
 /**
  * Verified firmware on disk, so a restarted agent serves it with the registry unreachable:
- * `blobs/<hex>` files named by their sha256, and `index.json` (device → build, last use).
+ * `blobs/<hex>` files named by their sha256, and `index.json` (lowdb: device → build, last use).
  * Bounded in bytes; the least recently used devices go first. Files are written to a
  * temporary name and renamed, so a crash never leaves a half file under a digest's name.
  */
 export class DiskCache {
   private index: Record<string, IndexEntry> = {};
   private opened?: Promise<void>;
-  private writing: Promise<void> = Promise.resolve();
+  private db?: Low<IndexFile>;
   private tick = 0;
 
   constructor(
@@ -28,12 +33,16 @@ export class DiskCache {
   private open(): Promise<void> {
     return (this.opened ??= (async () => {
       await mkdir(join(this.dir, 'blobs'), { recursive: true });
+      const [{ Low }, { JSONFile }] = await Promise.all([import('lowdb'), import('lowdb/node')]);
+      this.db = new Low<IndexFile>(new JSONFile(join(this.dir, 'index.json')), { devices: {} });
       try {
-        const parsed = JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as { devices?: Record<string, IndexEntry> };
-        this.index = parsed.devices && typeof parsed.devices === 'object' ? parsed.devices : {};
+        await this.db.read();
       } catch {
-        this.index = {};
+        // a damaged index only costs the cache: the blobs are fetched again
       }
+      const devices = this.db.data?.devices;
+      this.index = devices && typeof devices === 'object' ? devices : {};
+      this.db.data = { devices: this.index };
       this.tick = Math.max(0, ...Object.values(this.index).map((e) => e.used ?? 0));
     })());
   }
@@ -98,14 +107,8 @@ export class DiskCache {
     }
   }
 
-  /** index.json, written whole (small) and renamed; writes are serialised. */
+  /** index.json, written whole (it is small); lowdb writes it atomically, one write at a time. */
   private save(): Promise<void> {
-    this.writing = this.writing.then(async () => {
-      const path = join(this.dir, 'index.json');
-      const tmp = `${path}.tmp`;
-      await writeFile(tmp, JSON.stringify({ devices: this.index }));
-      await rename(tmp, path);
-    }).catch(() => {});
-    return this.writing;
+    return this.db!.write().catch(() => {});
   }
 }
