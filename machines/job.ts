@@ -1,4 +1,4 @@
-import { assign, not, setup } from 'xstate';
+import { and, assign, setup } from 'xstate';
 import { backoffMs } from './shared/backoff.js';
 import { needs } from './shared/placeholders.js';
 import { toFailure } from './shared/types.js';
@@ -155,13 +155,16 @@ export const jobMachine = setup({
       invoke: {
         src: 'validateJob',
         input: ({ context }) => ({ execution: context.execution }),
-        onDone: [{ guard: 'isValid', target: 'starting', actions: 'takePlan' }, { target: 'reporting', actions: 'refuse' }],
+        onDone: [
+          { guard: and(['isValid', 'direct']), target: 'running', actions: 'takePlan' },
+          { guard: 'isValid', target: 'starting', actions: 'takePlan' },
+          { target: 'reporting', actions: 'refuse' },
+        ],
         onError: { target: 'reporting', actions: assign({ status: 'REJECTED', reason: ({ event }) => `invalid job document: ${toFailure(event.error).message}` }) },
       },
     },
     starting: {
       tags: ['busy'],
-      always: { guard: 'direct', target: 'running' },
       invoke: {
         src: 'markInProgress',
         input: ({ context }) => ({ execution: context.execution, step: context.plan?.steps[0]?.name ?? '' }),
@@ -170,24 +173,31 @@ export const jobMachine = setup({
         onError: { target: 'closing', actions: assign({ canceled: true, reason: ({ event }) => `could not start: ${toFailure(event.error).message}` }) },
       },
     },
+    // Each step's actor is invoked only for a step that runs: a state left at once by an
+    // eventless transition would still create (and stop) its invoked actor on the way.
     running: {
       tags: ['busy'],
-      initial: 'step',
+      initial: 'next',
       states: {
+        next: {
+          always: [
+            { guard: 'hasNextStep', target: 'step' },
+            { guard: 'hasFinalStep', target: '#job.finalStep' },
+            { target: '#job.reporting' },
+          ],
+        },
         step: {
-          always: { guard: not('hasNextStep'), target: '#job.finalStep' },
           invoke: {
             src: 'runStep',
             input: ({ context }) => ({ execution: context.execution, index: context.step, final: false }),
-            onDone: { target: 'step', reenter: true, actions: 'recordStep' },
-            onError: { target: '#job.finalStep', actions: 'recordCrash' },
+            onDone: { target: 'next', actions: 'recordStep' },
+            onError: { target: 'next', actions: 'recordCrash' },
           },
         },
       },
     },
     finalStep: {
       tags: ['busy'],
-      always: { guard: not('hasFinalStep'), target: 'reporting' },
       invoke: {
         src: 'runStep',
         input: ({ context }) => ({ execution: context.execution, index: -1, final: true }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { createActor, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate';
 import { jobMachine, type Execution, type JobInput, type Plan, type Report, type StepResult, type Validation } from '../../machines/job.js';
 import { advance, flush } from '../support/clock.js';
 import { fakePromise } from '../support/fakes.js';
@@ -36,10 +36,16 @@ function start(validation: Validation, stepOk: Record<string, boolean> = {}, ove
     },
   });
   const errors: unknown[] = [];
-  const actor = createActor(machine, { input: { ...input, ...over }, clock });
+  /** the name of every actor the job invokes, in order of creation */
+  const created: string[] = [];
+  const inspect = (e: InspectionEvent) => {
+    const src = (e.actorRef as { src?: unknown }).src;
+    if (e.type === '@xstate.actor' && typeof src === 'string') created.push(src);
+  };
+  const actor = createActor(machine, { input: { ...input, ...over }, clock, inspect });
   actor.subscribe({ error: (e) => errors.push(e) });
   actor.start();
-  return { actor, clock, calls, report, markInProgress, errors };
+  return { actor, clock, calls, report, markInProgress, errors, created };
 }
 
 async function settle(job: ReturnType<typeof start>) {
@@ -178,5 +184,23 @@ describe('job machine: a computed result', () => {
     await settle(job);
     expect(job.report.calls).toBe(0);
     expect(job.errors).toEqual([]);
+  });
+
+  it('creates an actor only for what runs: one per step, none for a missing final step, no IN_PROGRESS actor in direct mode', async () => {
+    const job = start({ ok: true, plan: plan([['a'], ['b']]) });
+    await settle(job);
+    job.markInProgress.resolve();
+    await settle(job);
+    job.report.resolve();
+    await settle(job);
+    expect(job.actor.getSnapshot().value).toBe('succeeded');
+    expect(job.created).toEqual(['validateJob', 'markInProgress', 'runStep', 'runStep', 'reportResult']);
+
+    const direct = start({ ok: true, plan: plan([['a']], 'cleanup') }, {}, { direct: true });
+    await settle(direct);
+    direct.report.resolve();
+    await settle(direct);
+    expect(direct.calls).toEqual(['a', 'cleanup']);
+    expect(direct.created).toEqual(['validateJob', 'runStep', 'runStep', 'reportResult']);
   });
 });
