@@ -61,9 +61,12 @@ export interface JobContext extends JobInput {
   retryInMs: number;
   /** the service ended the execution (canceled, timed out) before we reported */
   canceled: boolean;
+  /** the status it ended it with, when known */
+  endedBy: string | null;
 }
 
-export type JobEvent = { type: 'job.cancel'; reason: string };
+/** `endedBy`: the status the service ended the execution with (TIMED_OUT, CANCELED, REMOVED…), when known */
+export type JobEvent = { type: 'job.cancel'; reason: string; endedBy?: string };
 
 export interface JobOutput {
   jobId: string;
@@ -92,7 +95,7 @@ export const jobMachine = setup({
     markInProgress: needs<void, { execution: Execution; step: string }>('markInProgress'),
     runStep: needs<StepResult, { execution: Execution; index: number; final: boolean }>('runStep'),
     reportResult: needs<Report | void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>('reportResult'),
-    recordCancel: needs<void, { execution: Execution; reason: string | null }>('recordCancel'),
+    recordCancel: needs<void, { execution: Execution; reason: string | null; endedBy: string | null }>('recordCancel'),
   },
   delays: { retry: ({ context }) => context.retryInMs },
   guards: {
@@ -143,10 +146,10 @@ export const jobMachine = setup({
   id: 'job',
   version: jobVersion,
   options: { maxIterations: 1000 },
-  context: ({ input }) => ({ ...input, plan: null, step: 0, results: [], failed: false, status: null, reason: null, reportAttempts: 0, retryInMs: 0, canceled: false }),
+  context: ({ input }) => ({ ...input, plan: null, step: 0, results: [], failed: false, status: null, reason: null, reportAttempts: 0, retryInMs: 0, canceled: false, endedBy: null }),
   initial: 'queued',
   on: {
-    'job.cancel': { target: '.closing', actions: assign({ canceled: true, reason: ({ event }) => event.reason }) },
+    'job.cancel': { target: '.closing', actions: assign({ canceled: true, reason: ({ event }) => event.reason, endedBy: ({ event }) => event.endedBy ?? null }) },
   },
   states: {
     queued: { always: 'validating' },
@@ -241,7 +244,7 @@ export const jobMachine = setup({
     closing: {
       invoke: {
         src: 'recordCancel',
-        input: ({ context }) => ({ execution: context.execution, reason: context.reason }),
+        input: ({ context }) => ({ execution: context.execution, reason: context.reason, endedBy: context.endedBy }),
         onDone: 'canceled',
         onError: 'canceled',
       },

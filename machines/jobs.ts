@@ -67,7 +67,8 @@ export const jobsMachine = setup({
     resendPending: needs<void, void>('resendPending'),
     askNext: needs<Execution | null, void>('askNext'),
     resendResult: needs<void, { key: string }>('resendResult'),
-    checkCurrent: needs<'active' | 'ended', ExecutionId>('checkCurrent'),
+    /** null while the execution is live at the service, else the status it ended it with (TIMED_OUT, CANCELED…) */
+    checkCurrent: needs<string | null, ExecutionId>('checkCurrent'),
     job: needsCallback('job') as AnyActorLogic,
   },
   delays: { retry: ({ context }) => context.retryInMs },
@@ -84,7 +85,7 @@ export const jobsMachine = setup({
     },
     otherHead: ({ context, event }) =>
       event.type === 'jobs.notified' && context.current !== null && (event.execution === null || keyOf(event.execution) !== keyOf(context.current)),
-    ended: ({ event }) => (event as unknown as { output: string }).output === 'ended',
+    ended: ({ event }) => (event as unknown as { output: string | null }).output !== null,
     isJobChild: ({ event }) => isJobChild((event as { actorId?: string }).actorId),
   },
   actions: {
@@ -114,7 +115,12 @@ export const jobsMachine = setup({
     }),
     cancelCurrent: sendTo(
       ({ context }) => `job:${context.current?.jobId}`,
-      { type: 'job.cancel', reason: 'the service ended this execution (canceled or timed out)' },
+      ({ event }) => {
+        const endedBy = (event as unknown as { output: string }).output;
+        // 'ended': the service would not say which status (a describe of an ended execution is refused)
+        const which = endedBy === 'ended' ? '' : ` (${endedBy})`;
+        return { type: 'job.cancel' as const, reason: `the service ended this execution${which}`, endedBy };
+      },
     ),
   },
 }).createMachine({

@@ -138,14 +138,15 @@ export function jobsActors(deps: JobsDeps) {
     else log.warn({ key: input.key }, 'offered again, but no result is stored; not run again');
   });
 
-  const checkCurrent = fromPromise<'active' | 'ended', ExecutionId>(async ({ input }) => {
+  const checkCurrent = fromPromise<string | null, ExecutionId>(async ({ input }) => {
     // Our own terminal update moved the head: nothing to ask, the report learns the rest.
-    if (live.get(executionKey(input.jobId, input.executionNumber))?.reporting) return 'active';
+    if (live.get(executionKey(input.jobId, input.executionNumber))?.reporting) return null;
     try {
-      const execution = await api.describe(input.jobId, input.executionNumber);
-      return TERMINAL_AT_SERVICE.includes(String(execution?.status)) ? 'ended' : 'active';
+      const status = String((await api.describe(input.jobId, input.executionNumber))?.status);
+      return TERMINAL_AT_SERVICE.includes(status) ? status : null;
     } catch (error) {
-      if (error instanceof JobsRejected && ['TerminalStateReached', 'ResourceNotFound'].includes(error.code)) return 'ended';
+      if (error instanceof JobsRejected && error.code === 'ResourceNotFound') return 'REMOVED';
+      if (error instanceof JobsRejected && error.code === 'TerminalStateReached') return error.executionState?.status ?? 'ended';
       throw error;
     }
   });
@@ -243,14 +244,15 @@ export function jobsActors(deps: JobsDeps) {
         log.info({ jobId, executionNumber, status: input.status, reason: input.reason, endedBy }, 'job reported');
         return { endedBy: endedBy ?? null };
       }),
-      recordCancel: fromPromise<void, { execution: Execution; reason: string | null }>(async ({ input }) => {
+      recordCancel: fromPromise<void, { execution: Execution; reason: string | null; endedBy: string | null }>(async ({ input }) => {
         const { jobId, executionNumber } = input.execution;
         const key = executionKey(jobId, executionNumber);
         live.get(key)?.abort.abort();
         live.delete(key);
-        await (await openRecords()).put(key, { jobId, executionNumber, state: 'done', status: 'CANCELED', reason: input.reason, group: undefined, finishedAt: Date.now() });
+        const endedBy = input.endedBy ?? undefined;
+        await (await openRecords()).put(key, { jobId, executionNumber, state: 'done', status: 'CANCELED', reason: input.reason, endedBy, group: undefined, finishedAt: Date.now() });
         stats.finished.CANCELED++;
-        log.warn({ jobId, executionNumber, reason: input.reason }, 'job canceled');
+        log.warn({ jobId, executionNumber, reason: input.reason, endedBy }, 'job canceled');
       }),
     },
   });

@@ -168,6 +168,8 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(job).toMatchObject({ state: { running: 'step' }, tags: ['busy'], context: { step: 0, execution: { jobId: 'long', executionNumber: 1 } } });
     t.service.end(t.thingName, 'long', 'CANCELED');
     await waitFor(() => !running(t.pidOf('long.pid')) && !running(t.pidOf('long.child')) || undefined, 'the canceled group to be gone', 5000);
+    const { jobs: records } = await json(await fetch(`${t.base}/api/v1/jobs`));
+    expect(records.find((j: { jobId: string }) => j.jobId === 'long')).toMatchObject({ state: 'done', status: 'CANCELED', endedBy: 'ended' });
     t.service.createJob(t.thingName, 'after', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['after', '1'] } }]));
     expect((await t.finished('after')).status).toBe('SUCCEEDED');
     expect(statuses(t.service.execution(t.thingName, 'long')!)).toEqual(['IN_PROGRESS']);
@@ -192,7 +194,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     // the agent sent no terminal update after the service's own, so none was refused or retried
     expect(statuses(t.service.execution(t.thingName, 'overdue')!)).toEqual(['IN_PROGRESS']);
     const { jobs } = await json(await fetch(`${t.base}/api/v1/jobs`));
-    expect(jobs.find((j: { jobId: string }) => j.jobId === 'overdue')).toMatchObject({ state: 'done', status: 'CANCELED' });
+    expect(jobs.find((j: { jobId: string }) => j.jobId === 'overdue')).toMatchObject({ state: 'done', status: 'CANCELED', endedBy: 'ended' });
     expect(t.agent.logs.filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
     expect(t.agent.child.exitCode).toBeNull();
   });

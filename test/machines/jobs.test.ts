@@ -25,7 +25,7 @@ function start(recent: string[] = [], direct = false) {
   const feed = fakeCallback();
   const ask = fakePromise<Execution | null>();
   const resend = fakePromise<void, { key: string }>();
-  const check = fakePromise<'active' | 'ended'>();
+  const check = fakePromise<string | null>();
   const machine = jobsMachine.provide({
     actors: {
       jobsFeed: feed.logic,
@@ -108,9 +108,10 @@ describe('jobs machine', () => {
     t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'b', executionNumber: 1 } });
     await t.settle();
     expect(t.check.calls).toBe(1);
-    t.check.resolve('ended');
+    t.check.resolve('TIMED_OUT');
     await t.settle();
-    expect(received.map((e) => e.type)).toContain('job.cancel');
+    // the job is told which status the service ended it with, for its record
+    expect(received.find((e) => e.type === 'job.cancel')).toMatchObject({ endedBy: 'TIMED_OUT', reason: 'the service ended this execution (TIMED_OUT)' });
   });
 
   it('retries asking with backoff after a failure, and waits while offline', async () => {
