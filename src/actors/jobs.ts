@@ -7,6 +7,7 @@ import { type ExecutionPayload, JobsApi, JobsRejected } from '../jobs/api.js';
 import { parseJobDocument, type JobPlan } from '../jobs/document.js';
 import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
 import { resultDetails } from '../jobs/report.js';
+import { posixSpawnAvailable } from '../jobs/launch.js';
 import { checkStep, runStep, type CheckedStep, type StepOutcome } from '../jobs/run-step.js';
 import { identify, killRecordedGroup } from '../jobs/process-group.js';
 import { JobStats } from '../jobs/stats.js';
@@ -30,6 +31,10 @@ export function jobsActors(deps: JobsDeps) {
   const { config, log } = deps;
   const api = new JobsApi(config.thingName, config.jobs.answerTimeoutSeconds * 1000);
   const stats = new JobStats();
+  if (config.jobs.enabled) {
+    if (posixSpawnAvailable) log.info('programs start with posix_spawn');
+    else log.warn('native/spawn.c is not built (npm run build needs a C compiler and Node headers): programs start with child_process, which forks the whole agent first');
+  }
   let records: JobRecords | undefined;
   const openRecords = async () =>
     (records ??= await JobRecords.open(config.stateDir, (error) => log.warn({ err: String(error) }, 'cannot write the jobs history (tried again with the next)')));

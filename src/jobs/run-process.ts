@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { defaultLauncher, type Exit, type Launched, type Launcher } from './launch.js';
 import { TailBuffer } from './tail-buffer.js';
 
 export interface RunOptions {
@@ -17,6 +17,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** the process group id, as soon as it exists: a job record keeps it for crash recovery */
   onSpawn?: (pgid: number) => void;
+  /** how the program is started (default: posix_spawn where built, else child_process) */
+  launcher?: Launcher;
 }
 
 export interface ProcessResult {
@@ -45,28 +47,40 @@ const PIPE_GRACE_MS = 1000;
  * whole group gets SIGTERM, then SIGKILL after `graceMs`; after the program exits, whatever
  * it left running in its group is killed too, so a step never outlives itself.
  */
-export function runProcess(options: RunOptions): Promise<ProcessResult> {
+export async function runProcess(options: RunOptions): Promise<ProcessResult> {
   const started = performance.now();
   const cap = options.outputCapBytes ?? 64 * 1024;
   const stdout = new TailBuffer(cap);
   const stderr = new TailBuffer(cap);
   let timedOut = false;
   let aborted = false;
+  const result = (ended: Partial<ProcessResult>): ProcessResult => ({
+    exitCode: null,
+    signal: null,
+    timedOut,
+    aborted,
+    stdout: stdout.text(),
+    stderr: stderr.text(),
+    stdoutBytes: stdout.totalBytes,
+    stderrBytes: stderr.totalBytes,
+    stderrLines: stderr.lines,
+    durationMs: Math.round(performance.now() - started),
+    ...ended,
+  });
+
+  let child: Launched;
+  try {
+    const { path, args, env, cwd, uid, gid } = options;
+    child = await (options.launcher ?? defaultLauncher)({ path, args, env, cwd, uid, gid });
+  } catch (error) {
+    return result({ spawnError: `${(error as NodeJS.ErrnoException).code ?? 'error'}: ${(error as Error).message}` });
+  }
+  const pgid = child.pid;
+  options.onSpawn?.(pgid);
 
   return new Promise<ProcessResult>((resolve) => {
-    const child = spawn(options.path, options.args, {
-      detached: true, // its own process group, so the group can be signalled as one
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: options.env,
-      cwd: options.cwd,
-      uid: options.uid,
-      gid: options.gid,
-      shell: false,
-    });
-    const pgid = child.pid;
     const timers: NodeJS.Timeout[] = [];
     const signalGroup = (signal: NodeJS.Signals) => {
-      if (pgid === undefined) return;
       try {
         process.kill(-pgid, signal);
       } catch {
@@ -77,33 +91,10 @@ export function runProcess(options: RunOptions): Promise<ProcessResult> {
       signalGroup('SIGTERM');
       timers.push(setTimeout(() => signalGroup('SIGKILL'), options.graceMs ?? 5000));
     };
-    const finish = (extra: Partial<ProcessResult>) => {
-      for (const t of timers) clearTimeout(t);
-      options.signal?.removeEventListener('abort', onAbort);
-      resolve({
-        exitCode: null,
-        signal: null,
-        timedOut,
-        aborted,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        stdoutBytes: stdout.totalBytes,
-        stderrBytes: stderr.totalBytes,
-        stderrLines: stderr.lines,
-        durationMs: Math.round(performance.now() - started),
-        ...extra,
-      });
-    };
     const onAbort = () => {
       aborted = true;
       stop();
     };
-
-    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.once('error', (error: NodeJS.ErrnoException) => finish({ spawnError: `${error.code ?? 'error'}: ${error.message}` }));
-    if (pgid === undefined) return; // 'error' follows
-    options.onSpawn?.(pgid);
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
     timers.push(
@@ -113,17 +104,28 @@ export function runProcess(options: RunOptions): Promise<ProcessResult> {
       }, options.timeoutMs),
     );
 
-    let exit: { exitCode: number | null; signal: NodeJS.Signals | null } | undefined;
-    let closed = false;
-    child.once('exit', (exitCode, signal) => {
-      exit = { exitCode, signal };
-      // Leftovers in the group would keep the pipes open: give them a moment, then end them.
-      timers.push(setTimeout(() => !closed && signalGroup('SIGKILL'), PIPE_GRACE_MS));
-    });
-    child.once('close', () => {
-      closed = true;
+    // Done once the program has exited and both pipes are closed, in whichever order.
+    let exit: Exit | undefined;
+    let openPipes = 2;
+    const finishIfDone = () => {
+      if (!exit || openPipes > 0) return;
       signalGroup('SIGKILL'); // a background child that let go of the pipes goes too
-      finish(exit ?? { exitCode: child.exitCode, signal: child.signalCode });
+      for (const t of timers) clearTimeout(t);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve(result(exit));
+    };
+    for (const [stream, tail] of [[child.stdout, stdout], [child.stderr, stderr]] as const) {
+      stream.on('data', (chunk: Buffer) => tail.push(chunk));
+      stream.once('close', () => {
+        openPipes--;
+        finishIfDone();
+      });
+    }
+    void child.exited.then((ended) => {
+      exit = ended;
+      // Leftovers in the group would keep the pipes open: give them a moment, then end them.
+      if (openPipes > 0) timers.push(setTimeout(() => signalGroup('SIGKILL'), PIPE_GRACE_MS));
+      finishIfDone();
     });
   });
 }

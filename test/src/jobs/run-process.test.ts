@@ -2,16 +2,11 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { launchWithNode, launchWithPosixSpawn, posixSpawnAvailable, type Launcher } from '../../../src/jobs/launch.js';
 import { runProcess, type RunOptions } from '../../../src/jobs/run-process.js';
 import { groupMembers } from '../../support/processes.js';
 
 const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' };
-const run = (path: string, args: string[], extra: Partial<RunOptions> = {}) => {
-  let pgid = 0;
-  const result = runProcess({ path, args, env, timeoutMs: 10_000, graceMs: 300, onSpawn: (id) => (pgid = id), ...extra });
-  return { result, pgid: () => pgid };
-};
-const sh = (script: string, extra: Partial<RunOptions> = {}) => run('/bin/sh', ['-c', script], extra);
 
 /** Whether anything of the group is still running a moment later (signals land asynchronously). */
 async function groupAlive(pgid: number): Promise<boolean> {
@@ -19,7 +14,44 @@ async function groupAlive(pgid: number): Promise<boolean> {
   return groupMembers(pgid).length > 0;
 }
 
-describe('runProcess', () => {
+it('this build starts programs with posix_spawn (npm run build compiled native/spawn.c)', () => {
+  expect(posixSpawnAvailable).toBe(true);
+});
+
+it('reads the exit of a posix_spawn child right while child_process children come and go (each side reaps only its own)', async () => {
+  const ours = runProcess({ path: '/bin/sh', args: ['-c', 'sleep 0.3; exit 7'], env, timeoutMs: 10_000, launcher: launchWithPosixSpawn });
+  const theirs = Array.from({ length: 10 }, (_, i) => runProcess({ path: '/bin/sh', args: ['-c', `sleep 0.0${i}; exit ${i}`], env, timeoutMs: 10_000, launcher: launchWithNode }));
+  expect((await Promise.all(theirs)).map((r) => r.exitCode)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  expect(await ours).toMatchObject({ exitCode: 7, signal: null });
+});
+
+// The same behaviour whichever way the program is started.
+describe.each<[string, Launcher]>([
+  ['posix_spawn', launchWithPosixSpawn],
+  ['child_process', launchWithNode],
+])('runProcess, started with %s', (_name, launcher) => {
+  const run = (path: string, args: string[], extra: Partial<RunOptions> = {}) => {
+    let pgid = 0;
+    const result = runProcess({ path, args, env, timeoutMs: 10_000, graceMs: 300, onSpawn: (id) => (pgid = id), launcher, ...extra });
+    return { result, pgid: () => pgid };
+  };
+  const sh = (script: string, extra: Partial<RunOptions> = {}) => run('/bin/sh', ['-c', script], extra);
+
+  it('starts the program in a session and process group of its own, in the given directory, with no signal blocked and none of the standard ones ignored', async () => {
+    const r = await run('/bin/sh', ['-c', 'pwd; cat /proc/self/stat; grep -E "^Sig(Ign|Blk)" /proc/self/status'], { cwd: '/tmp' }).result;
+    const [pwd, stat, ...masks] = r.stdout.trim().split('\n');
+    expect(pwd).toBe('/tmp');
+    // fields after "(comm)": state ppid pgrp session; cat's group and session are its shell's
+    const [, , pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    expect(pgrp).toBe(session);
+    expect(Number(pgrp)).toBeGreaterThan(0);
+    // signals 1-31 (Node ignores SIGPIPE; a job must not inherit that); glibc keeps its two
+    // internal real-time signals (32, 33) ignored across posix_spawn, which no program can use
+    const [blocked, ignored] = masks.map((line) => BigInt(`0x${line.split('\t')[1]}`));
+    expect(blocked).toBe(0n);
+    expect(ignored & 0x7fffffffn).toBe(0n);
+  });
+
   it('runs the program with its arguments as they are: no shell ever interprets them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-run-'));
     const marker = join(dir, 'marker');
