@@ -116,6 +116,7 @@ export async function runProcess(options: RunOptions): Promise<ProcessResult> {
     };
     for (const [stream, tail] of [[child.stdout, stdout], [child.stderr, stderr]] as const) {
       stream.on('data', (chunk: Buffer) => tail.push(chunk));
+      stream.on('error', () => {}); // a failed read ends the pipe like EOF: 'close' follows
       stream.once('close', () => {
         openPipes--;
         finishIfDone();
