@@ -61,6 +61,10 @@ export const firmwareEntryVersion = '1';
 
 type Ev<T> = { output: T };
 
+/** Failures that are the registry's answer "there is no build" (the distribution spec's code for
+ * an unknown repository; no eligible semver tag): trusted for freshnessMs, as a build would be. */
+const NO_BUILD = ['NAME_UNKNOWN', 'no_version'];
+
 /** resolve → fetch → verify, the same steps for a cold entry and for a refresh; a failure
  * anywhere goes to `failTarget`, an unchanged manifest straight to `doneTarget`. */
 function steps(failTarget: string, doneTarget: string) {
@@ -105,7 +109,8 @@ function steps(failTarget: string, doneTarget: string) {
  * served at once (stale, so the first request refreshes it). A refresh resolves the latest
  * tag, fetches and verifies the blob; the previous verified build stays served throughout, and
  * a refresh that fails (registry down, bad digest, bad signature) keeps it and retries after a
- * backoff. An entry that never had a good build ends in `failed`.
+ * backoff. An entry with no build is `missing` for a while (a negative cache: requests get "no
+ * firmware" without asking the registry), then ends in `failed`.
  */
 export const firmwareEntryMachine = setup({
   types: {} as { context: EntryContext; events: EntryEvent; input: EntryInput; output: EntryOutput },
@@ -118,6 +123,7 @@ export const firmwareEntryMachine = setup({
   delays: {
     freshness: ({ context }) => context.freshnessMs,
     retry: ({ context }) => context.retryInMs,
+    missing: ({ context }) => (NO_BUILD.includes(context.lastError?.code ?? '') ? context.freshnessMs : context.retryInMs),
   },
   guards: {
     cached: ({ event }) => (event as unknown as Ev<FirmwareMeta | null>).output !== null,
@@ -161,7 +167,15 @@ export const firmwareEntryMachine = setup({
       },
     },
     // No build yet: the first resolve → fetch → verify.
-    cold: { ...steps('#firmwareEntry.failed', '#firmwareEntry.ready') },
+    cold: { ...steps('#firmwareEntry.missing', '#firmwareEntry.ready') },
+    // No build to serve, and requests do not ask the registry again until this ends: for
+    // freshnessMs when the registry said there is none, for the retry delay when it failed.
+    // A push (firmware.refresh) looks again at once.
+    missing: {
+      tags: ['missing'],
+      after: { missing: 'failed' },
+      on: { 'firmware.refresh': { target: 'cold', actions: assign({ again: false }) } },
+    },
     ready: {
       tags: ['serving'],
       on: { 'firmware.refresh': { target: '.refreshing', actions: assign({ again: false }) } },

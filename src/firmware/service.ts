@@ -85,7 +85,7 @@ export class FirmwareService {
     const hot = this.peek(device);
     if (hot) return hot;
     this.stats.misses++;
-    await this.ask(device, 'firmware.request', () => this.hot.has(device));
+    await this.ask(device, 'firmware.request', (snap) => this.hot.has(device) || snap.hasTag('missing'));
     const found = this.hot.get(device);
     if (found?.stale) found.ref.send({ type: 'firmware.request' });
     return found;

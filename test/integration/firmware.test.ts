@@ -179,6 +179,21 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     expect(metrics).toMatch(/edgevisor_firmware_cache_bytes [1-9]/);
   });
 
+  it('an unknown device is asked of the registry once: later requests get 404 without a registry call, until a push (webhook) makes it found at once', async () => {
+    proxy.reset();
+    for (let i = 0; i < 10; i++) expect((await get(`${agent.base}/version?device=esp32-garage`)).status).toBe(404);
+    expect((await get(`${agent.base}/firmware?device=esp32-garage`)).status).toBe(404);
+    expect(proxy.counts).toMatchObject({ tags: 1, manifests: 0, blobs: 0 });
+    const state = await (await fetch(`${agent.base}/api/v1/state`)).json();
+    const firmware = state.tree.children.find((c: { id: string }) => c.id === 'firmware');
+    expect(firmware.children.find((c: { id: string }) => c.id === 'firmware:esp32-garage')).toMatchObject({ state: 'missing' });
+    const image = fakeImage(50_000);
+    await push(registry.host, { repo: 'fw/esp32-garage', tag: '0.1.0', bytes: image });
+    const hook = await fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-garage', '0.1.0')) });
+    expect(hook.status).toBe(200);
+    expect((await get(`${agent.base}/version?device=esp32-garage`)).body.toString()).toBe(versionBody('0.1.0', image));
+  });
+
   it('a Harbor push webhook refreshes the device and announces {"version","size"} retained at QoS 1', async () => {
     const v111 = fakeImage(150_000);
     await push(registry.host, { repo: 'fw/esp32-kitchen', tag: '1.11.0', bytes: v111 });

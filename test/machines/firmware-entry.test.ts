@@ -134,15 +134,53 @@ describe('firmware entry machine', () => {
     expect(t.snap().context.current?.version).toBe('1.0.0');
   });
 
-  it('an entry that never had a good build ends in failed, with the reason as output', async () => {
+  it('an entry the registry has no build for is missing for freshnessMs (requests ask nothing), then ends in failed with the reason', async () => {
     const t = start();
     t.load.resolve(null);
     await t.settle();
     t.resolve.reject(Object.assign(new Error('no eligible semver tag'), { code: 'no_version' }));
     await t.settle();
+    expect(t.snap().value).toBe('missing');
+    expect(t.snap().hasTag('missing')).toBe(true);
+    for (let i = 0; i < 5; i++) t.child().send({ type: 'firmware.request' });
+    await advance(t.clock, 59_000);
+    expect(t.resolve.calls).toBe(0); // no resolve asked while missing
+    expect(t.snap().value).toBe('missing');
+    await advance(t.clock, 1_000);
     expect(t.snap().status).toBe('done');
     expect(t.snap().value).toBe('failed');
     expect(t.snap().output).toEqual({ device: 'esp32', error: { code: 'no_version', message: 'no eligible semver tag' } });
+  });
+
+  it('a registry that failed (not an answer) keeps an entry missing only for the retry delay', async () => {
+    const t = start();
+    t.load.resolve(null);
+    await t.settle();
+    t.resolve.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'unreachable' }));
+    await t.settle();
+    expect(t.snap().value).toBe('missing');
+    await advance(t.clock, 2_000); // the first retry delay: 1 s, jittered
+    expect(t.snap().value).toBe('failed');
+  });
+
+  it('a push while missing looks again at once', async () => {
+    const t = start();
+    t.load.resolve(null);
+    await t.settle();
+    t.resolve.reject(Object.assign(new Error('repository name not known to registry'), { code: 'NAME_UNKNOWN' }));
+    await t.settle();
+    expect(t.snap().value).toBe('missing');
+    t.child().send({ type: 'firmware.refresh' });
+    await t.settle();
+    expect(t.snap().value).toEqual({ cold: 'resolving' });
+    expect(t.resolve.calls).toBe(1);
+    t.resolve.resolve(resolved('1.0.0'));
+    await t.settle();
+    t.fetch.resolve('handle');
+    await t.settle();
+    t.verify.resolve(meta(resolved('1.0.0')));
+    await t.settle();
+    expect(t.snap().value).toEqual({ ready: 'fresh' });
   });
 
   it('a webhook during a refresh is not lost: one more refresh follows', async () => {
