@@ -184,9 +184,9 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     for (let i = 0; i < 10; i++) expect((await get(`${agent.base}/version?device=esp32-garage`)).status).toBe(404);
     expect((await get(`${agent.base}/firmware?device=esp32-garage`)).status).toBe(404);
     expect(proxy.counts).toMatchObject({ tags: 1, manifests: 0, blobs: 0 });
-    const state = await (await fetch(`${agent.base}/api/v1/state`)).json();
-    const firmware = state.tree.children.find((c: { id: string }) => c.id === 'firmware');
-    expect(firmware.children.find((c: { id: string }) => c.id === 'firmware:esp32-garage')).toMatchObject({ state: 'missing' });
+    const state = (await (await fetch(`${agent.base}/api/v1/state`)).json()) as { tree: { children: Array<{ id: string; children: Array<{ id: string }> }> } };
+    const firmware = state.tree.children.find((c) => c.id === 'firmware');
+    expect(firmware?.children.find((c) => c.id === 'firmware:esp32-garage')).toMatchObject({ state: 'missing' });
     const image = fakeImage(50_000);
     await push(registry.host, { repo: 'fw/esp32-garage', tag: '0.1.0', bytes: image });
     const hook = await fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-garage', '0.1.0')) });
