@@ -34,10 +34,8 @@ function start(freshnessMs = 60_000) {
   const settle = async () => {
     for (let i = 0; i < 5; i++) await flush();
   };
-  /** cold: nothing cached, resolve → fetch → verify with r */
-  const coldFetch = async (r: Resolved) => {
-    load.resolve(null);
-    await settle();
+  /** the resolve → fetch → verify under way finds r */
+  const build = async (r: Resolved) => {
     resolve.resolve(r);
     await settle();
     fetch.resolve('handle');
@@ -45,7 +43,13 @@ function start(freshnessMs = 60_000) {
     verify.resolve(meta(r));
     await settle();
   };
-  return { actor, clock, load, resolve, fetch, verify, stored, child, snap, settle, coldFetch, errors };
+  /** cold: nothing cached, then r is built */
+  const coldFetch = async (r: Resolved) => {
+    load.resolve(null);
+    await settle();
+    await build(r);
+  };
+  return { actor, clock, load, resolve, fetch, verify, stored, child, snap, settle, build, coldFetch, errors };
 }
 
 describe('firmware entry machine', () => {
@@ -174,12 +178,7 @@ describe('firmware entry machine', () => {
     await t.settle();
     expect(t.snap().value).toEqual({ cold: 'resolving' });
     expect(t.resolve.calls).toBe(1);
-    t.resolve.resolve(resolved('1.0.0'));
-    await t.settle();
-    t.fetch.resolve('handle');
-    await t.settle();
-    t.verify.resolve(meta(resolved('1.0.0')));
-    await t.settle();
+    await t.build(resolved('1.0.0'));
     expect(t.snap().value).toEqual({ ready: 'fresh' });
   });
 
@@ -190,20 +189,10 @@ describe('firmware entry machine', () => {
     await t.settle();
     expect(t.snap().value).toEqual({ ready: { refreshing: 'resolving' } });
     t.child().send({ type: 'firmware.refresh' }); // a second push while the first is resolved
-    t.resolve.resolve(resolved('1.1.0'));
-    await t.settle();
-    t.fetch.resolve('h');
-    await t.settle();
-    t.verify.resolve(meta(resolved('1.1.0')));
-    await t.settle();
+    await t.build(resolved('1.1.0'));
     expect(t.snap().value).toEqual({ ready: { refreshing: 'resolving' } });
     expect(t.resolve.calls).toBe(1);
-    t.resolve.resolve(resolved('1.2.0'));
-    await t.settle();
-    t.fetch.resolve('h');
-    await t.settle();
-    t.verify.resolve(meta(resolved('1.2.0')));
-    await t.settle();
+    await t.build(resolved('1.2.0'));
     expect(t.snap().value).toEqual({ ready: 'fresh' });
     expect(t.snap().context.current?.version).toBe('1.2.0');
     expect(t.errors).toEqual([]);
