@@ -49,7 +49,14 @@ function start(freshnessMs = 60_000) {
     await settle();
     await build(r);
   };
-  return { actor, clock, load, resolve, fetch, verify, stored, child, snap, settle, build, coldFetch, errors };
+  /** cold: nothing cached, and the registry's look fails with this code */
+  const coldFails = async (code: string, message: string) => {
+    load.resolve(null);
+    await settle();
+    resolve.reject(Object.assign(new Error(message), { code }));
+    await settle();
+  };
+  return { actor, clock, load, resolve, fetch, verify, stored, child, snap, settle, build, coldFetch, coldFails, errors };
 }
 
 describe('firmware entry machine', () => {
@@ -140,10 +147,7 @@ describe('firmware entry machine', () => {
 
   it('an entry the registry has no build for is missing for freshnessMs (requests ask nothing), then ends in failed with the reason', async () => {
     const t = start();
-    t.load.resolve(null);
-    await t.settle();
-    t.resolve.reject(Object.assign(new Error('no eligible semver tag'), { code: 'no_version' }));
-    await t.settle();
+    await t.coldFails('no_version', 'no eligible semver tag');
     expect(t.snap().value).toBe('missing');
     expect(t.snap().hasTag('missing')).toBe(true);
     for (let i = 0; i < 5; i++) t.child().send({ type: 'firmware.request' });
@@ -158,10 +162,7 @@ describe('firmware entry machine', () => {
 
   it('a registry that failed (not an answer) keeps an entry missing only for the retry delay', async () => {
     const t = start();
-    t.load.resolve(null);
-    await t.settle();
-    t.resolve.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'unreachable' }));
-    await t.settle();
+    await t.coldFails('unreachable', 'connect ECONNREFUSED');
     expect(t.snap().value).toBe('missing');
     await advance(t.clock, 2_000); // the first retry delay: 1 s, jittered
     expect(t.snap().value).toBe('failed');
@@ -169,10 +170,7 @@ describe('firmware entry machine', () => {
 
   it('a push while missing looks again at once', async () => {
     const t = start();
-    t.load.resolve(null);
-    await t.settle();
-    t.resolve.reject(Object.assign(new Error('repository name not known to registry'), { code: 'NAME_UNKNOWN' }));
-    await t.settle();
+    await t.coldFails('NAME_UNKNOWN', 'repository name not known to registry');
     expect(t.snap().value).toBe('missing');
     t.child().send({ type: 'firmware.refresh' });
     await t.settle();
