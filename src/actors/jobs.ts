@@ -32,7 +32,7 @@ export function jobsActors(deps: JobsDeps) {
   const api = new JobsApi(config.thingName, config.jobs.answerTimeoutSeconds * 1000);
   const stats = new JobStats();
   if (config.jobs.enabled) {
-    if (posixSpawnAvailable) log.info('programs start with posix_spawn');
+    if (posixSpawnAvailable()) log.info('programs start with posix_spawn');
     else log.warn('native/spawn.c is not built (npm run build needs a C compiler and Node headers): programs start with child_process, which forks the whole agent first');
   }
   let records: JobRecords | undefined;

@@ -48,20 +48,25 @@ interface SpawnAddon {
 }
 
 /** dist/native/spawn.node (scripts/build-native.mjs), from the bundle, from tsc's output or from the sources. */
-function loadAddon(): SpawnAddon | undefined {
+function loadAddon(): SpawnAddon | null {
   for (const relative of ['../native/spawn.node', '../../native/spawn.node', '../../dist/native/spawn.node']) {
     const path = fileURLToPath(new URL(relative, import.meta.url));
     if (!existsSync(path)) continue;
     try {
       return createRequire(import.meta.url)(path) as SpawnAddon;
     } catch {
-      return undefined; // built for another Node or platform: child_process it is
+      return null; // built for another Node or platform: child_process it is
     }
   }
-  return undefined;
+  return null;
 }
 
-const addon = loadAddon();
+/** Looked for when jobs first need it, not at the agent's start; null: not built. */
+let loaded: SpawnAddon | null | undefined;
+function addon(): SpawnAddon | null {
+  if (loaded === undefined) loaded = loadAddon();
+  return loaded;
+}
 const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
 /** children started with posix_spawn, until their exit is seen */
 const running = new Map<number, (exit: Exit) => void>();
@@ -70,7 +75,7 @@ function reapExited(): void {
   for (const [pid, done] of running) {
     let status: ReturnType<SpawnAddon['reap']>;
     try {
-      status = addon!.reap(pid);
+      status = addon()!.reap(pid);
     } catch {
       status = [null, 0]; // ECHILD: gone without a status we can read
     }
@@ -86,11 +91,12 @@ function reapExited(): void {
  * Exits are read on SIGCHLD (libuv reaps only the children it started itself).
  */
 export const launchWithPosixSpawn: Launcher = async (o) => {
-  if (!addon) throw new Error('the posix_spawn addon is not built (npm run build)');
+  const native = addon();
+  if (!native) throw new Error('the posix_spawn addon is not built (npm run build)');
   if (o.uid !== undefined || o.gid !== undefined) throw new Error('posix_spawn cannot change the user; use launchWithNode');
   // before the child exists, so that no SIGCHLD of its can come unheard
   if (!process.listeners('SIGCHLD').includes(reapExited)) process.on('SIGCHLD', reapExited);
-  const [pid, stdoutFd, stderrFd] = addon.spawn(o.path, [o.path, ...o.args], Object.entries(o.env).map(([k, v]) => `${k}=${v}`), o.cwd ?? '');
+  const [pid, stdoutFd, stderrFd] = native.spawn(o.path, [o.path, ...o.args], Object.entries(o.env).map(([k, v]) => `${k}=${v}`), o.cwd ?? '');
   const exited = new Promise<Exit>((done) => running.set(pid, done));
   reapExited(); // it may be gone already
   const pipe = (fd: number) => new Socket({ fd, readable: true, writable: false });
@@ -98,7 +104,7 @@ export const launchWithPosixSpawn: Launcher = async (o) => {
 };
 
 /** Whether this build has the posix_spawn addon (the jobs concern logs which way programs start). */
-export const posixSpawnAvailable = addon !== undefined;
+export const posixSpawnAvailable = (): boolean => addon() !== null;
 
 /** posix_spawn where it is built and no other user is asked for; child_process otherwise. */
-export const defaultLauncher: Launcher = (o) => (posixSpawnAvailable && o.uid === undefined && o.gid === undefined ? launchWithPosixSpawn(o) : launchWithNode(o));
+export const defaultLauncher: Launcher = (o) => (o.uid === undefined && o.gid === undefined && posixSpawnAvailable() ? launchWithPosixSpawn(o) : launchWithNode(o));

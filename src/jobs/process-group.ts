@@ -27,7 +27,7 @@ export function bootId(): string {
 }
 
 /** Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, …, starttime at 19]. */
-function statOf(pid: number | 'self'): string[] | undefined {
+export function statOf(pid: number | string): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { statOf as stat } from '../../src/jobs/process-group.js';
 
 /** SIGTERM to a child this test started, resolved once it has exited (at once if it already has). */
 export async function terminate(child: ChildProcess | undefined): Promise<void> {
@@ -7,16 +8,6 @@ export async function terminate(child: ChildProcess | undefined): Promise<void> 
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-}
-
-/** /proc/<pid>/stat after the command name: [state, ppid, pgrp, …]; undefined once gone. */
-function stat(pid: number | string): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether the process still runs (a zombie, dead but not yet reaped, does not count:

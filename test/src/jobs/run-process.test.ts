@@ -15,7 +15,7 @@ async function groupAlive(pgid: number): Promise<boolean> {
 }
 
 it('this build starts programs with posix_spawn (npm run build compiled native/spawn.c)', () => {
-  expect(posixSpawnAvailable).toBe(true);
+  expect(posixSpawnAvailable()).toBe(true);
 });
 
 it('reads the exit of a posix_spawn child right while child_process children come and go (each side reaps only its own)', async () => {
