@@ -12,7 +12,7 @@ import { Agent, request } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, median, percentile, sleep, startMosquitto } from './support.mjs';
+import { freePort, median, percentile, sleep, startMosquitto, until } from './support.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 5);
 const RATE = Number(process.env.RATE ?? 2000);
@@ -29,16 +29,6 @@ const PIN = process.env.PIN === '1' && availableParallelism() >= 2;
 const onServerCpu = (cmd, args) => (PIN ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args]);
 const dir = mkdtempSync(join(tmpdir(), 'bench-firmware-'));
 const children = [];
-
-async function until(probe, what) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if (await probe()) return;
-    } catch {}
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function startRegistry() {
   const port = await freePort();

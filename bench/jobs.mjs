@@ -5,13 +5,13 @@
 // (its code not yet compiled by V8's optimiser), later ones an agent that has run jobs before.
 // Run: npm run bench:jobs   (builds first; needs mosquitto)
 // Env: JOBS (per burst, default 200), ROUNDS (default 3), TRACE=1 (where the time goes),
-// AGENT_NODE_FLAGS (flags for the agent's node only, say --cpu-prof --cpu-prof-dir=DIR).
+// AGENT_NODE_ARGS (flags for the agent's node only, say --cpu-prof --cpu-prof-dir=DIR).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { freePort, median, percentile as pct, sleep, startMosquitto } from './support.mjs';
+import { agentNodeArgs, freePort, median, percentile as pct, sleep, startMosquitto, until } from './support.mjs';
 
 const JOBS = Number(process.env.JOBS ?? 200);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -96,13 +96,9 @@ try {
   const httpPort = await freePort();
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ thingName: 'bench', stateDir: join(dir, 'state'), mqtt: { url }, http: { port: httpPort }, jobs: { enabled: true, allowlist: ['/bin/true'] }, log: { level: 'warn' } }));
-  const agentFlags = (process.env.AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  agent = spawn(process.execPath, [...agentFlags, entry, 'run', '--config', config], { stdio: ['ignore', agentFlags.length > 0 ? 'inherit' : 'ignore', 'inherit'] });
-  for (let i = 0; i < 500; i++) {
-    const ok = await fetch(`http://127.0.0.1:${httpPort}/health`).then((r) => r.status === 200, () => false);
-    if (ok) break;
-    await sleep(20);
-  }
+  const nodeArgs = agentNodeArgs();
+  agent = spawn(process.execPath, [...nodeArgs, entry, 'run', '--config', config], { stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'] });
+  await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/health`)).ok, 'the agent');
   // Past its start-up work (connect, subscribe, first ask), so that the first floor is not measured beside it.
   await sleep(2000);
   const sniffer = process.env.TRACE === '1' ? await startTrace() : undefined;

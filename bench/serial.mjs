@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
-import { freePort, median, percentile, sleep, startMosquitto } from './support.mjs';
+import { agentNodeArgs, freePort, median, percentile, sleep, startMosquitto, until } from './support.mjs';
 
 const SECONDS = Number(process.env.SECONDS ?? 5);
 /** latency is taken after this much streaming (JIT and first-use warm-up); loss counts every line */
@@ -30,7 +30,7 @@ async function ptyPair(name) {
   const near = join(dir, `${name}-near`);
   const far = join(dir, `${name}-far`);
   const child = spawn('socat', [`pty,raw,echo=0,link=${far}`, `pty,raw,echo=0,link=${near}`], { stdio: 'ignore' });
-  while (!existsSync(near) || !existsSync(far)) await sleep(10);
+  await until(() => existsSync(near) && existsSync(far), 'socat\'s ptys');
   return { near, far, stop: () => child.kill('SIGTERM') };
 }
 
@@ -127,14 +127,9 @@ async function agent(brokerUrl) {
     log: { level: 'warn' },
     devices: { enabled: true, hotplug: 'off', profilesDir: profiles, ports: [{ path: pty.near, profile: 'fast-lines', id: 'bench' }] },
   }));
-  const nodeArgs = process.env.AGENT_NODE_ARGS ? process.env.AGENT_NODE_ARGS.split(' ') : [];
-  const child = spawn(process.execPath, [...nodeArgs, entry, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...agentNodeArgs(), entry, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
-  for (;;) {
-    const body = await fetch(`${base}/api/v1/devices`).then((r) => r.json(), () => null);
-    if (body?.devices?.[0]?.state === 'streaming') break;
-    await sleep(50);
-  }
+  await until(async () => (await (await fetch(`${base}/api/v1/devices`)).json()).devices?.[0]?.state === 'streaming', 'the port to stream');
   const sub = await mqtt.connectAsync(brokerUrl, { clientId: `bench-sub-${process.pid}` });
   const mqttArrived = [];
   let mqttFirst = 0;

@@ -9,6 +9,20 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 export const median = (xs) => percentile(xs, 50);
 
+/** Polls `probe` (a failure counts as not yet) every 50 ms, 15 s at most. */
+export async function until(probe, what) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if (await probe()) return;
+    } catch {}
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** AGENT_NODE_ARGS: flags for the agent's node only (say --cpu-prof --cpu-prof-dir=DIR). */
+export const agentNodeArgs = () => (process.env.AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 export async function freePort() {
   const s = createServer();
   await new Promise((r) => s.listen(0, '127.0.0.1', r));
