@@ -33,7 +33,8 @@ Options:
                       state in ./var. EDGEVISOR_CONFIG names the file too.
       --print-config  print the effective config (secrets masked) and exit
       --inspect       development: send the actor tree to the Stately inspector
-                      (needs the dev dependency @statelyai/inspect; also EDGEVISOR_INSPECT=1)
+                      (needs the dev dependency @statelyai/inspect; also EDGEVISOR_INSPECT=1);
+                      the relay listens on 127.0.0.1:8081 (EDGEVISOR_INSPECT_HOST, _PORT)
   -h, --help          show this text
   -v, --version       print the version
 

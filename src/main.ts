@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseCli, usage, type CliOptions } from './cli.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, forConcern, type Logger } from './log.js';
 
 /** Entry point: parse, load the config, run the tree, map signals and outcomes to exit codes. */
 async function main(argv: string[]): Promise<number> {
@@ -31,11 +31,12 @@ async function main(argv: string[]): Promise<number> {
 
   // Loaded only now, so a bad config is refused without loading the agent's dependencies.
   const { startRuntime } = await import('./runtime.js');
-  const { startInspector } = await import('./inspector.js');
-  const log = createLogger(loaded.config.log);
+  const { startInspector, inspectorOptions } = await import('./inspector.js');
+  const rootLog = createLogger(loaded.config.log);
+  const log = forConcern(rootLog, 'agent');
   warnAboutPendingConcerns(loaded.config, log);
-  const inspector = cli.inspect ? await startInspector(log) : undefined;
-  const runtime = startRuntime(loaded.config, log, { inspect: inspector?.inspect });
+  const inspector = cli.inspect ? await startInspector(log, inspectorOptions(process.env)) : undefined;
+  const runtime = startRuntime(loaded.config, rootLog, { inspect: inspector?.inspect });
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

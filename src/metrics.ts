@@ -49,11 +49,21 @@ export function createMetrics(root: () => AnyActorRef | undefined, sources: Metr
   };
 }
 
+/** prom-client counts CPU from its registration (the first scrape) on: add what the process used before. */
+function countCpuBefore(registry: Registry, usage: NodeJS.CpuUsage): void {
+  const add = (name: string, micros: number) => (registry.getSingleMetric(name) as { inc?: (n: number) => void } | undefined)?.inc?.(micros / 1e6);
+  add('process_cpu_user_seconds_total', usage.user);
+  add('process_cpu_system_seconds_total', usage.system);
+  add('process_cpu_seconds_total', usage.user + usage.system);
+}
+
 function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, sources: MetricSources): Registry {
   const { outbox, jobs, firmware, devices } = sources;
   const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
+  const before = process.cpuUsage();
   collectDefaultMetrics({ register: registry });
+  countCpuBefore(registry, before);
 
   new Gauge({
     name: 'edgevisor_supervisor_state',

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { MqttClient } from 'mqtt';
@@ -110,9 +111,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
 
   const machine = supervisorMachine.provide({
     actors: {
-      prepare: fromPromise<void, void>(async () => {
-        await mkdir(config.stateDir, { recursive: true });
-      }),
+      prepare: fromPromise<void, void>(() => prepareStateDir(config.stateDir)),
       drain: fromPromise<void, void>(() => closing.settled()),
       broker,
       link,
@@ -147,6 +146,16 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   actor.start();
   supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
   return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
+}
+
+/** The state directory exists and is writable, or start-up stops with a reason naming the key. */
+async function prepareStateDir(stateDir: string): Promise<void> {
+  try {
+    await mkdir(stateDir, { recursive: true });
+    await access(stateDir, constants.W_OK);
+  } catch (error) {
+    throw new Error(`stateDir "${stateDir}" cannot be used: ${(error as Error).message}`);
+  }
 }
 
 export function supervisorInput(config: Config): SupervisorInput {
