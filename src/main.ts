@@ -37,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
   warnAboutPendingConcerns(loaded.config, log);
   const inspector = cli.inspect ? await startInspector(log, inspectorOptions(process.env)) : undefined;
   const runtime = startRuntime(loaded.config, rootLog, { inspect: inspector?.inspect });
+  const { startSystemdNotify } = await import('./systemd-notify.js');
+  const systemd = startSystemdNotify(process.env, runtime.actor, forConcern(rootLog, 'systemd'));
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -45,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       process.exit(1);
     }
     log.info({ signal }, 'stopping');
+    systemd?.stop();
     runtime.stop();
   };
   process.on('SIGTERM', onSignal);
