@@ -127,7 +127,15 @@ function uncompressedKernel(cache: string, bzImage: string, name: string, log: (
   if (at < 0) return bzImage;
   log(`unpacking ${basename(target)}`);
   try {
-    atomically(target, (tmp) => writeFileSync(tmp, execFileSync('xz', ['-dc', '--single-stream'], { input: image.subarray(at), maxBuffer: 1 << 30 })));
+    // From a file, not a pipe: with --single-stream xz stops reading after the first stream and
+    // exits, and a writer still feeding its stdin got EPIPE (3 runs in 10).
+    const payload = `${target}.xz`;
+    writeFileSync(payload, image.subarray(at));
+    try {
+      atomically(target, (tmp) => writeFileSync(tmp, execFileSync('xz', ['-dc', '--single-stream', payload], { maxBuffer: 1 << 30 })));
+    } finally {
+      rmSync(payload, { force: true });
+    }
   } catch (error) {
     log(`no vmlinux (${(error as Error).message}): booting the bzImage`);
     return bzImage;

@@ -5,6 +5,7 @@ import { Mosquitto } from '../support/mosquitto.js';
 import { subscriber } from '../support/mqtt.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { json } from '../support/tree.js';
+import { requirePeer } from '../support/peers.js';
 
 /** The built agent, run as a process with a config file, against a real mosquitto. */
 describe('agent process against mosquitto', () => {
@@ -186,7 +187,7 @@ describe('agent process: bad start-up', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-passwd-'));
-    execFileSync('mosquitto_passwd', ['-b', '-c', join(dir, 'passwd'), 'agent', 'right']);
+    execFileSync(requirePeer('mosquitto_passwd'), ['-b', '-c', join(dir, 'passwd'), 'agent', 'right']);
     const broker = await Mosquitto.start({ listener: ['allow_anonymous false', `password_file ${join(dir, 'passwd')}`] });
     const port = await freePort();
     const agent = runAgent({ config: { mqtt: { url: broker.url, username: 'agent', password: 'wrong', reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.2 }, http: { port } } });

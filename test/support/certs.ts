@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requirePeer } from './peers.js';
 
 export interface TestPki {
   ca: string;
@@ -16,7 +17,7 @@ export interface TestPki {
 export function makePki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'edgevisor-pki-'));
   const p = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const openssl = (...args: string[]) => execFileSync(requirePeer('openssl'), args, { stdio: 'pipe' });
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=edgevisor test CA', '-keyout', p('ca.key'), '-out', p('ca.pem'));
   for (const [name, subject, ext] of [
     ['server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1'],

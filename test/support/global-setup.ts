@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { Mosquitto } from './mosquitto.js';
 
@@ -12,6 +15,10 @@ declare module 'vitest' {
 /** Builds the agent once for the tests that run it as a process, and provides a shared broker. */
 export default async function setup(project: TestProject) {
   execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  // Every temporary file of the run (tests, agents, brokers) goes under one directory, removed at
+  // the end: the workers and what they start inherit TMPDIR, which os.tmpdir() reads.
+  const runTmp = mkdtempSync(join(tmpdir(), 'edgevisor-test-'));
+  process.env.TMPDIR = runTmp;
   let own: Mosquitto | undefined;
   let url = process.env.EDGEVISOR_TEST_MQTT_URL;
   if (!url) {
@@ -21,5 +28,6 @@ export default async function setup(project: TestProject) {
   project.provide('mqttUrl', url);
   return async () => {
     await own?.stop();
+    rmSync(runTmp, { recursive: true, force: true });
   };
 }

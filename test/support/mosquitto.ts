@@ -1,10 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './ports.js';
 import { terminate } from './processes.js';
+import { requirePeer } from './peers.js';
 
 export interface MosquittoOptions {
   /** extra lines for the listener, e.g. password_file or TLS settings */
@@ -84,8 +85,5 @@ export function killOnExit(child: ChildProcess): void {
 }
 
 export function mosquittoBinary(): string {
-  for (const candidate of ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']) {
-    if (spawnSync(candidate, ['-h']).error === undefined) return candidate;
-  }
-  throw new Error('mosquitto is not installed (apt-get install mosquitto); .ci/run installs it');
+  return requirePeer('mosquitto');
 }

@@ -8,6 +8,7 @@ import bcrypt from 'bcryptjs';
 import { killOnExit } from './mosquitto.js';
 import { freePort, waitFor } from './ports.js';
 import { terminate } from './processes.js';
+import { requirePeer } from './peers.js';
 
 export interface RegistryOptions {
   /** htpasswd basic auth with this user */
@@ -73,7 +74,7 @@ export class DockerRegistry {
   }
 
   async resume(): Promise<void> {
-    const child = spawn('/usr/bin/docker-registry', ['serve', this.configFile], { env: {}, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(requirePeer('docker-registry'), ['serve', this.configFile], { env: {}, stdio: ['ignore', 'ignore', 'pipe'] });
     killOnExit(child);
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { killOnExit } from './mosquitto.js';
 import { waitFor } from './ports.js';
 import { terminate } from './processes.js';
+import { requirePeer } from './peers.js';
 
 /**
  * A real pseudo-terminal pair from socat: the agent opens `near` as its serial port, the test
@@ -34,7 +35,7 @@ export class PtyPair {
   }
 
   async restart(): Promise<void> {
-    const child = spawn('socat', [`pty,raw,echo=0,link=${this.far}`, `pty,raw,echo=0,link=${this.near}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(requirePeer('socat'), [`pty,raw,echo=0,link=${this.far}`, `pty,raw,echo=0,link=${this.near}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     killOnExit(child);
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Image } from '../../scripts/vm/image.js';
 import { killOnExit } from '../support/mosquitto.js';
 import { waitFor } from '../support/ports.js';
+import { requirePeer } from '../support/peers.js';
 
 export interface VmOptions {
   image: Image;
@@ -74,7 +75,7 @@ export class Vm {
       ...['-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`],
     ];
     for (const id of options.chardevs ?? []) args.push('-chardev', `socket,id=${id},path=${join(dir, `${id}.sock`)},server=on,wait=off`);
-    const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(requirePeer('qemu-system-x86_64'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     killOnExit(child);
     const vm = new Vm(child, dir, options.name ?? options.run);
     const exited = new Promise<never>((_, reject) => {

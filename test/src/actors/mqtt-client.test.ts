@@ -14,6 +14,7 @@ import { Mosquitto } from '../../support/mosquitto.js';
 import { subscriber } from '../../support/mqtt.js';
 import { waitFor } from '../../support/ports.js';
 import { record } from '../../support/recorder.js';
+import { requirePeer } from '../../support/peers.js';
 
 const log = createLogger({ level: 'silent' });
 
@@ -69,7 +70,7 @@ describe('mqttClient actor against mosquitto', () => {
 describe('mqttClient actor: credentials and mutual TLS (AWS IoT Core style)', () => {
   it('logs in with username and password, and reports a refusal as "Not authorized"', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-passwd-'));
-    execFileSync('mosquitto_passwd', ['-b', '-c', join(dir, 'passwd'), 'agent', 's3cret']);
+    execFileSync(requirePeer('mosquitto_passwd'), ['-b', '-c', join(dir, 'passwd'), 'agent', 's3cret']);
     const broker = await Mosquitto.start({ listener: ['allow_anonymous false', `password_file ${join(dir, 'passwd')}`] });
     try {
       const good = record(clientFor({ EDGEVISOR_MQTT__URL: broker.url, EDGEVISOR_MQTT__USERNAME: 'agent', EDGEVISOR_MQTT__PASSWORD: 's3cret' }), { attempt: 0 });
