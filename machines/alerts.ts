@@ -1,5 +1,5 @@
-import { assign, enqueueActions, setup, type AnyActorLogic } from 'xstate';
-import { alertId, type AlertChanged, type AlertEvent, type AlertInput, type AlertLevel, type AlertMemory, type AlertNotice, type AlertRule } from './alert.js';
+import { assign, enqueueActions, setup } from 'xstate';
+import { alertId, alertMachine, type AlertChanged, type AlertEvent, type AlertInput, type AlertLevel, type AlertMemory, type AlertNotice, type AlertRule } from './alert.js';
 import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure, type Failure } from './shared/types.js';
 
@@ -202,7 +202,8 @@ export const alertsMachine = setup({
   actors: {
     restoreAlerts: needs<Record<string, AlertRecord>, void>('restoreAlerts'),
     notifier: needsCallback<NotifierEvent>('notifier'),
-    alert: needsCallback('alert') as AnyActorLogic,
+    // pure: nothing for src/ to provide
+    alert: alertMachine,
   },
   guards: {
     isAlertChild: ({ event }) => 'actorId' in event && isAlertChild(event.actorId),
