@@ -201,7 +201,7 @@ export const alertsMachine = setup({
   types: {} as { context: AlertsContext; events: AlertsEvent; input: AlertsInput },
   actors: {
     restoreAlerts: needs<Record<string, AlertRecord>, void>('restoreAlerts'),
-    notifier: needsCallback<NotifierEvent>('notifier'),
+    notifier: needsCallback<NotifierCommand>('notifier'),
     // pure: nothing for src/ to provide
     alert: alertMachine,
   },
