@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { Drainer } from '../../../src/outbox/drainer.js';
 import { Outbox } from '../../../src/outbox/queue.js';
 import { Slot } from '../../../src/slot.js';
 import { AlertRuleSchema, AlertRulesSchema } from '../../../src/config/alerts.js';
-import { Mosquitto } from '../../support/mosquitto.js';
+import { killOnExit, Mosquitto } from '../../support/mosquitto.js';
 import { subscriber } from '../../support/mqtt.js';
 import { freePort, waitFor } from '../../support/ports.js';
 
@@ -145,6 +146,39 @@ describe('Slack notices', () => {
     await waitFor(() => (slack.taken.length === 6 ? true : undefined), 'the resolved notice');
     expect(seen(slack).slice(5)).toEqual(['RESOLVED dev-3']);
     expect(second.errors).toEqual([]);
+  });
+
+  it('kill -9 of the agent with notices pending loses none: they are delivered, in order, by the next run', async () => {
+    const stateDir = freshDir();
+    const slack = await FakeSlack.start();
+    cleanups.push(() => slack.close());
+    slack.answer = () => ({ status: 500, body: 'rollup_error' });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../support/alerts-process.ts'), stateDir, slack.url], { stdio: ['pipe', 'pipe', 'inherit'] });
+    killOnExit(child);
+    cleanups.push(() => child.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => (child.stdout!.once('data', () => resolve()), child.once('exit', (code) => reject(new Error(`exited ${code}`)))));
+    const expected: string[] = [];
+    ['dev-1', 'dev-2', 'dev-3'].forEach((device, i) => {
+      child.stdin!.write(`${JSON.stringify({ device, ts: T0 + i * 10_000, value: 90 })}\n${JSON.stringify({ device, ts: T0 + i * 10_000 + 5000, value: 50 })}\n`);
+      expected.push(`FIRING ${device}`, `RESOLVED ${device}`);
+    });
+    const pendingOnDisk = () => {
+      try {
+        return (JSON.parse(readFileSync(join(stateDir, 'alerts.json'), 'utf8')) as { pending: { slack: unknown[] } }).pending.slack.length;
+      } catch {
+        return 0;
+      }
+    };
+    await waitFor(() => (pendingOnDisk() === 6 && slack.requests >= 2 ? true : undefined), 'six notices on disk, Slack failing', 30_000);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    expect(slack.taken).toEqual([]);
+
+    slack.answer = () => ({ status: 200, body: 'ok' });
+    agent(stateDir, slack);
+    await waitFor(() => (slack.taken.length === 6 ? true : undefined), 'the notices from before the kill');
+    expect(seen(slack)).toEqual(expected);
   });
 
   it('honours Retry-After on 429, and drops (counted) a notice Slack refuses for good with 400', async () => {
