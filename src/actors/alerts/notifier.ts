@@ -25,30 +25,41 @@ export function alertNotifierActor(ports: NotifierPorts) {
   return fromCallback<NotifierCommand, void>(({ sendBack, receive }) => {
     let stopped = false;
     let deliveries: Delivery[] = [];
+    let opened: AlertStore | undefined;
     let queue: Promise<AlertStore | undefined> = ports.store().then(
       (store) => {
         if (stopped) return undefined;
+        opened = store;
         deliveries = ports.channels.map((channel, i) => new Delivery({ channel, store, retry: ports.retry, jitterSeed: ports.jitterSeed + i, log: ports.log, onStatus: (status) => !stopped && sendBack({ type: 'alerts.delivery', status } satisfies NotifierEvent) }));
         for (const d of deliveries) d.kick(); // what a previous run left
         return store;
       },
       (error: unknown) => {
         ports.log.error({ err: String(error) }, 'cannot open the alert store: notices are not kept');
+        const failing = { code: 'store', message: `cannot open the alert store: ${String(error)}` };
+        for (const { name } of ports.channels) sendBack({ type: 'alerts.delivery', status: { channel: name, pending: 0, delivered: 0, dropped: 0, rejected: 0, failing } } satisfies NotifierEvent);
         return undefined;
       },
     );
     receive((command) => {
-      queue = queue.then(async (store) => {
-        if (!store || stopped) return store;
-        if (command.type === 'alerts.state') store.setState(command.id, command.memory);
-        else {
-          ports.log.info({ notice: command.notice.kind, alert: command.notice.alert, value: command.notice.value }, `alert ${command.notice.kind}`);
-          await store.addNotice(command.notice);
-          for (const d of deliveries) d.kick();
-        }
-        return store;
-      });
+      // one after the other; a failure of one (a bug) is logged and does not stop the next
+      queue = queue
+        .then(async (store) => {
+          if (store && !stopped) await handle(store, command);
+          return store;
+        })
+        .catch((error: unknown) => {
+          ports.log.error({ command: command.type, err: String(error) }, 'alert command failed');
+          return opened;
+        });
     });
+    const handle = async (store: AlertStore, command: NotifierCommand) => {
+      if (command.type === 'alerts.state') return store.setState(command.id, command.memory);
+      const { notice } = command;
+      ports.log.info({ alert: notice.alert, value: notice.value, suppressed: notice.suppressed }, `alert ${notice.kind}`);
+      await store.addNotice(notice);
+      for (const d of deliveries) d.kick();
+    };
     return () => {
       stopped = true;
       for (const d of deliveries) d.stop();
