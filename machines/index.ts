@@ -1,3 +1,5 @@
+import { alertMachine } from './alert.js';
+import { alertsMachine } from './alerts.js';
 import { firmwareMachine } from './firmware.js';
 import { firmwareEntryMachine } from './firmware-entry.js';
 import { deviceMachine } from './device.js';
@@ -9,7 +11,7 @@ import { listenerMachine } from './listener.js';
 import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { deviceMachine, devicesMachine, firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
+export { alertMachine, alertsMachine, deviceMachine, devicesMachine, firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {
@@ -23,4 +25,6 @@ export const machines = {
   'firmware-entry': firmwareEntryMachine,
   devices: devicesMachine,
   device: deviceMachine,
+  alerts: alertsMachine,
+  alert: alertMachine,
 };
