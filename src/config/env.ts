@@ -8,11 +8,13 @@ export interface EnvKey {
   path: string[];
   type: string;
   description?: string;
+  default?: unknown;
 }
 
 interface JsonSchemaNode {
   type?: string;
   description?: string;
+  default?: unknown;
   properties?: Record<string, JsonSchemaNode>;
   anyOf?: JsonSchemaNode[];
 }
@@ -30,7 +32,7 @@ export function envKeys(): EnvKey[] {
       return;
     }
     const type = node.type ?? node.anyOf?.find((n) => n.type)?.type ?? 'string';
-    keys.push({ name: ENV_PREFIX + path.map(screaming).join('__'), path, type, description: node.description });
+    keys.push({ name: ENV_PREFIX + path.map(screaming).join('__'), path, type, description: node.description, default: node.default });
   };
   walk(root, []);
   return keys;

@@ -104,3 +104,10 @@ describe('deploy/config.schema.json', () => {
     expect(readFileSync(schemaFile, 'utf8')).toBe(configJsonSchema());
   });
 });
+
+describe('docs/config.md', () => {
+  it('is generated from the schema (run `npm run config-schema` after a change)', async () => {
+    const { configReference, referenceFile } = await import('../../scripts/config-schema.js');
+    expect(readFileSync(referenceFile, 'utf8')).toBe(configReference());
+  });
+});
