@@ -47,7 +47,7 @@ export function embeddedBrokerActor(deps: EmbeddedBrokerDeps) {
         limits,
         log: deps.log,
       });
-      server = listen(mqtt.embeddedTls, (socket) => accept(socket));
+      server = listen(mqtt.embeddedTls, limits.connectTimeoutSeconds * 1000, (socket) => accept(socket));
     } catch (error) {
       sendBack({ type: 'server.failed', error: toFailure(error) });
       return () => {};
@@ -84,7 +84,7 @@ export function embeddedBrokerActor(deps: EmbeddedBrokerDeps) {
 }
 
 /** A plain TCP server, or TLS with the configured certificate (a non-loopback host needs it). */
-function listen(tls: Config['mqtt']['embeddedTls'], accept: (socket: Socket) => void): Server {
+function listen(tls: Config['mqtt']['embeddedTls'], handshakeTimeout: number, accept: (socket: Socket) => void): Server {
   if (!tls) return createServer(accept);
-  return createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, accept);
+  return createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), handshakeTimeout }, accept);
 }

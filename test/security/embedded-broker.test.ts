@@ -6,6 +6,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalJobsService } from '../../scripts/jobs-service.js';
 import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
+import { makePki } from '../support/certs.js';
 import { peakGrowthMiB, publishPacket, rawClient, varint } from '../support/mqtt-raw.js';
 import { freePort, waitFor } from '../support/ports.js';
 
@@ -202,5 +203,46 @@ describe('embedded broker: bounded inputs', () => {
     expect(await linkOnline(box.base)).toBe(true);
     for (const c of clients) c.socket.destroy();
     expect(agentLostLink(box.agent)).toBe(false);
+  });
+});
+
+describe('embedded broker over TLS, and the agent credentials across a restart', () => {
+  it('the agent and local users connect over TLS only; the agent reuses its credentials after a restart', async () => {
+    const pki = makePki();
+    const root = mkdtempSync(join(tmpdir(), 'edgevisor-security-tls-'));
+    const passwords = join(root, 'passwd');
+    execFileSync('mosquitto_passwd', ['-c', '-b', passwords, LOCAL.username, LOCAL.password]);
+    const [mqttPort, httpPort] = [await freePort(), await freePort()];
+    const config = {
+      thingName: `tls-${process.pid}`,
+      mqtt: { url: 'embedded', embeddedPort: mqttPort, embeddedPasswordFile: passwords, embeddedTls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca } },
+      http: { port: httpPort },
+    };
+    const base = `http://127.0.0.1:${httpPort}`;
+    const first = runAgent({ config });
+    try {
+      await waitFor(async () => (await linkOnline(base)) || undefined, 'the agent online over TLS').catch((error) => {
+        throw new Error(`${error.message}; agent logs: ${first.stdout().slice(-3000)} ${first.stderr()}`);
+      });
+      const secure = await tryConnect(`mqtts://127.0.0.1:${mqttPort}`, { clientId: 'tls-app', ca: readFileSync(pki.ca), ...LOCAL });
+      expect(secure.refused).toBeUndefined();
+      await secure.client!.endAsync();
+      // plain MQTT is no TLS handshake: the connection ends without a CONNACK
+      expect(await rawClient(mqttPort, { clientId: 'plain-app', ...LOCAL }).connack).toBe('closed');
+    } finally {
+      first.child.kill('SIGTERM');
+    }
+    expect((await first.exited).code).toBe(0);
+    const file = join(first.stateDir, 'embedded-broker-credentials.json');
+    const before = readFileSync(file, 'utf8');
+    const second = runAgent({ config, stateDir: first.stateDir });
+    try {
+      await waitFor(async () => (await linkOnline(base)) || undefined, 'the agent online again');
+      expect(readFileSync(file, 'utf8')).toBe(before);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      second.child.kill('SIGKILL');
+      await second.exited;
+    }
   });
 });
