@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalJobsService } from '../../scripts/jobs-service.js';
 import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
 import { makePki } from '../support/certs.js';
-import { peakGrowthMiB, publishPacket, rawClient, varint } from '../support/mqtt-raw.js';
+import { peakGrowthMiB, publishPacket, publishQos1Packet, rawClient, subscribePacket, varint } from '../support/mqtt-raw.js';
 import { freePort, waitFor } from '../support/ports.js';
 
 /**
@@ -244,5 +244,33 @@ describe('embedded broker over TLS, and the agent credentials across a restart',
       second.child.kill('SIGKILL');
       await second.exited;
     }
+  });
+});
+
+describe('embedded broker: a subscriber that never acknowledges', () => {
+  it('gets at most maxInflight unacknowledged messages (RSS growth under 50 MiB), and the agent keeps working', async () => {
+    const payload = Buffer.alloc(1024, 'q');
+    const sink = rawClient(box.mqttPort, { clientId: 'never-acks', ...LOCAL });
+    expect(await sink.connack).toBe(0);
+    await sink.write(subscribePacket('slow/#', 1));
+    await sink.ping(); // subscribed
+    const source = rawClient(box.mqttPort, { clientId: 'fast-source', ...LOCAL });
+    expect(await source.connack).toBe(0);
+    const attack = async () => {
+      for (let i = 0; i < 100_000; i += 500) {
+        const batch = Buffer.concat(Array.from({ length: 500 }, (_, j) => publishQos1Packet('slow/x', payload, ((i + j) % 65535) + 1)));
+        if (!(await source.write(batch))) break;
+      }
+      await source.ping();
+      await sink.ping();
+    };
+    // without a bound the broker slows down as its unacknowledged store grows: measure after 15 s at most
+    const growth = await peakGrowthMiB(box.agent.child.pid!, () => Promise.race([attack(), new Promise((resolve) => setTimeout(resolve, 15_000))]));
+    source.socket.destroy();
+    console.log(`100,000 QoS 1 messages to a subscriber that never acknowledges (${sink.deliveries()} delivered): agent RSS growth ${growth.toFixed(1)} MiB`);
+    sink.socket.destroy();
+    expect(sink.deliveries()).toBeLessThanOrEqual(100); // embeddedLimits.maxInflight
+    expect(growth).toBeLessThan(50);
+    expect(await linkOnline(box.base)).toBe(true);
   });
 });

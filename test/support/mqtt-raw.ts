@@ -36,6 +36,16 @@ export function publishPacket(topic: string, payload: Buffer, retain = false): B
   return Buffer.concat([Buffer.from([0x30 | (retain ? 1 : 0)]), varint(body.length), body]);
 }
 
+export function publishQos1Packet(topic: string, payload: Buffer, messageId: number): Buffer {
+  const body = Buffer.concat([str(topic), Buffer.from([messageId >> 8, messageId & 0xff]), payload]);
+  return Buffer.concat([Buffer.from([0x32]), varint(body.length), body]);
+}
+
+export function subscribePacket(filter: string, qos: number, messageId = 1): Buffer {
+  const body = Buffer.concat([Buffer.from([messageId >> 8, messageId & 0xff]), str(filter), Buffer.from([qos])]);
+  return Buffer.concat([Buffer.from([0x82]), varint(body.length), body]);
+}
+
 export const PINGREQ = Buffer.from([0xc0, 0x00]);
 
 export interface RawClient {
@@ -47,12 +57,15 @@ export interface RawClient {
   ping(): Promise<boolean>;
   /** writes, waiting for drain; false once the socket is gone */
   write(data: Buffer): Promise<boolean>;
+  /** PUBLISH packets received so far */
+  deliveries(): number;
 }
 
 export function rawClient(port: number, connectWith?: Parameters<typeof connectPacket>[0]): RawClient {
   const socket = connect({ host: '127.0.0.1', port });
   socket.on('error', () => {});
   let received = Buffer.alloc(0);
+  let deliveries = 0;
   let onConnack: (code: number) => void = () => {};
   const pingWaiters: Array<(ok: boolean) => void> = [];
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -63,12 +76,11 @@ export function rawClient(port: number, connectWith?: Parameters<typeof connectP
   void closed.then(() => pingWaiters.splice(0).forEach((w) => w(false)));
   socket.on('data', (chunk) => {
     received = Buffer.concat([received, chunk]);
-    while (received.length >= 2 && received.length >= 2 + received[1]!) {
-      const type = received[0]! >> 4;
-      if (type === 2) onConnack(received[3]!);
-      if (type === 13) pingWaiters.shift()?.(true);
-      received = received.subarray(2 + received[1]!);
-      if (type === 3) received = Buffer.alloc(0); // deliveries are not parsed here
+    for (let packet = nextPacket(received); packet; packet = nextPacket(received)) {
+      received = received.subarray(packet.end);
+      if (packet.type === 2) onConnack(packet.body[1]!);
+      if (packet.type === 13) pingWaiters.shift()?.(true);
+      if (packet.type === 3) deliveries++; // never acknowledged: this client reads but does not ack
     }
   });
   if (connectWith) socket.write(connectPacket(connectWith));
@@ -92,11 +104,30 @@ export function rawClient(port: number, connectWith?: Parameters<typeof connectP
       pingWaiters.push(resolve);
       socket.write(PINGREQ);
     });
-  return { socket, connack, closed, ping, write };
+  return { socket, connack, closed, ping, write, deliveries: () => deliveries };
+}
+
+/** One whole packet at the start of `buffer`, or undefined while incomplete. */
+function nextPacket(buffer: Buffer): { type: number; body: Buffer; end: number } | undefined {
+  let length = 0;
+  for (let i = 1; i <= 4 && i < buffer.length; i++) {
+    length += (buffer[i]! & 0x7f) * 128 ** (i - 1);
+    if ((buffer[i]! & 0x80) === 0) {
+      const end = i + 1 + length;
+      return buffer.length >= end ? { type: buffer[0]! >> 4, body: buffer.subarray(i + 1, end), end } : undefined;
+    }
+  }
+  return undefined;
 }
 
 /** Resident set of a process, MiB. */
-export const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+export function rssMiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0; // the process is gone
+  }
+}
 
 /** Samples a process's RSS every 10 ms while `work` runs; returns the highest growth seen, MiB. */
 export async function peakGrowthMiB(pid: number, work: () => Promise<unknown>, settleMs = 500): Promise<number> {
