@@ -47,16 +47,20 @@ export class PacketSizeGuard extends Duplex {
   private fromSocket(chunk: Buffer): void {
     const oversize = this.scan(chunk);
     if (oversize !== undefined) {
-      this.onOversize(oversize);
+      // the whole packets before it still count; then the connection ends
+      if (oversize.at > 0) this.push(chunk.subarray(0, oversize.at));
+      this.onOversize(oversize.length);
       this.socket.destroy();
       return;
     }
     if (!this.push(chunk)) this.socket.pause();
   }
 
-  /** Walks the packet boundaries in `chunk`; returns the length of a packet over the limit. */
-  private scan(chunk: Buffer): number | undefined {
+  /** Walks the packet boundaries in `chunk`; finds a packet over the limit (its length, and
+   * where in this chunk its header starts). */
+  private scan(chunk: Buffer): { length: number; at: number } | undefined {
     let i = 0;
+    let headerAt = 0;
     while (i < chunk.length) {
       if (this.bodyLeft > 0) {
         const step = Math.min(this.bodyLeft, chunk.length - i);
@@ -64,10 +68,11 @@ export class PacketSizeGuard extends Duplex {
         i += step;
         continue;
       }
+      if (this.header.length === 0) headerAt = i;
       this.header.push(chunk[i++]!);
       const length = remainingLength(this.header);
       if (length === undefined) continue;
-      if (length === -1 || length + this.header.length > this.maxPacketBytes) return length;
+      if (length === -1 || length + this.header.length > this.maxPacketBytes) return { length, at: headerAt };
       this.header = [];
       this.bodyLeft = length;
     }
