@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { AedesOptions, AedesPublishPacket, Client } from 'aedes';
+import type { AedesOptions, AedesPublishPacket, AuthenticateError, Client } from 'aedes';
 import type { Logger } from '../log.js';
 import type { Credentials } from './credentials.js';
 import type { PasswordFile } from './password-file.js';
@@ -45,12 +45,12 @@ export class BrokerGate {
       },
       authenticate: (client, username, password, done) => {
         this.authenticate(client, username, password).then(
-          (refusal) => (refusal === undefined ? done(null, true) : done(Object.assign(new Error(refusal.reason), { returnCode: refusal.code }) as never, false)),
-          (error) => done(Object.assign(new Error(String(error)), { returnCode: REFUSED.unavailable }) as never, false),
+          (refusal) => (refusal === undefined ? done(null, true) : done(connackError(refusal.reason, refusal.code), false)),
+          (error) => done(connackError(String(error), REFUSED.unavailable), false),
         );
       },
       authorizePublish: (client, packet, done) => {
-        const reason = this.refusePublish(client, packet.topic, packet.retain ? packet.payload.length : undefined);
+        const reason = this.refusePublish(client, packet.topic, packet.retain ? Buffer.byteLength(packet.payload) : undefined);
         if (reason === undefined) return done(null);
         this.refusals.note(this.options.log, { clientId: client?.id, topic: packet.topic.slice(0, 200), reason }, 'publish refused; client disconnected');
         done(new Error(reason));
@@ -128,6 +128,11 @@ export class BrokerGate {
       deliver(packet, done);
     };
   }
+}
+
+/** The error aedes turns into a CONNACK with this return code. */
+function connackError(reason: string, code: number): AuthenticateError {
+  return Object.assign(new Error(reason), { returnCode: code }) as AuthenticateError;
 }
 
 function equalSecret(given: Buffer, expected: string): boolean {
