@@ -11,6 +11,7 @@ import { outboxMachine } from '../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
 import { devicesActors } from './actors/devices.js';
 import { embeddedBrokerActor } from './actors/embedded-broker.js';
+import { agentCredentials, type Credentials } from './broker/credentials.js';
 import { firmwareActors } from './actors/firmware.js';
 import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs.js';
@@ -52,6 +53,13 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   const root = () => actor;
   const session = new Slot<MqttClient>();
   const outboxSlot = new Slot<Outbox>();
+  // The agent's own user on the embedded broker, made in `prepare` (a start-up failure there
+  // stops the agent with its reason).
+  let ownCredentials: Credentials | undefined;
+  const credentials = () => {
+    if (!ownCredentials) throw new Error('the embedded broker credentials are not made yet');
+    return ownCredentials;
+  };
 
   const link = linkMachine.provide({
     actors: {
@@ -59,6 +67,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
         url: brokerUrl(config),
         options: mqttOptions(config),
         statusTopic: statusTopic(config.thingName),
+        credentials: config.mqtt.url === 'embedded' ? credentials : undefined,
         session,
         closing,
         log: forConcern(log, 'link'),
@@ -106,12 +115,15 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     },
   });
   const broker = listenerMachine.provide({
-    actors: { server: embeddedBrokerActor({ closing, log: forConcern(log, 'broker') }) },
+    actors: { server: embeddedBrokerActor({ closing, log: forConcern(log, 'broker'), config, credentials }) },
   });
 
   const machine = supervisorMachine.provide({
     actors: {
-      prepare: fromPromise<void, void>(() => prepareStateDir(config.stateDir)),
+      prepare: fromPromise<void, void>(async () => {
+        await prepareStateDir(config.stateDir);
+        if (config.mqtt.url === 'embedded') ownCredentials = agentCredentials(config.stateDir);
+      }),
       drain: fromPromise<void, void>(() => closing.settled()),
       broker,
       link,

@@ -10,6 +10,8 @@ import type { Slot } from '../slot.js';
 export interface MqttClientDeps {
   url: string;
   options: IClientOptions;
+  /** the agent's generated user on the embedded broker, read at each attempt */
+  credentials?: () => { username: string; password: string };
   /** devices/<thing>/status: "online" on connect, "offline" on a clean end (and as the will) */
   statusTopic: string;
   /** holds the client while it is connected, for the data plane (the outbox) */
@@ -27,7 +29,7 @@ export interface MqttClientDeps {
  */
 export function mqttClientActor(deps: MqttClientDeps) {
   return fromCallback<LinkEvent, { attempt: number }>(({ sendBack, input }) => {
-    const client = mqtt.connect(deps.url, deps.options);
+    const client = mqtt.connect(deps.url, { ...deps.options, ...deps.credentials?.() });
     let lastError: Failure | undefined;
     let connected = false;
 

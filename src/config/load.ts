@@ -46,13 +46,20 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 /** Files the config names must be readable now, not at the first connection attempt. */
 function checkFiles(config: Config): string | undefined {
-  for (const key of ['ca', 'cert', 'key'] as const) {
-    const file = config.mqtt.tls[key];
+  const { tls, embeddedTls, embeddedPasswordFile } = config.mqtt;
+  const files: Array<[string, string | undefined]> = [
+    ...(['ca', 'cert', 'key'] as const).map((key): [string, string | undefined] => [`mqtt.tls.${key}`, tls[key]]),
+  ];
+  if (config.mqtt.url === 'embedded') {
+    files.push(['mqtt.embeddedPasswordFile', embeddedPasswordFile]);
+    for (const key of ['cert', 'key', 'ca'] as const) files.push([`mqtt.embeddedTls.${key}`, embeddedTls?.[key]]);
+  }
+  for (const [name, file] of files) {
     if (!file) continue;
     try {
       readFileSync(file);
     } catch (err) {
-      return `mqtt.tls.${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      return `${name}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     }
   }
   return undefined;

@@ -14,11 +14,35 @@ const mqttUrl = z
     message: 'must be "embedded" or an mqtt://, mqtts://, ws:// or wss:// URL',
   });
 
+/** Bounds of the embedded broker: each input a client controls has one (docs/security.md). */
+const EmbeddedLimits = z
+  .strictObject({
+    maxPacketBytes: z.number().int().min(1024).max(268_435_455).default(256 * 1024).describe('largest MQTT packet a client may send; a bigger one closes its connection before it is read'),
+    maxConnections: z.number().int().min(2).default(100).describe('client connections at once, the agent\'s own included (one is always kept for it)'),
+    maxRetainedMessages: z.number().int().min(1).default(1000).describe('retained messages the broker keeps at most; a client publishing past it is disconnected'),
+    maxRetainedBytes: z.number().int().min(1024).default(4 * 1024 * 1024).describe('topic and payload bytes of retained messages at most'),
+    maxInflight: z.number().int().min(1).max(65535).default(100).describe('QoS 1/2 messages per client in flight at once: inbound QoS 2 awaiting PUBREL, outbound awaiting acknowledgement'),
+    connectTimeoutSeconds: seconds('a connection that sends no CONNECT in this time is closed', 10),
+  })
+  .prefault({});
+
 const Mqtt = z
   .strictObject({
     url: mqttUrl.default('embedded').describe('"embedded" starts an in-process broker on embeddedHost:embeddedPort; otherwise mqtt[s]://host:port'),
     embeddedHost: z.string().default('127.0.0.1').describe('address the embedded broker listens on'),
     embeddedPort: port('port the embedded broker listens on', 1883),
+    embeddedPasswordFile: filePath('users of the embedded broker, in mosquitto_passwd format (made with `mosquitto_passwd -c FILE USER`); read at start'),
+    embeddedAllowAnonymous: z.boolean().default(false).describe('let clients without a user name connect to the embedded broker (never to the agent\'s topics or client id)'),
+    embeddedJobsServiceUser: z.string().min(1).optional().describe('a user of embeddedPasswordFile that may play the AWS IoT Jobs service for this thing ($aws/things/<thing>/jobs/#)'),
+    embeddedTls: z
+      .strictObject({
+        cert: z.string().min(1).describe('server certificate (PEM) of the embedded broker'),
+        key: z.string().min(1).describe('its private key (PEM)'),
+        ca: filePath('CA (PEM) that signs cert, for the agent\'s own connection; defaults to cert itself (self-signed)'),
+      })
+      .optional()
+      .describe('TLS for the embedded broker; required when embeddedHost is not a loopback address'),
+    embeddedLimits: EmbeddedLimits,
     clientId: z.string().min(1).max(128).optional().describe('MQTT client id; defaults to thingName (the AWS IoT convention)'),
     username: z.string().optional().describe('MQTT user name'),
     password: z.string().optional().describe('MQTT password'),
@@ -37,6 +61,14 @@ const Mqtt = z
     reconnectMaxSeconds: seconds('ceiling of the reconnect delay', 60),
   })
   .refine((m) => Boolean(m.tls.cert) === Boolean(m.tls.key), { message: 'tls.cert and tls.key go together', path: ['tls'] })
+  .refine((m) => m.url !== 'embedded' || isLoopback(m.embeddedHost) || (m.embeddedTls !== undefined && m.embeddedPasswordFile !== undefined && !m.embeddedAllowAnonymous), {
+    message: 'a non-loopback embeddedHost needs embeddedTls, an embeddedPasswordFile and embeddedAllowAnonymous off',
+    path: ['embeddedHost'],
+  })
+  .refine((m) => m.embeddedJobsServiceUser === undefined || m.embeddedPasswordFile !== undefined, {
+    message: 'embeddedJobsServiceUser names a user of embeddedPasswordFile, which is not set',
+    path: ['embeddedJobsServiceUser'],
+  })
   .prefault({});
 
 const Http = z

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import type { IClientOptions } from 'mqtt';
 import type { Config } from '../config/schema.js';
 
@@ -8,7 +9,7 @@ export const statusTopic = (thingName: string) => `devices/${thingName}/status`;
 export function brokerUrl(config: Config): string {
   if (config.mqtt.url !== 'embedded') return config.mqtt.url;
   const host = config.mqtt.embeddedHost.includes(':') ? `[${config.mqtt.embeddedHost}]` : config.mqtt.embeddedHost;
-  return `mqtt://${host}:${config.mqtt.embeddedPort}`;
+  return `${config.mqtt.embeddedTls ? 'mqtts' : 'mqtt'}://${host}:${config.mqtt.embeddedPort}`;
 }
 
 /** The same URL without credentials, for state views and logs. */
@@ -24,6 +25,7 @@ export function publicBrokerUrl(config: Config): string {
 export function mqttOptions(config: Config): IClientOptions {
   const { mqtt } = config;
   const tls = mqtt.tls;
+  const own = mqtt.url === 'embedded' ? embeddedTlsOptions(config) : undefined;
   return {
     clientId: mqtt.clientId ?? config.thingName,
     username: mqtt.username,
@@ -38,5 +40,26 @@ export function mqttOptions(config: Config): IClientOptions {
     key: tls.key ? readFileSync(tls.key) : undefined,
     rejectUnauthorized: tls.rejectUnauthorized,
     will: { topic: statusTopic(config.thingName), payload: Buffer.from('offline'), qos: 1, retain: true },
+    ...own,
   };
+}
+
+/**
+ * The agent dials its own embedded broker: over TLS it trusts the broker's CA (or its
+ * self-signed certificate) and skips the host name check, since it reaches its own listener
+ * by whatever address embeddedHost is (0.0.0.0, an interface address). Username and password
+ * come from the generated credentials, not from mqtt.username/password.
+ */
+function embeddedTlsOptions(config: Config): IClientOptions {
+  const tls = config.mqtt.embeddedTls;
+  if (!tls) return { ca: undefined, cert: undefined, key: undefined };
+  // mqtt.js hands its options to tls.connect, which reads checkServerIdentity
+  const options: IClientOptions & Pick<ConnectionOptions, 'checkServerIdentity'> = {
+    ca: readFileSync(tls.ca ?? tls.cert),
+    cert: undefined,
+    key: undefined,
+    rejectUnauthorized: true,
+    checkServerIdentity: () => undefined,
+  };
+  return options;
 }

@@ -121,7 +121,8 @@ describe('agent process on embedded defaults', () => {
   it('starts its own broker with no config file, connects to it, and stops cleanly on SIGINT', async () => {
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const agent = runAgent({
-      env: { EDGEVISOR_MQTT__EMBEDDED_PORT: String(mqttPort), EDGEVISOR_HTTP__PORT: String(httpPort) },
+      // anonymous clients allowed, so the test's watcher needs no user (it reads the status, which anyone may)
+      env: { EDGEVISOR_MQTT__EMBEDDED_PORT: String(mqttPort), EDGEVISOR_HTTP__PORT: String(httpPort), EDGEVISOR_MQTT__EMBEDDED_ALLOW_ANONYMOUS: 'true' },
     });
     const healthy = await waitForHealth(`http://127.0.0.1:${httpPort}`, 200);
     expect(healthy.body.concerns.broker).toEqual({ state: 'listening', healthy: true });

@@ -6,6 +6,7 @@ import { embeddedBrokerActor } from '../../../src/actors/embedded-broker.js';
 import { httpServerActor } from '../../../src/actors/http-server.js';
 import { mqttClientActor } from '../../../src/actors/mqtt-client.js';
 import { Closing } from '../../../src/closing.js';
+import { ConfigSchema } from '../../../src/config/schema.js';
 import { Slot } from '../../../src/slot.js';
 import { createLogger } from '../../../src/log.js';
 import { subscriber } from '../../support/mqtt.js';
@@ -13,6 +14,14 @@ import { freePort, waitFor } from '../../support/ports.js';
 import { record } from '../../support/recorder.js';
 
 const log = createLogger({ level: 'silent' });
+const agent = { username: 'edgevisor-agent', password: 'a'.repeat(43) };
+/** The broker's deps: thing "thing", anonymous clients allowed (they never get the agent's topics). */
+const brokerDeps = (closing: Closing) => ({
+  closing,
+  log,
+  config: ConfigSchema.parse({ thingName: 'thing', mqtt: { embeddedAllowAnonymous: true } }),
+  credentials: () => agent,
+});
 
 async function occupy(port: number) {
   const server = createServer();
@@ -23,7 +32,7 @@ async function occupy(port: number) {
 describe('embedded broker actor (aedes)', () => {
   it('listens, brokers QoS 1 messages between real clients, and frees the port on stop', async () => {
     const closing = new Closing();
-    const run = record(embeddedBrokerActor({ closing, log }), { name: 'embedded broker', host: '127.0.0.1', port: 0 });
+    const run = record(embeddedBrokerActor(brokerDeps(closing)), { name: 'embedded broker', host: '127.0.0.1', port: 0 });
     const listening = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
     const url = `mqtt://127.0.0.1:${listening.port}`;
     const sub = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
@@ -43,11 +52,11 @@ describe('embedded broker actor (aedes)', () => {
 
   it("carries the link's mqttClient: retained online status, and offline when it stops", async () => {
     const closing = new Closing();
-    const broker = record(embeddedBrokerActor({ closing, log }), { name: 'embedded broker', host: '127.0.0.1', port: 0 });
+    const broker = record(embeddedBrokerActor(brokerDeps(closing)), { name: 'embedded broker', host: '127.0.0.1', port: 0 });
     const { port } = await waitFor(() => broker.events.find((e) => e.type === 'server.listening'), 'listening');
     const url = `mqtt://127.0.0.1:${port}`;
     const client = record(
-      mqttClientActor({ url, options: { clientId: 'thing', reconnectPeriod: 0 }, statusTopic: 'devices/thing/status', session: new Slot(), closing, log }),
+      mqttClientActor({ url, options: { clientId: 'thing', reconnectPeriod: 0 }, credentials: () => agent, statusTopic: 'devices/thing/status', session: new Slot(), closing, log }),
       { attempt: 0 },
     );
     await waitFor(() => client.types().includes('mqtt.connected'), 'connected');
@@ -63,7 +72,7 @@ describe('embedded broker actor (aedes)', () => {
   it('reports a port in use as server.failed', async () => {
     const port = await freePort();
     const release = await occupy(port);
-    const run = record(embeddedBrokerActor({ closing: new Closing(), log }), { name: 'embedded broker', host: '127.0.0.1', port });
+    const run = record(embeddedBrokerActor(brokerDeps(new Closing())), { name: 'embedded broker', host: '127.0.0.1', port });
     const failed = await waitFor(() => run.events.find((e) => e.type === 'server.failed'), 'failure');
     expect(failed.error.code).toBe('EADDRINUSE');
     run.stop();
