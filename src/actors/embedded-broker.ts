@@ -3,6 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer } from 'node:tls';
 import { fromCallback } from 'xstate';
 import type { ListenerInput, ServerEvent } from '../../machines/listener.js';
+import { listenFailure, brokerPortHint } from './listen-failure.js';
 import { toFailure } from '../../machines/shared/types.js';
 import { BrokerGate } from '../broker/gate.js';
 import type { Credentials } from '../broker/credentials.js';
@@ -67,7 +68,7 @@ export function embeddedBrokerActor(deps: EmbeddedBrokerDeps) {
     };
     server.maxConnections = limits.maxConnections;
     broker.catch((error) => sendBack({ type: 'server.failed', error: toFailure(error) }));
-    server.once('error', (error) => sendBack({ type: 'server.failed', error: toFailure(error) }));
+    server.once('error', (error) => sendBack({ type: 'server.failed', error: listenFailure(error, input, brokerPortHint(input.port)) }));
     server.listen(input.port, input.host, () => {
       const { address, port } = server.address() as AddressInfo;
       deps.log.info({ host: address, port, tls: Boolean(mqtt.embeddedTls), anonymous: mqtt.embeddedAllowAnonymous, users: users?.size ?? 0 }, 'embedded broker listening');

@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import { fromCallback } from 'xstate';
 import type { ListenerInput, ServerEvent } from '../../machines/listener.js';
+import { httpPortHint, listenFailure } from './listen-failure.js';
 import { toFailure } from '../../machines/shared/types.js';
 import type { Closing } from '../closing.js';
 import type { Logger } from '../log.js';
@@ -28,7 +29,7 @@ export function httpServerActor(deps: HttpServerDeps) {
       : undefined;
     const server = serve({ fetch: deps.fetch as never, hostname: input.host, port: input.port, websocket: { server: wss }, createServer: withFastPath as never }) as Server;
     let listening = false;
-    server.on('error', (error) => sendBack({ type: 'server.failed', error: toFailure(error) }));
+    server.on('error', (error) => sendBack({ type: 'server.failed', error: listening ? toFailure(error) : listenFailure(error, input, httpPortHint) }));
     server.on('listening', () => {
       listening = true;
       const { address, port } = server.address() as AddressInfo;

@@ -1,4 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,6 +37,21 @@ describe('the agent process, as an operator sees it', () => {
     rmSync(notADirectory);
     expect(code).toBe(1);
     expect(agent.stderr()).toMatch(/stateDir ".*edgevisor-file-\d+" cannot be used: EEXIST/);
+  });
+
+  it('says what to do when the embedded broker port is taken (Debian mosquitto on 1883), and exits 1', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      agent = runAgent({ config: { mqtt: { url: 'embedded', embeddedPort: port }, http: { host: '127.0.0.1', port: await freePort() } } });
+      const { code } = await agent.exited;
+      expect(code).toBe(1);
+      expect(agent.stderr()).toContain(`127.0.0.1:${port} is already in use`);
+      expect(agent.stderr()).toContain(`mqtt.url "mqtt://127.0.0.1:${port}"`);
+    } finally {
+      taken.close();
+    }
   });
 
   it('counts the CPU the process used before the first scrape in process_cpu_seconds_total', async () => {
