@@ -79,7 +79,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmwareParts.client.stats.errors, registryRequests: firmwareParts.client.stats.requests };
   };
   const devicesParts = devicesActors({ config, outbox: outboxSlot, closing, log: forConcern(log, 'devices') });
-  const devices = devicesMachine.provide({ actors: devicesParts.actors });
+  const devices = devicesMachine.provide({ actors: devicesParts.actors, actions: { refused: devicesParts.refused } });
   const app = createApp({
     root,
     metrics: createMetrics(root, {

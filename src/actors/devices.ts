@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { fromCallback, fromPromise } from 'xstate';
 import { deviceMachine, type DeviceStateName, type PortRef, type StreamEvent } from '../../machines/device.js';
-import type { HotplugEvent } from '../../machines/devices.js';
+import type { HotplugEvent, RefusedParams } from '../../machines/devices.js';
 import { toFailure } from '../../machines/shared/types.js';
 import type { Closing } from '../closing.js';
 import type { Config } from '../config/schema.js';
@@ -85,7 +85,9 @@ export function devicesActors(deps: DevicesDeps) {
         // The usb package's events describe the real bus: with sysfs elsewhere they would not match it.
         startUsb: resolve(c.sysfsRoot) === '/sys' ? (deps.startUsb ?? startUsbHotplug) : () => ({ unavailable: `devices.sysfsRoot is ${c.sysfsRoot}, not /sys` }),
         onAttach: (device) => {
-          log.info({ device: device.id, path: device.path, profile: device.profile, vendorId: device.vendorId, productId: device.productId }, device.profile ? 'device attached' : 'device attached, no profile matches');
+          const fields = { device: device.id, path: device.path, profile: device.profile, vendorId: device.vendorId, productId: device.productId, serial: device.serial };
+          if (device.note) log.warn({ ...fields, note: device.note }, 'device attached under another id');
+          else log.info(fields, device.profile ? 'device attached' : 'device attached, no profile matches');
           known?.seen(device, Date.now());
           sendBack({ type: 'devices.attached', device });
         },
@@ -191,8 +193,13 @@ export function devicesActors(deps: DevicesDeps) {
     },
   });
 
+  const refused = (_: unknown, params: RefusedParams) => {
+    if (params) log.warn({ device: params.id, path: params.path, reason: params.reason }, 'device refused: not opened');
+  };
+
   return {
     hub,
+    refused,
     profiles: () => store,
     known: () => known?.all() ?? [],
     actors: { hotplug, device },

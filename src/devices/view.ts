@@ -17,6 +17,8 @@ export interface DeviceRow {
   serial?: string;
   product?: string;
   manufacturer?: string;
+  /** why its id is not the usual one (e.g. a serial number two adapters share) */
+  note?: string;
   since?: number;
   lastSeen?: number;
   counters: { frames: number; bytes: number; errors: number; reconnects: number; dropped: number };
@@ -61,6 +63,7 @@ export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub, kn
       serial: d.serial,
       product: d.product,
       manufacturer: d.manufacturer,
+      note: d.note,
       since: d.at,
       ...counted(d.id, child?.context.reconnects ?? 0),
       lastError: child?.context.lastError?.message ?? (state === 'refused' ? (record?.lastError?.message ?? null) : null),
