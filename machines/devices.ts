@@ -95,6 +95,7 @@ export const devicesMachine = setup({
   },
   actors: {
     hotplug: needsCallback<HotplugEvent>('hotplug'),
+    commands: needsCallback('commands'),
     device: needsCallback('device') as AnyActorLogic,
   },
   guards: {
@@ -174,7 +175,11 @@ export const devicesMachine = setup({
   states: {
     watching: {
       tags: ['healthy'],
-      invoke: { src: 'hotplug', id: 'hotplug', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
+      invoke: [
+        { src: 'hotplug', id: 'hotplug', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
+        // commands to devices over MQTT (.../<id>/command); they reach each device as events
+        { src: 'commands', id: 'commands', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
+      ],
       on: {
         'devices.attached': { actions: ['attach', { type: 'refused', params: ({ context, event }) => refusedNow(context, event.device) }] },
         'devices.detached': { actions: 'detach' },

@@ -32,7 +32,7 @@ afterEach(() => {
 function start(maxDevices = 4, maxRecords?: number) {
   const hotplug = fakeCallback();
   const refusals: RefusedParams[] = [];
-  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, device: fakeDevice }, actions: { refused: (_, params: RefusedParams) => void (params && refusals.push(params)) } });
+  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: fakeDevice }, actions: { refused: (_, params: RefusedParams) => void (params && refusals.push(params)) } });
   const errors: unknown[] = [];
   const actor = createActor(machine, { input: { maxDevices, retry: { minMs: 500, maxMs: 30_000 }, jitterSeed: 3, maxRecords }, clock: new SimulatedClock() });
   actor.subscribe({ error: (e) => errors.push(e) });
@@ -140,6 +140,7 @@ describe('devices machine', () => {
         hotplug: fromCallback(() => {
           throw new Error('inotify limit reached');
         }),
+        commands: fakeCallback().logic,
         device: fakeDevice,
       },
     });
