@@ -1,6 +1,6 @@
-import { assign, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
-import { needs, needsCallback } from './shared/placeholders.js';
+import { needsCallback } from './shared/placeholders.js';
 import { toFailure, type Failure } from './shared/types.js';
 
 export interface DeviceInput {
@@ -11,29 +11,67 @@ export interface DeviceInput {
   jitterSeed: number;
 }
 
-/** What the port actors are told: which device, where, with which profile. */
+/** What the port actor is told: which device, where, with which profile. */
 export interface PortRef {
   id: string;
   path: string;
   profile: string;
 }
 
-/** Facts from the stream actor, which owns the open port and its parser (the data plane). */
-export type StreamEvent =
+/**
+ * Why a write to a device was refused: a fixed set of codes (API, MQTT and /ws answers).
+ * The chart gives `not_open` and `busy`; the rest come from src/ (the profile's allowlist,
+ * the port actor's rate limit and the write itself).
+ */
+export const writeRefusals = [
+  'unavailable',
+  'unknown_device',
+  'not_open',
+  'not_writable',
+  'bad_command',
+  'not_allowed',
+  'too_large',
+  'busy',
+  'rate_limited',
+  'write_failed',
+  'port_closed',
+  'timeout',
+] as const;
+export type WriteRefusal = (typeof writeRefusals)[number];
+
+/** The answer to one write: written to the port (drained), or refused with a reason. */
+export type WriteOutcome = { requestId: string; accepted: true; bytes: number } | { requestId: string; accepted: false; reason: WriteRefusal; message: string };
+
+/** Facts from the port actor, which owns the open port, its parser and its writes. */
+export type PortEvent =
+  | { type: 'port.opened' }
   | { type: 'device.lost'; error?: Failure }
   | { type: 'device.garbage' }
-  | { type: 'device.recovered' };
+  | { type: 'device.recovered' }
+  | ({ type: 'port.written' } & WriteOutcome);
 
-export type DeviceEvent = StreamEvent | { type: 'device.detach' };
+/** What the chart tells the port actor. */
+export type PortCommand = { type: 'port.write'; requestId: string; data: string };
 
-/** The state names a device is announced with on `.../state` and shown in the API. */
-export type DeviceStateName = 'detected' | 'opening' | 'streaming' | 'failing' | 'reconnecting' | 'gone';
+/** A write request: `data` is the exact text for the port (line ending included). */
+export type DeviceWrite = { type: 'device.write'; requestId: string; data: string };
+
+export type DeviceEvent = PortEvent | DeviceWrite | { type: 'device.detach' };
+
+/** Emitted once per `device.write`: src/ waits for it (actor.on('device.write.result')). */
+export type DeviceEmitted = { type: 'device.write.result' } & WriteOutcome;
+
+/** The state names a device is announced with on `.../state` and shown in the API; `stopped`
+ * is announced by src/ when the agent stops with the device still present. */
+export type DeviceStateName = 'detected' | 'opening' | 'streaming' | 'failing' | 'reconnecting' | 'gone' | 'stopped';
 
 export interface DeviceContext extends DeviceInput {
   attempts: number;
   reconnects: number;
   retryInMs: number;
   lastError: Failure | null;
+  /** the request id of the write the port is doing now (one at a time) */
+  writing: string | null;
 }
 
 export interface DeviceOutput {
@@ -44,17 +82,21 @@ export interface DeviceOutput {
   lastError: Failure | null;
 }
 
-export const deviceVersion = '1';
+export const deviceVersion = '2';
 
 const announce = (state: DeviceStateName) => ({ type: 'announce', params: { state } }) as const;
+const refusal = (requestId: string, reason: WriteRefusal, message: string): DeviceEmitted => ({ type: 'device.write.result', requestId, accepted: false, reason, message });
 
 /**
- * One serial peripheral: detected → opening → streaming ⇄ reconnecting → gone. A port that
- * cannot be opened, or closes under us, is retried with capped, jittered backoff; a device
- * that sends only malformed frames is `failing` (still open, still counted), and returns to
- * `streaming` at its first good frame. `device.detach` (unplugged, or its profile went away)
- * ends it from anywhere; leaving `open` stops the stream actor, which closes the port at once.
- * Each state's entry runs `announce`, which src/ provides (the retained `.../state` message).
+ * One serial peripheral: detected → connected (opening → open: streaming ⇄ failing) ⇄
+ * reconnecting → gone. One `port` actor opens the port, streams from it and writes to it, so
+ * the open port has a single owner; leaving `connected` stops it, which closes the port at
+ * once. A port that cannot be opened, or closes under us, is retried with capped, jittered
+ * backoff; a device that sends only malformed frames is `failing` (still open) until its
+ * next good frame. Writes go to the port actor one at a time while it is open and are
+ * refused otherwise (never queued); each gets one `device.write.result`. `device.detach`
+ * ends the device from anywhere. Each state's entry runs `announce` (src/: the retained
+ * `.../state` message).
  */
 export const deviceMachine = setup({
   types: {} as {
@@ -62,10 +104,10 @@ export const deviceMachine = setup({
     events: DeviceEvent;
     input: DeviceInput;
     output: DeviceOutput;
+    emitted: DeviceEmitted;
   },
   actors: {
-    openPort: needs<void, PortRef>('openPort'),
-    stream: needsCallback<StreamEvent, PortRef>('stream'),
+    port: needsCallback<PortCommand, PortRef>('port'),
   },
   actions: {
     announce: (_, _params: { state: DeviceStateName }) => {},
@@ -78,47 +120,72 @@ export const deviceMachine = setup({
         lastError: error === undefined ? context.lastError : toFailure(error, 'io'),
       };
     }),
+    refuseNotOpen: emit(({ event }) => refusal((event as DeviceWrite).requestId, 'not_open', 'the port is not open')),
+    write: enqueueActions(({ enqueue, context, event }) => {
+      const { requestId, data } = event as DeviceWrite;
+      if (context.writing !== null) return void enqueue.emit(refusal(requestId, 'busy', 'a write to this port is in progress'));
+      enqueue.assign({ writing: requestId });
+      enqueue.sendTo('port', { type: 'port.write', requestId, data } satisfies PortCommand);
+    }),
+    written: enqueueActions(({ enqueue, context, event }) => {
+      const { type: _type, ...outcome } = event as Extract<PortEvent, { type: 'port.written' }>;
+      if (outcome.requestId === context.writing) enqueue.assign({ writing: null });
+      enqueue.emit({ type: 'device.write.result', ...outcome });
+    }),
+    /** The port closed with a write in flight: its requester hears so now. */
+    abandonWrite: enqueueActions(({ enqueue, context }) => {
+      if (context.writing === null) return;
+      enqueue.emit(refusal(context.writing, 'port_closed', 'the port closed before the write finished'));
+      enqueue.assign({ writing: null });
+    }),
   },
   delays: { retry: ({ context }) => context.retryInMs },
 }).createMachine({
   id: 'device',
   version: deviceVersion,
-  context: ({ input }) => ({ ...input, attempts: 0, reconnects: 0, retryInMs: 0, lastError: null }),
+  context: ({ input }) => ({ ...input, attempts: 0, reconnects: 0, retryInMs: 0, lastError: null, writing: null }),
   initial: 'detected',
-  on: { 'device.detach': '.gone' },
+  on: { 'device.detach': '.gone', 'device.write': { actions: 'refuseNotOpen' } },
   states: {
-    detected: { entry: announce('detected'), always: 'opening' },
-    opening: {
-      tags: ['healthy'],
-      entry: announce('opening'),
+    detected: { entry: announce('detected'), always: 'connected' },
+    connected: {
       invoke: {
-        src: 'openPort',
+        src: 'port',
+        id: 'port',
         input: ({ context }) => ({ id: context.id, path: context.path, profile: context.profile }),
-        onDone: { target: 'open', actions: assign({ attempts: 0 }) },
         onError: { target: 'reconnecting', actions: 'scheduleRetry' },
       },
-    },
-    open: {
-      invoke: { src: 'stream', input: ({ context }) => ({ id: context.id, path: context.path, profile: context.profile }), onError: { target: 'reconnecting', actions: 'scheduleRetry' } },
       on: { 'device.lost': { target: 'reconnecting', actions: 'scheduleRetry' } },
-      initial: 'streaming',
+      initial: 'opening',
       states: {
-        streaming: { tags: ['healthy'], entry: announce('streaming'), on: { 'device.garbage': 'failing' } },
-        failing: { entry: announce('failing'), on: { 'device.recovered': 'streaming' } },
+        opening: {
+          tags: ['healthy'],
+          entry: announce('opening'),
+          on: { 'port.opened': { target: 'open', actions: assign({ attempts: 0 }) } },
+        },
+        open: {
+          exit: 'abandonWrite',
+          on: { 'device.write': { actions: 'write' }, 'port.written': { actions: 'written' } },
+          initial: 'streaming',
+          states: {
+            streaming: { tags: ['healthy'], entry: announce('streaming'), on: { 'device.garbage': 'failing' } },
+            failing: { entry: announce('failing'), on: { 'device.recovered': 'streaming' } },
+          },
+        },
       },
     },
     reconnecting: {
       entry: [assign({ reconnects: ({ context }) => context.reconnects + 1 }), announce('reconnecting')],
-      after: { retry: 'opening' },
+      after: { retry: 'connected' },
     },
     gone: { type: 'final', entry: announce('gone') },
   },
   output: ({ context }) => ({ id: context.id, profile: context.profile, path: context.path, reconnects: context.reconnects, lastError: context.lastError }),
 });
 
-/** The state name of a device snapshot value ({ open: 'streaming' } → 'streaming'). */
+/** The state name of a device snapshot value ({ connected: { open: 'streaming' } } → 'streaming'). */
 export function deviceStateName(value: unknown): DeviceStateName {
-  if (typeof value === 'string') return value as DeviceStateName;
-  if (value && typeof value === 'object' && 'open' in value) return (value as { open: DeviceStateName }).open;
-  return 'detected';
+  let leaf = value;
+  while (leaf && typeof leaf === 'object') leaf = Object.values(leaf)[0];
+  return typeof leaf === 'string' ? (leaf as DeviceStateName) : 'detected';
 }

@@ -17,6 +17,8 @@ export interface PresentDevice {
   serial?: string;
   product?: string;
   manufacturer?: string;
+  /** why its id is not the usual one (a serial number shared with another adapter) */
+  note?: string;
   /** when it was seen (ms since the epoch, from src/) */
   at: number;
 }
@@ -67,6 +69,15 @@ function remember(context: DevicesContext, record: DeviceRecord): DeviceRecord[]
   return [...context.records.filter((r) => r.id !== record.id), record].slice(-max);
 }
 
+export type RefusedParams = { id: string; path: string; reason: string } | null;
+
+/** The refusal `attach` has just recorded for this device, if it refused it. */
+function refusedNow(context: DevicesContext, device: PresentDevice): RefusedParams {
+  const last = context.records.at(-1);
+  if (!last || last.outcome !== 'refused' || last.id !== device.id || last.at !== device.at) return null;
+  return { id: last.id, path: last.path, reason: last.lastError?.message ?? 'refused' };
+}
+
 /**
  * The peripherals concern. The hotplug actor reports devices present and gone; each one a
  * profile matches becomes a `device:<id>` actor, up to `maxDevices` (beyond that it is refused
@@ -84,12 +95,15 @@ export const devicesMachine = setup({
   },
   actors: {
     hotplug: needsCallback<HotplugEvent>('hotplug'),
+    commands: needsCallback('commands'),
     device: needsCallback('device') as AnyActorLogic,
   },
   guards: {
     isDeviceChild: ({ event }) => isDeviceChild((event as { actorId?: string }).actorId),
   },
   actions: {
+    /** src/ logs it: a device is never left out without a word (params null: nothing refused) */
+    refused: (_, _params: RefusedParams) => {},
     attach: enqueueActions(({ enqueue, context, event, self }) => {
       const device = (event as Extract<HotplugEvent, { type: 'devices.attached' }>).device;
       const running = self.getSnapshot().children[childId(device.id)];
@@ -161,9 +175,13 @@ export const devicesMachine = setup({
   states: {
     watching: {
       tags: ['healthy'],
-      invoke: { src: 'hotplug', id: 'hotplug', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
+      invoke: [
+        { src: 'hotplug', id: 'hotplug', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
+        // commands to devices over MQTT (.../<id>/command); they reach each device as events
+        { src: 'commands', id: 'commands', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
+      ],
       on: {
-        'devices.attached': { actions: 'attach' },
+        'devices.attached': { actions: ['attach', { type: 'refused', params: ({ context, event }) => refusedNow(context, event.device) }] },
         'devices.detached': { actions: 'detach' },
         'devices.source': { actions: assign({ source: ({ event }) => event.source, problem: ({ event }) => event.problem }) },
         'xstate.done.actor.*': { guard: 'isDeviceChild', actions: 'finish' },

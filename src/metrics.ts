@@ -169,7 +169,7 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
 /** Per peripheral (present or remembered): frames, bytes, malformed frames, reconnects; and how many are present. */
 function deviceMetrics(client: typeof import('prom-client'), registry: Registry, root: () => AnyActorRef | undefined, hub: DeviceHub): void {
   const rows = () => devicesView(root()?.system.get('devices'), hub).devices;
-  const perDevice = (name: string, help: string, figure: 'frames' | 'bytes' | 'errors' | 'reconnects' | 'dropped') =>
+  const perDevice = (name: string, help: string, figure: 'frames' | 'bytes' | 'errors' | 'reconnects' | 'dropped' | 'writes') =>
     new client.Counter({
       name,
       help,
@@ -185,6 +185,21 @@ function deviceMetrics(client: typeof import('prom-client'), registry: Registry,
   perDevice('edgevisor_device_errors_total', 'Malformed frames counted and skipped per peripheral', 'errors');
   perDevice('edgevisor_device_reconnects_total', 'Times a peripheral port was opened again after failing or closing', 'reconnects');
   perDevice('edgevisor_device_dropped_total', 'Readings the outbox did not take, per peripheral', 'dropped');
+  const byReason = (name: string, help: string, figure: 'rejected' | 'writesRefused') =>
+    new client.Counter({
+      name,
+      help,
+      // reasons are fixed sets of codes (frameRejections, writeRefusals): bounded label values
+      labelNames: ['device', 'reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const row of rows()) for (const [reason, n] of Object.entries(row.counters[figure])) this.inc({ device: row.id, reason }, n ?? 0);
+      },
+    });
+  byReason('edgevisor_device_frames_rejected_total', 'Frames rejected per peripheral, by reason code', 'rejected');
+  byReason('edgevisor_device_writes_refused_total', 'Commands to a peripheral refused, by reason code', 'writesRefused');
+  perDevice('edgevisor_device_writes_total', 'Commands written to a peripheral', 'writes');
   new client.Gauge({
     name: 'edgevisor_device_state',
     help: "Each peripheral's current state (1)",

@@ -88,8 +88,8 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     const manager = actor?.system.get('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
     return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmwareParts.client.stats.errors, registryRequests: firmwareParts.client.stats.requests };
   };
-  const devicesParts = devicesActors({ config, outbox: outboxSlot, closing, log: forConcern(log, 'devices') });
-  const devices = devicesMachine.provide({ actors: devicesParts.actors });
+  const devicesParts = devicesActors({ config, outbox: outboxSlot, session, manager: () => actor?.system.get('devices'), closing, log: forConcern(log, 'devices') });
+  const devices = devicesMachine.provide({ actors: devicesParts.actors, actions: { refused: devicesParts.refused } });
   const app = createApp({
     root,
     metrics: createMetrics(root, {
@@ -102,7 +102,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     outbox: outboxSlot,
     maxPayloadBytes,
     jobRecords: jobsParts.records,
-    devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known },
+    devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known, writer: devicesParts.writer },
     log: forConcern(log, 'http'),
     token: config.http.token,
     firmware: config.firmware.enabled

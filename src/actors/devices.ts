@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { fromCallback, fromPromise } from 'xstate';
-import { deviceMachine, type DeviceStateName, type PortRef, type StreamEvent } from '../../machines/device.js';
-import type { HotplugEvent } from '../../machines/devices.js';
-import { toFailure } from '../../machines/shared/types.js';
+import type { MqttClient } from 'mqtt';
+import { fromCallback, type AnyActorRef } from 'xstate';
+import { deviceMachine, type DeviceContext, type DeviceStateName } from '../../machines/device.js';
+import type { HotplugEvent, RefusedParams } from '../../machines/devices.js';
 import type { Closing } from '../closing.js';
 import type { Config } from '../config/schema.js';
 import { DeviceDetector } from '../devices/detector.js';
@@ -10,16 +10,22 @@ import { DeviceHub } from '../devices/hub.js';
 import { KnownDevices } from '../devices/known.js';
 import { ProfileStore } from '../devices/profile-store.js';
 import { shippedProfilesDir, type Profile } from '../devices/profiles.js';
-import { createParser } from '../devices/protocols.js';
-import { closeSerialPort, openSerialPort, type SerialPortLike } from '../devices/serial-port.js';
+import { openSerialPort, type SerialPortLike } from '../devices/serial-port.js';
 import { startUsbHotplug, type UsbHotplugStart } from '../devices/usb-hotplug.js';
+import { DeviceWriter } from '../devices/writer.js';
 import type { Logger } from '../log.js';
 import type { Outbox } from '../outbox/queue.js';
 import type { Slot } from '../slot.js';
+import { commandFeedActor } from './devices/commands.js';
+import { portActor } from './devices/port.js';
 
 export interface DevicesDeps {
   config: Config;
   outbox: Slot<Outbox>;
+  /** the connected MQTT client: commands come in on it, and the final states go out on it at a stop */
+  session: Slot<MqttClient>;
+  /** the devices concern's actor while it runs (for writes) */
+  manager: () => AnyActorRef | undefined;
   closing: Closing;
   log: Logger;
   /** seams for tests: the usb package, the serial port */
@@ -30,26 +36,30 @@ export interface DevicesDeps {
 /**
  * The real actors of the devices and device charts. The data plane stays here: bytes from
  * the port go through the profile's parser straight to the outbox and to /ws subscribers;
- * the charts only hear that a port opened, closed, or sends nothing but garbage.
+ * the charts only hear that a port opened, closed, or sends nothing but garbage. Each open
+ * port has one owner, its device's `port` actor; commands reach it as events.
  */
 export function devicesActors(deps: DevicesDeps) {
   const { config, log } = deps;
   const c = config.devices;
   const hub = new DeviceHub();
-  const open = new Map<string, { port: SerialPortLike; profile: Profile }>();
   let store: ProfileStore | undefined;
   let known: KnownDevices | undefined;
+  /** the last state each device announced, for the final `stopped` when the concern stops */
+  const announced = new Map<string, Record<string, unknown>>();
   const topic = (id: string, kind: 'data' | 'state') => `devices/${config.thingName}/peripherals/${id}/${kind}`;
-  const openPort = deps.openPort ?? openSerialPort;
+  const profile = (name: string) => store?.profiles.get(name);
 
-  const send = (id: string, kind: 'data' | 'state', body: Record<string, unknown>, qos: 0 | 1, retain: boolean): boolean => {
+  const enqueue = (topicName: string, body: Record<string, unknown>, qos: 0 | 1, retain: boolean, id?: string): boolean => {
     const outbox = deps.outbox.current;
     if (!outbox) return false;
-    outbox.enqueue({ topic: topic(id, kind), payload: Buffer.from(JSON.stringify(body)), qos, retain }).catch(() => {
-      hub.countersOf(id).dropped++;
+    outbox.enqueue({ topic: topicName, payload: Buffer.from(JSON.stringify(body)), qos, retain }).catch(() => {
+      if (id) hub.countersOf(id).dropped++;
     });
     return true;
   };
+  const send = (id: string, kind: 'data' | 'state', body: Record<string, unknown>, qos: 0 | 1, retain: boolean) => enqueue(topic(id, kind), body, qos, retain, id);
+  const writer = new DeviceWriter({ manager: deps.manager, profile, hub, log });
 
   const hotplug = fromCallback<HotplugEvent, void>(({ sendBack }) => {
     const profilesDir = c.profilesDir ?? shippedProfilesDir;
@@ -85,15 +95,16 @@ export function devicesActors(deps: DevicesDeps) {
         // The usb package's events describe the real bus: with sysfs elsewhere they would not match it.
         startUsb: resolve(c.sysfsRoot) === '/sys' ? (deps.startUsb ?? startUsbHotplug) : () => ({ unavailable: `devices.sysfsRoot is ${c.sysfsRoot}, not /sys` }),
         onAttach: (device) => {
-          log.info({ device: device.id, path: device.path, profile: device.profile, vendorId: device.vendorId, productId: device.productId }, device.profile ? 'device attached' : 'device attached, no profile matches');
+          const fields = { device: device.id, path: device.path, profile: device.profile, vendorId: device.vendorId, productId: device.productId, serial: device.serial };
+          if (device.note) log.warn({ ...fields, note: device.note }, 'device attached under another id');
+          else log.info(fields, device.profile ? 'device attached' : 'device attached, no profile matches');
           known?.seen(device, Date.now());
           sendBack({ type: 'devices.attached', device });
         },
         onDetach: (id) => {
+          // the chart goes to gone at once, which stops its port actor and closes the port:
+          // serialport itself may not notice an unplugged device for minutes
           log.info({ device: id }, 'device detached');
-          // close at once: serialport may not notice an unplugged device for minutes
-          const entry = open.get(id);
-          if (entry) void closeSerialPort(entry.port);
           known?.left(id, Date.now());
           sendBack({ type: 'devices.detached', id, at: Date.now() });
         },
@@ -110,91 +121,64 @@ export function devicesActors(deps: DevicesDeps) {
       stopped = true;
       detector?.stop();
       current.close();
+      announceStopped();
       if (known) deps.closing.track('known devices', known.close());
     };
   });
 
+  /**
+   * The concern stops (the agent stops): every device still announced gets a final retained
+   * `stopped` state, through the outbox (still open: the devices concern stops before it) and,
+   * while connected, straight on the session too, so that the broker holds it before the
+   * link says offline and ends (a clean end waits for QoS 1 publishes in flight).
+   */
+  const announceStopped = () => {
+    for (const [id, last] of announced) {
+      const body = { ...last, state: 'stopped' satisfies DeviceStateName, ts: Date.now() };
+      send(id, 'state', body, 1, true);
+      const client = deps.session.current;
+      if (client?.connected) client.publish(topic(id, 'state'), JSON.stringify(body), { qos: 1, retain: true }, () => {});
+    }
+    if (announced.size > 0) log.info({ devices: [...announced.keys()] }, 'devices stopped');
+    announced.clear();
+  };
+
   const device = deviceMachine.provide({
     actors: {
-      openPort: fromPromise<void, PortRef>(async ({ input, signal }) => {
-        const profile = store?.profiles.get(input.profile);
-        if (!profile) throw Object.assign(new Error(`profile "${input.profile}" is not loaded`), { code: 'no_profile' });
-        const port = await openPort(input.path, profile);
-        if (signal.aborted) {
-          void closeSerialPort(port);
-          return;
-        }
-        open.set(input.id, { port, profile });
-        log.info({ device: input.id, path: input.path, baudRate: profile.serial.baudRate, protocol: profile.protocol.type }, 'port open');
-      }),
-      stream: fromCallback<StreamEvent, PortRef>(({ input, sendBack }) => {
-        const entry = open.get(input.id);
-        if (!entry) {
-          sendBack({ type: 'device.lost', error: { code: 'not_open', message: 'the port is not open' } });
-          return;
-        }
-        const { port, profile } = entry;
-        const counters = hub.countersOf(input.id);
-        const parser = createParser(profile.protocol);
-        const qos = profile.publish.qos;
-        let badInARow = 0;
-        let failing = false;
-        const onData = (chunk: Buffer) => {
-          counters.bytes += chunk.length;
-          // Live subscribers get every reading of this read first; the outbox takes them after.
-          const queued: Array<Record<string, unknown>> = [];
-          parser.push(chunk, (frame) => {
-            if (!frame.ok) {
-              counters.errors++;
-              counters.lastMalformed = frame.error;
-              if (++badInARow >= profile.failing.malformedInARow && !failing) {
-                failing = true;
-                sendBack({ type: 'device.garbage' });
-              }
-              return;
-            }
-            badInARow = 0;
-            if (failing) {
-              failing = false;
-              sendBack({ type: 'device.recovered' });
-            }
-            counters.frames++;
-            const ts = Date.now();
-            counters.lastFrameAt = ts;
-            const reading: Record<string, unknown> = frame.data === undefined ? { line: frame.line, ts } : { line: frame.line, ts, data: frame.data };
-            hub.publish(input.id, reading);
-            queued.push(reading);
-          });
-          for (const reading of queued) if (!send(input.id, 'data', reading, qos, false)) counters.dropped++;
-        };
-        const onClose = (error?: Error | null) => sendBack({ type: 'device.lost', error: toFailure(error ?? { code: 'closed', message: 'the port closed' }, 'closed') });
-        const onError = (error: Error) => log.warn({ device: input.id, err: error.message }, 'port error');
-        port.on('data', onData);
-        port.on('close', onClose);
-        port.on('error', onError);
-        return () => {
-          port.off('data', onData);
-          port.off('close', onClose);
-          port.off('error', onError);
-          if (open.get(input.id)?.port === port) open.delete(input.id);
-          deps.closing.track(`port ${input.path}`, closeSerialPort(port));
-        };
-      }),
+      port: portActor({ profile, open: deps.openPort ?? openSerialPort, hub, publish: (id, reading, qos) => send(id, 'data', reading, qos, false), closing: deps.closing, log }),
     },
     actions: {
-      announce: ({ context }, { state }: { state: DeviceStateName }) => {
-        const body: Record<string, unknown> = { state, id: context.id, profile: context.profile, path: context.path, reconnects: context.reconnects, ts: Date.now() };
-        if (context.lastError && state !== 'streaming') body.error = context.lastError.message;
-        send(context.id, 'state', body, 1, true);
-        if (state !== 'detected') log.info({ device: context.id, state, err: state === 'reconnecting' ? context.lastError?.message : undefined }, 'device state');
-      },
+      announce: ({ context }, { state }: { state: DeviceStateName }) => announce(context, state),
     },
   });
 
+  const announce = (context: DeviceContext, state: DeviceStateName) => {
+    const body: Record<string, unknown> = { state, id: context.id, profile: context.profile, path: context.path, reconnects: context.reconnects, ts: Date.now() };
+    if (context.lastError && state !== 'streaming') body.error = context.lastError.message;
+    send(context.id, 'state', body, 1, true);
+    if (state === 'gone') announced.delete(context.id);
+    else announced.set(context.id, body);
+    if (state !== 'detected') log.info({ device: context.id, state, err: state === 'reconnecting' ? context.lastError?.message : undefined }, 'device state');
+  };
+
+  const commands = commandFeedActor({
+    thingName: config.thingName,
+    session: deps.session,
+    writer,
+    answer: (topicName, result) => void enqueue(topicName, result, 1, false),
+    log,
+  });
+
+  const refused = (_: unknown, params: RefusedParams) => {
+    if (params) log.warn({ device: params.id, path: params.path, reason: params.reason }, 'device refused: not opened');
+  };
+
   return {
     hub,
+    refused,
     profiles: () => store,
     known: () => known?.all() ?? [],
-    actors: { hotplug, device },
+    writer,
+    actors: { hotplug, device, commands },
   };
 }

@@ -1,7 +1,8 @@
 import { realpath } from 'node:fs/promises';
 import type { PresentDevice } from '../../machines/devices.js';
 import { matchProfile, type Profile } from './profiles.js';
-import { scanUsbTtys, topicSafe, type SysfsRoots, type UsbTty } from './sysfs.js';
+import { assignIds, type IdCandidate } from './ids.js';
+import { scanUsbTtys, topicSafe, usbPortId, type SysfsRoots, type UsbTty } from './sysfs.js';
 import type { HotplugWatch, UsbHotplugStart } from './usb-hotplug.js';
 
 export type HotplugMode = 'auto' | 'usb' | 'sysfs' | 'off';
@@ -40,6 +41,8 @@ const SAFETY_SWEEP_MS = 5_000;
  */
 export class DeviceDetector {
   private readonly present = new Map<string, { device: PresentDevice; profileVersion: string }>();
+  /** the id each device present has (by source and path), so that it keeps it while present */
+  private readonly idOfKey = new Map<string, string>();
   private usb: HotplugWatch | undefined;
   private timers = new Set<NodeJS.Timeout>();
   private interval: NodeJS.Timeout | undefined;
@@ -123,19 +126,41 @@ export class DeviceDetector {
     const ttys = this.o.mode === 'off' ? [] : await scanUsbTtys(this.o.roots);
     if (this.stopped) return;
     const profiles = this.o.profiles();
-    const seen = new Map<string, { device: PresentDevice; profileVersion: string }>();
-    for (const port of this.o.ports) {
+    const found: Array<{ candidate: IdCandidate; device: (id: string, note?: string) => PresentDevice; profile: Profile | undefined }> = [];
+    this.o.ports.forEach((port, index) => {
       const profile = profiles.get(port.profile);
-      const id = port.id ?? `port-${topicSafe(port.path.replace(/^\/dev\//, ''))}`;
-      seen.set(id, { device: { id, path: port.path, profile: profile ? profile.name : null, source: 'config', at: 0 }, profileVersion: fingerprint(profile) });
-    }
+      const wanted = port.id ?? `port-${topicSafe(port.path.replace(/^\/dev\//, ''))}`;
+      found.push({
+        candidate: { key: `config:${index}:${port.path}`, wanted, fallbacks: [], repeatable: false },
+        device: (id, note) => ({ id, path: port.path, profile: profile ? profile.name : null, source: 'config', note, at: 0 }),
+        profile,
+      });
+    });
     // A tty that devices.ports names already (by any path to the same node) is the config's.
     const configured = new Set(await Promise.all(this.o.ports.map((p) => realpath(p.path).catch(() => p.path))));
     for (const tty of ttys) {
-      if (seen.has(tty.id) || configured.has(await realpath(tty.path).catch(() => tty.path))) continue;
+      if (configured.has(await realpath(tty.path).catch(() => tty.path))) continue;
       const profile = matchProfile(profiles.values(), tty);
-      seen.set(tty.id, { device: usbDevice(tty, profile, 0), profileVersion: fingerprint(profile) });
+      const port = usbPortId(tty);
+      found.push({
+        candidate: { key: `usb:${tty.name}:${tty.busPath}`, wanted: tty.id, fallbacks: [port, topicSafe(`${port}-${tty.name}`)], repeatable: true },
+        device: (id, note) => usbDevice(tty, id, profile, note),
+        profile,
+      });
     }
+    const ids = assignIds(found.map((f) => f.candidate), this.idOfKey);
+    const seen = new Map<string, { device: PresentDevice; profileVersion: string }>();
+    this.idOfKey.clear();
+    for (const { candidate, device, profile } of found) {
+      const { id, note } = ids.get(candidate.key)!;
+      this.idOfKey.set(candidate.key, id);
+      seen.set(id, { device: device(id, note), profileVersion: fingerprint(profile) });
+    }
+    this.report(seen);
+  }
+
+  /** Detaches what is gone and attaches what is new or changed (path, profile content or note). */
+  private report(seen: Map<string, { device: PresentDevice; profileVersion: string }>): void {
     for (const id of [...this.present.keys()]) {
       if (!seen.has(id)) {
         this.present.delete(id);
@@ -145,7 +170,7 @@ export class DeviceDetector {
     for (const [id, entry] of seen) {
       const before = this.present.get(id);
       // Same path and the same profile content: nothing changed (a reload of other files is no change).
-      if (before && before.device.path === entry.device.path && before.profileVersion === entry.profileVersion) continue;
+      if (before && before.device.path === entry.device.path && before.profileVersion === entry.profileVersion && before.device.note === entry.device.note) continue;
       if (before) this.o.onDetach(id);
       entry.device.at = this.now();
       this.present.set(id, entry);
@@ -156,9 +181,9 @@ export class DeviceDetector {
 
 const fingerprint = (profile: Profile | undefined) => (profile ? JSON.stringify(profile) : '');
 
-function usbDevice(tty: UsbTty, profile: Profile | undefined, at: number): PresentDevice {
+function usbDevice(tty: UsbTty, id: string, profile: Profile | undefined, note: string | undefined): PresentDevice {
   return {
-    id: tty.id,
+    id,
     path: tty.path,
     profile: profile?.name ?? null,
     source: 'usb',
@@ -167,6 +192,7 @@ function usbDevice(tty: UsbTty, profile: Profile | undefined, at: number): Prese
     serial: tty.serial,
     product: tty.product,
     manufacturer: tty.manufacturer,
-    at,
+    note,
+    at: 0,
   };
 }

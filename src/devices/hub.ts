@@ -1,15 +1,34 @@
+import type { WriteRefusal } from '../../machines/device.js';
+import type { FrameRejection } from './protocols.js';
+
+/** The last frame a device sent that was rejected, and why. */
+export interface Rejection {
+  reason: FrameRejection;
+  message: string;
+  at: number;
+}
+
 /** A device's data-plane figures (the chart keeps only states and reconnects). */
 export interface DeviceCounters {
   frames: number;
   bytes: number;
+  /** rejected frames, all reasons together */
   errors: number;
+  /** rejected frames by reason (a fixed set of codes) */
+  rejected: Partial<Record<FrameRejection, number>>;
+  lastRejected: Rejection | null;
   /** readings the outbox did not take (closed, or full with rejectNew) */
   dropped: number;
   lastFrameAt: number | null;
-  lastMalformed: string | null;
+  /** writes done, and writes refused by reason */
+  writes: number;
+  writesRefused: Partial<Record<WriteRefusal, number>>;
 }
 
-export type ReadingListener = (device: string, reading: Record<string, unknown>) => void;
+/** What live subscribers (/ws) get: each reading, and each rejected frame with its reason. */
+export type HubEvent = { type: 'reading'; reading: Record<string, unknown> } | ({ type: 'rejected' } & Rejection);
+
+export type ReadingListener = (device: string, event: HubEvent) => void;
 
 const MAX_KNOWN = 256;
 
@@ -25,7 +44,7 @@ export class DeviceHub {
   countersOf(id: string): DeviceCounters {
     let c = this.counters.get(id);
     if (!c) {
-      c = { frames: 0, bytes: 0, errors: 0, dropped: 0, lastFrameAt: null, lastMalformed: null };
+      c = { frames: 0, bytes: 0, errors: 0, rejected: {}, lastRejected: null, dropped: 0, lastFrameAt: null, writes: 0, writesRefused: {} };
       this.counters.set(id, c);
       if (this.counters.size > MAX_KNOWN) this.counters.delete(this.counters.keys().next().value!);
     }
@@ -51,10 +70,23 @@ export class DeviceHub {
   }
 
   publish(device: string, reading: Record<string, unknown>): void {
+    this.send(device, { type: 'reading', reading });
+  }
+
+  /** Counts a rejected frame under its reason and tells the subscribers. */
+  reject(device: string, rejection: Rejection): void {
+    const c = this.countersOf(device);
+    c.errors++;
+    c.rejected[rejection.reason] = (c.rejected[rejection.reason] ?? 0) + 1;
+    c.lastRejected = rejection;
+    if (this.listeners.size > 0) this.send(device, { type: 'rejected', ...rejection });
+  }
+
+  private send(device: string, event: HubEvent): void {
     for (const [listener, ids] of this.listeners) {
       if (ids && !ids.has(device)) continue;
       try {
-        listener(device, reading);
+        listener(device, event);
       } catch {
         // one broken subscriber does not stop the others
       }

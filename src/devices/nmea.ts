@@ -1,6 +1,11 @@
 /** NMEA 0183: checksum verification and the two sentences a position comes from (GGA, RMC). */
 
-export type NmeaResult = { ok: true; data: NmeaReading } | { ok: false; error: string };
+/** Why a sentence is refused, as a code from a fixed set (a metrics label): the checksum is
+ * missing, or wrong, or the sentence is malformed otherwise. */
+export type NmeaRejection = 'no_checksum' | 'bad_checksum' | 'bad_sentence';
+export type NmeaResult = { ok: true; data: NmeaReading } | { ok: false; reason: NmeaRejection; error: string };
+
+const bad = (error: string, reason: NmeaRejection = 'bad_sentence') => ({ ok: false, reason, error }) as const;
 
 export interface NmeaReading {
   talker: string;
@@ -18,38 +23,38 @@ export interface NmeaReading {
 const FIX_QUALITY = 'invalid gps dgps pps rtk floatRtk estimated manual simulation'.split(' ');
 
 export function parseNmea(line: string, requireChecksum = true): NmeaResult {
-  if (line[0] !== '$' && line[0] !== '!') return { ok: false, error: 'does not start with $ or !' };
+  if (line[0] !== '$' && line[0] !== '!') return bad('does not start with $ or !');
   const star = line.lastIndexOf('*');
   let body: string;
   if (star === -1) {
-    if (requireChecksum) return { ok: false, error: 'no checksum' };
+    if (requireChecksum) return bad('no checksum', 'no_checksum');
     body = line.slice(1);
   } else {
     body = line.slice(1, star);
     const given = line.slice(star + 1);
-    if (!/^[0-9A-Fa-f]{2}$/.test(given)) return { ok: false, error: 'checksum is not two hex digits' };
+    if (!/^[0-9A-Fa-f]{2}$/.test(given)) return bad('checksum is not two hex digits', 'bad_checksum');
     let sum = 0;
     for (let i = 0; i < body.length; i++) sum ^= body.charCodeAt(i);
-    if (sum !== parseInt(given, 16)) return { ok: false, error: `checksum mismatch: computed ${sum.toString(16).toUpperCase().padStart(2, '0')}, sentence says ${given.toUpperCase()}` };
+    if (sum !== parseInt(given, 16)) return bad(`checksum mismatch: computed ${sum.toString(16).toUpperCase().padStart(2, '0')}, sentence says ${given.toUpperCase()}`, 'bad_checksum');
   }
-  if (!/^[\x20-\x7e]*$/.test(body)) return { ok: false, error: 'non-printable characters' };
+  if (!/^[\x20-\x7e]*$/.test(body)) return bad('non-printable characters');
   const fields = body.split(',');
   const address = fields.shift()!;
-  if (!/^[A-Z0-9]{3,6}$/.test(address)) return { ok: false, error: `bad address field "${address}"` };
+  if (!/^[A-Z0-9]{3,6}$/.test(address)) return bad(`bad address field "${address}"`);
   const proprietary = address.startsWith('P');
   const talker = proprietary ? 'P' : address.slice(0, 2);
   const sentence = proprietary ? address.slice(1) : address.slice(2);
   const data: NmeaReading = { talker, sentence, fields };
   if (sentence === 'GGA') {
-    if (fields.length < 14) return { ok: false, error: `GGA has ${fields.length} fields, needs 14` };
+    if (fields.length < 14) return bad(`GGA has ${fields.length} fields, needs 14`);
     const quality = intOrNull(fields[5]) ?? 0;
     data.time = timeOf(fields[0]);
     data.position = quality > 0 ? positionOf(fields[1], fields[2], fields[3], fields[4]) : null;
     data.fix = { quality, valid: quality > 0, satellites: intOrNull(fields[6]), hdop: numOrNull(fields[7]), altitudeM: numOrNull(fields[8]) };
-    if (quality > 0 && !data.position) return { ok: false, error: 'GGA with a fix but no valid position' };
+    if (quality > 0 && !data.position) return bad('GGA with a fix but no valid position');
     (data.fix as { kind?: string }).kind = FIX_QUALITY[quality] ?? 'unknown';
   } else if (sentence === 'RMC') {
-    if (fields.length < 9) return { ok: false, error: `RMC has ${fields.length} fields, needs at least 9` };
+    if (fields.length < 9) return bad(`RMC has ${fields.length} fields, needs at least 9`);
     const valid = fields[1] === 'A';
     data.time = timeOf(fields[0]);
     data.position = valid ? positionOf(fields[2], fields[3], fields[4], fields[5]) : null;
@@ -58,7 +63,7 @@ export function parseNmea(line: string, requireChecksum = true): NmeaResult {
     data.speed = knots === null ? null : { knots, kmh: Math.round(knots * 1.852 * 1000) / 1000 };
     data.courseDeg = numOrNull(fields[7]);
     data.date = dateOf(fields[8]);
-    if (valid && !data.position) return { ok: false, error: 'RMC marked valid but no valid position' };
+    if (valid && !data.position) return bad('RMC marked valid but no valid position');
   }
   return { ok: true, data };
 }

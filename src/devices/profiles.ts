@@ -58,6 +58,14 @@ const Protocol = z.discriminatedUnion('type', [
   }),
 ]);
 
+const Commands = z.strictObject({
+  maxBytes: z.number().int().min(1).max(4096).default(256).describe('longest command in bytes, line ending included; longer ones are refused (too_large)'),
+  lineEnding: z.enum(['lf', 'crlf', 'cr', 'none']).default('lf').describe('added after each command; a command itself may not contain CR or LF'),
+  pattern: pattern.optional().describe('the whole command must match this regular expression, or it is refused (not_allowed); any command when left out'),
+  maxPerSecond: z.number().min(0.1).max(1000).default(10).describe('writes per second at most (a burst of that many); more are refused (rate_limited)'),
+  timeoutMs: z.number().int().min(10).max(60_000).default(2000).describe('a write the port has not drained by then is refused (timeout)'),
+});
+
 export const ProfileSchema = z.strictObject({
   $schema: z.string().optional(),
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).optional().describe('defaults to the file name without .json'),
@@ -71,6 +79,7 @@ export const ProfileSchema = z.strictObject({
       qos: z.union([z.literal(0), z.literal(1)]).default(1),
     })
     .prefault({}),
+  commands: Commands.optional().describe('present: the device takes commands (MQTT .../command, POST /api/v1/devices/<id>/write, /ws); absent: every write is refused (not_writable)'),
   failing: z
     .strictObject({
       malformedInARow: z.number().int().min(1).default(20).describe('this many malformed frames in a row mark the device failing'),
@@ -80,6 +89,7 @@ export const ProfileSchema = z.strictObject({
 
 export type Profile = z.infer<typeof ProfileSchema> & { name: string; file: string };
 export type ProtocolConfig = Profile['protocol'];
+export type CommandsConfig = z.infer<typeof Commands>;
 export type MatchRuleConfig = z.infer<typeof MatchRule>;
 
 export interface ProfileError {

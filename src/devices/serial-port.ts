@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { SerialPort as SerialPortType } from 'serialport';
 import type { Profile } from './profiles.js';
 
-export type SerialPortLike = Pick<SerialPortType, 'on' | 'off' | 'close' | 'isOpen' | 'path'>;
+export type SerialPortLike = Pick<SerialPortType, 'on' | 'off' | 'close' | 'isOpen' | 'path' | 'write' | 'drain'>;
 
 let ctor: typeof SerialPortType | undefined;
 /** serialport (with its native binding) is loaded only when a device is opened. */

@@ -90,7 +90,18 @@ export const topicSafe = (text: string) => text.replace(/[^A-Za-z0-9_-]+/g, '_')
  * and PL2303 clones), plus -if<NN> for interfaces other than 0 (dual and quad bridges).
  */
 export function usbDeviceId(d: UsbIdentity & { busPath: string }): string {
-  const unique = d.serial && /[A-Za-z0-9]/.test(d.serial) ? d.serial : `at-${d.busPath}`;
-  const iface = d.interface ? `-if${String(d.interface).padStart(2, '0')}` : '';
-  return topicSafe(`usb-${d.vendorId}-${d.productId}-${unique}${iface}`);
+  const unique = hasSerial(d) ? d.serial : `at-${d.busPath}`;
+  return topicSafe(`usb-${d.vendorId}-${d.productId}-${unique}${ifaceSuffix(d)}`);
 }
+
+/**
+ * The id when the serial number does not tell a device apart (two adapters with the same
+ * one): usb-<vid>-<pid>-<serial>-at-<bus path>, stable while it stays in the same USB port.
+ */
+export function usbPortId(d: UsbIdentity & { busPath: string }): string {
+  const serial = hasSerial(d) ? `${d.serial}-` : '';
+  return topicSafe(`usb-${d.vendorId}-${d.productId}-${serial}at-${d.busPath}${ifaceSuffix(d)}`);
+}
+
+const hasSerial = (d: UsbIdentity): d is UsbIdentity & { serial: string } => d.serial !== undefined && /[A-Za-z0-9]/.test(d.serial);
+const ifaceSuffix = (d: UsbIdentity) => (d.interface ? `-if${String(d.interface).padStart(2, '0')}` : '');

@@ -1,7 +1,9 @@
 import type { AnyActorRef } from 'xstate';
 import { deviceStateName, type DeviceContext } from '../../machines/device.js';
 import type { DevicesContext } from '../../machines/devices.js';
-import type { DeviceHub } from './hub.js';
+import type { WriteRefusal } from '../../machines/device.js';
+import type { DeviceHub, Rejection } from './hub.js';
+import type { FrameRejection } from './protocols.js';
 import type { KnownDevice } from './known.js';
 
 export interface DeviceRow {
@@ -17,10 +19,25 @@ export interface DeviceRow {
   serial?: string;
   product?: string;
   manufacturer?: string;
+  /** why its id is not the usual one (e.g. a serial number two adapters share) */
+  note?: string;
   since?: number;
   lastSeen?: number;
-  counters: { frames: number; bytes: number; errors: number; reconnects: number; dropped: number };
+  counters: {
+    frames: number;
+    bytes: number;
+    /** rejected frames, all reasons */
+    errors: number;
+    reconnects: number;
+    dropped: number;
+    /** rejected frames by reason code */
+    rejected: Partial<Record<FrameRejection, number>>;
+    writes: number;
+    writesRefused: Partial<Record<WriteRefusal, number>>;
+  };
   lastFrameAt: number | null;
+  /** the last frame rejected: its reason code, the detail and when */
+  lastRejected: Rejection | null;
   lastError: string | null;
 }
 
@@ -41,8 +58,18 @@ export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub, kn
   const counted = (id: string, reconnects: number) => {
     const c = hub.peek(id);
     return {
-      counters: { frames: c?.frames ?? 0, bytes: c?.bytes ?? 0, errors: c?.errors ?? 0, reconnects, dropped: c?.dropped ?? 0 },
+      counters: {
+        frames: c?.frames ?? 0,
+        bytes: c?.bytes ?? 0,
+        errors: c?.errors ?? 0,
+        reconnects,
+        dropped: c?.dropped ?? 0,
+        rejected: { ...c?.rejected },
+        writes: c?.writes ?? 0,
+        writesRefused: { ...c?.writesRefused },
+      },
       lastFrameAt: c?.lastFrameAt ?? null,
+      lastRejected: c?.lastRejected ?? null,
     };
   };
   for (const d of Object.values(ctx.present)) {
@@ -61,6 +88,7 @@ export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub, kn
       serial: d.serial,
       product: d.product,
       manufacturer: d.manufacturer,
+      note: d.note,
       since: d.at,
       ...counted(d.id, child?.context.reconnects ?? 0),
       lastError: child?.context.lastError?.message ?? (state === 'refused' ? (record?.lastError?.message ?? null) : null),

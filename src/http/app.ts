@@ -45,7 +45,7 @@ export function createApp(deps: AppDeps) {
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
   app.use('/ws', requireToken(deps.token));
-  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub }));
+  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, writer: deps.devices?.writer }));
   if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, outbox: deps.outbox, log: deps.log }));
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));

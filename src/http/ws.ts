@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import type { WSContext } from 'hono/ws';
 import type { AnyActorRef } from 'xstate';
 import type { DeviceHub } from '../devices/hub.js';
+import type { DeviceWriter } from '../devices/writer.js';
 import type { Logger } from '../log.js';
 import type { ActorChanges } from '../observe.js';
 import { actorPath, actorView, stateView } from './views.js';
@@ -15,6 +16,8 @@ export interface WsDeps {
   coalesceMs?: number;
   /** peripheral readings, for clients that subscribe to them */
   readings?: DeviceHub;
+  /** commands to peripherals ({"type":"write"}) */
+  writer?: DeviceWriter;
 }
 
 /** A client this far behind is cut off rather than buffered without bound. */
@@ -24,8 +27,11 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  * /ws: on connect the whole tree ({"type":"state"}), then one {"type":"actor"} message per
  * changed actor, coalesced. Clients may send {"type":"ping"} or {"type":"state"}, and
  * {"type":"subscribe","devices":"*" | [ids]} to receive each peripheral reading as it is
- * parsed ({"type":"reading","device","reading"}, not coalesced; {"type":"unsubscribe"} stops
- * them); anything else gets an {"type":"error"} frame and the stream goes on.
+ * parsed ({"type":"reading","device","reading"}, not coalesced) and each frame it rejects
+ * ({"type":"rejected","device","reason","message","at"}); {"type":"unsubscribe"} stops them.
+ * {"type":"write","device","command","ref"?} writes a command to a device and is answered
+ * {"type":"write.result","ref",...} with accepted or the refusal's reason (docs/devices.md).
+ * Anything else gets an {"type":"error"} frame and the stream goes on.
  */
 export function wsRoutes(deps: WsDeps) {
   const coalesceMs = deps.coalesceMs ?? 100;
@@ -69,10 +75,15 @@ export function wsRoutes(deps: WsDeps) {
           if (request === 'ping') send(ws, { type: 'pong' });
           else if (request === 'state') sendState(ws);
           else if (request === 'unsubscribe') unsubscribeReadings();
+          else if ('write' in request) {
+            const { write } = request;
+            if (!deps.writer) return send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
+            void deps.writer.write(write.device, write.command, 'ws').then((result) => send(ws, { type: 'write.result', ref: write.ref, ...result }));
+          }
           else if ('subscribe' in request) {
             unsubscribeReadings();
             if (!deps.readings) return send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
-            unsubscribeReadings = deps.readings.subscribe((device, reading) => {
+            unsubscribeReadings = deps.readings.subscribe((device, hubEvent) => {
               // The lines of one serial read arrive together: one socket write for all of them.
               const socket = (ws.raw as { _socket?: { cork(): void; uncork(): void } } | undefined)?._socket;
               if (socket && !corked) {
@@ -83,7 +94,8 @@ export function wsRoutes(deps: WsDeps) {
                   socket.uncork();
                 });
               }
-              send(ws, { type: 'reading', device, reading });
+              const { type, ...rest } = hubEvent;
+              send(ws, { type, device, ...rest });
             }, request.subscribe);
             send(ws, { type: 'subscribed', devices: request.subscribe ? [...request.subscribe] : '*' });
           } else send(ws, { type: 'error', error: 'bad_message', message: request.error });
@@ -101,7 +113,9 @@ export function wsRoutes(deps: WsDeps) {
   );
 }
 
-function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { error: string } {
+type WsWrite = { device: string; command: string; ref?: string };
+
+function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { write: WsWrite } | { error: string } {
   if (typeof data !== 'string') return { error: 'send JSON text frames' };
   let message: unknown;
   try {
@@ -117,5 +131,11 @@ function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subsc
     if (Array.isArray(devices) && devices.length <= 1024 && devices.every((d) => typeof d === 'string')) return { subscribe: new Set(devices) };
     return { error: 'devices must be "*" or an array of device ids' };
   }
-  return { error: 'expected {"type":"ping"}, {"type":"state"} or {"type":"subscribe","devices":"*"}' };
+  if (type === 'write') {
+    const { device, command, ref } = message as { device?: unknown; command?: unknown; ref?: unknown };
+    if (typeof device !== 'string' || typeof command !== 'string') return { error: 'write needs "device" and "command" strings' };
+    if (ref !== undefined && (typeof ref !== 'string' || ref.length > 128)) return { error: 'ref must be a string of at most 128 characters' };
+    return { write: { device, command, ref } };
+  }
+  return { error: 'expected {"type":"ping"}, {"type":"state"}, {"type":"subscribe","devices":"*"} or {"type":"write","device","command"}' };
 }

@@ -47,10 +47,12 @@ beforeAll(async () => {
   writeFileSync(join(profilesDir, 'gps-uart.json'), readFileSync(join(shipped, 'gps-uart.json')));
   profile('json-sensor', { protocol: { type: 'json' }, failing: { malformedInARow: 5 } });
   profile('regex-sensor', { protocol: { type: 'regex', pattern: '^T=(?<temp>[-\\d.]+) H=(?<hum>\\d+)$' } });
-  profile('kv-sensor', { protocol: { type: 'keyvalue' }, serial: { baudRate: 115200 } });
+  profile('kv-sensor', { protocol: { type: 'keyvalue' }, serial: { baudRate: 115200 }, commands: {} });
   profile('fast-lines', { protocol: { type: 'lines' }, serial: { baudRate: 921600 } });
   profile('broken', { serial: { baudRate: -5 } }); // refused, named in the API; the rest loads
-  for (const name of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'usb', 'widget']) pty[name] = await PtyPair.start(name);
+  profile('led-board', { protocol: { type: 'lines' }, commands: { pattern: 'LED (ON|OFF)|PING', maxBytes: 16, lineEnding: 'crlf', maxPerSecond: 1000 } });
+  profile('slow-board', { protocol: { type: 'lines' }, commands: { maxPerSecond: 0.1 } });
+  for (const name of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'usb', 'widget', 'led', 'slow', 'twinA', 'twinB']) pty[name] = await PtyPair.start(name);
   sysfs = new FakeSysfs();
   mqtt = await subscriber(inject('mqttUrl'), `devices/${thing}/peripherals/#`);
   const port = await freePort();
@@ -76,12 +78,14 @@ beforeAll(async () => {
           { path: pty.regex.near, profile: 'regex-sensor', id: 'regex' },
           { path: pty.kv.near, profile: 'kv-sensor', id: 'kv' },
           { path: pty.fast.near, profile: 'fast-lines', id: 'fast' },
+          { path: pty.led.near, profile: 'led-board', id: 'led' },
+          { path: pty.slow.near, profile: 'slow-board', id: 'slow' },
         ],
       },
     },
   });
   await waitForHealth(base, 200, 20_000);
-  for (const id of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast']) await waitFor(() => lastState(id) === 'streaming', `${id} streaming`, 20_000);
+  for (const id of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'led', 'slow']) await waitFor(() => lastState(id) === 'streaming', `${id} streaming`, 20_000);
 }, 60_000);
 
 afterAll(async () => {
@@ -94,9 +98,10 @@ afterAll(async () => {
 
 describe('serial peripherals, end to end', () => {
   it('lines: each line, verbatim, as {"line","ts"} on .../data; the retained state is streaming', async () => {
-    await pty.lines.write('hello 1\r\n  spaced  \nutf8 °C ✓\n');
-    await waitFor(() => data('lines').length >= 3, 'three lines');
-    expect(data('lines').map((d) => d.line)).toEqual(['hello 1', '  spaced  ', 'utf8 °C ✓']);
+    await pty.lines.write('hello 1\r\n  spaced  \nutf8 °C ✓\nsensor: \uFFFD (unknown)\n');
+    await waitFor(() => data('lines').length >= 4, 'four lines');
+    // a U+FFFD sent as valid UTF-8 text is a reading like any other
+    expect(data('lines').map((d) => d.line)).toEqual(['hello 1', '  spaced  ', 'utf8 °C ✓', 'sensor: \uFFFD (unknown)']);
     expect(typeof data('lines')[0].ts).toBe('number');
     expect(states('lines')).toEqual(['detected', 'opening', 'streaming']);
     expect(mqtt.messages.find((m) => m.topic === topic('lines', 'state'))).toBeDefined();
@@ -131,7 +136,9 @@ describe('serial peripherals, end to end', () => {
     await pty.json.write('garbage\n'.repeat(10));
     await waitFor(() => lastState('json') === 'failing', 'json failing');
     const row = await device('json');
-    expect(row).toMatchObject({ state: 'failing', present: true, counters: { errors: 13 } });
+    expect(row).toMatchObject({ state: 'failing', present: true, counters: { errors: 13, rejected: { not_json: 12, control_characters: 1 } } });
+    expect(row.lastRejected).toEqual({ reason: 'not_json', message: expect.stringMatching(/^not JSON: /), at: expect.any(Number) });
+    expect((await device('nmea')).counters.rejected).toEqual({ bad_checksum: 1, bad_sentence: 1 });
     expect((await fetch(`${base}/health`)).status).toBe(200); // a failing device does not crash or fail the agent
     await pty.json.write('{"ok":1}\n');
     await waitFor(() => lastState('json') === 'streaming', 'json streaming again');
@@ -181,6 +188,10 @@ describe('serial peripherals, end to end', () => {
     await waitFor(() => got.some((m) => m.type === 'reading'), 'a reading');
     const readings = got.filter((m) => m.type === 'reading');
     expect(readings).toEqual([{ type: 'reading', device: 'regex', reading: { line: 'T=1.5 H=2', ts: expect.any(Number), data: { temp: 1.5, hum: 2 } } }]);
+    // a rejected frame is shown with its reason, to the same subscribers
+    await pty.regex.write('T=warm\n');
+    await waitFor(() => got.some((m) => m.type === 'rejected'), 'a rejected frame');
+    expect(got.filter((m) => m.type === 'rejected')).toEqual([{ type: 'rejected', device: 'regex', reason: 'no_match', message: 'does not match the pattern', at: expect.any(Number) }]);
     ws.close();
   });
 
@@ -232,10 +243,157 @@ describe('serial peripherals, end to end', () => {
     expect(text).toMatch(/edgevisor_device_errors_total\{device="json",profile="json-sensor"\} 13/);
     expect(text).toMatch(/edgevisor_device_reconnects_total\{device="kv",profile="kv-sensor"\} [1-9]/);
     expect(text).toMatch(/edgevisor_device_state\{device="lines",state="streaming"\} 1/);
+    expect(text).toMatch(/edgevisor_device_frames_rejected_total\{device="json",reason="not_json"\} 12/);
+    expect(text).toMatch(/edgevisor_device_frames_rejected_total\{device="json",reason="control_characters"\} 1/);
+    expect(text).toMatch(/edgevisor_device_frames_rejected_total\{device="regex",reason="no_match"\} 1/);
+    // reasons are codes from a fixed set: a device cannot mint label values
+    const reasons = new Set([...text.matchAll(/edgevisor_device_frames_rejected_total\{[^}]*reason="([^"]+)"/g)].map((m) => m[1]));
+    for (const reason of reasons) expect(['invalid_utf8', 'control_characters', 'too_long', 'not_json', 'no_match', 'not_key_value', 'no_checksum', 'bad_checksum', 'bad_sentence']).toContain(reason);
     expect(agent.child.exitCode).toBeNull();
   });
 });
 
+
+describe('commands to devices (the write path)', () => {
+  const commandTopic = (id: string) => `devices/${thing}/peripherals/${id}/command`;
+  const results = (id: string) => mqtt.messages.filter((m) => m.topic === `${commandTopic(id)}/result`).map((m) => JSON.parse(m.payload));
+  const post = async (id: string, body: unknown) => {
+    const res = await fetch(`${base}/api/v1/devices/${id}/write`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  it('MQTT: a command reaches the far end of the port with the profile\'s line ending, answered on .../command/result', async () => {
+    const far = pty.led.reader();
+    await mqtt.client.publishAsync(commandTopic('led'), 'LED ON', { qos: 1 });
+    await waitFor(() => far.text() === 'LED ON\r\n', 'the bytes at the far end');
+    await waitFor(() => results('led').length === 1, 'the answer');
+    expect(results('led')[0]).toEqual({ id: expect.any(String), device: 'led', accepted: true, bytes: 8, command: 'LED ON', ts: expect.any(Number) });
+    far.close();
+  });
+
+  it('MQTT: refused commands are answered with their reason and never reach the port', async () => {
+    const far = pty.led.reader();
+    await mqtt.client.publishAsync(commandTopic('led'), 'REBOOT', { qos: 1 });
+    await mqtt.client.publishAsync(commandTopic('led'), 'LED ON\nREBOOT', { qos: 1 });
+    await mqtt.client.publishAsync(commandTopic('led'), Buffer.from([0x4c, 0xff]), { qos: 1 });
+    await mqtt.client.publishAsync(commandTopic('lines'), 'hello', { qos: 1 }); // its profile takes no commands
+    await mqtt.client.publishAsync(commandTopic('no-such-device'), 'hello', { qos: 1 });
+    await waitFor(() => results('led').length === 4 && results('lines').length === 1 && results('no-such-device').length === 1, 'five answers');
+    expect(results('led').slice(1).map((r) => [r.accepted, r.reason])).toEqual([
+      [false, 'not_allowed'],
+      [false, 'bad_command'],
+      [false, 'bad_command'],
+    ]);
+    expect(results('lines')[0]).toMatchObject({ accepted: false, reason: 'not_writable', message: expect.stringContaining('no "commands"') });
+    expect(results('no-such-device')[0]).toMatchObject({ accepted: false, reason: 'unknown_device' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(far.text()).toBe('');
+    far.close();
+  });
+
+  it('HTTP: POST /api/v1/devices/<id>/write writes, or answers with the reason and its status', async () => {
+    const far = pty.led.reader();
+    expect(await post('led', { command: 'PING' })).toEqual({ status: 200, body: { id: expect.any(String), device: 'led', accepted: true, bytes: 6 } });
+    await waitFor(() => far.text() === 'PING\r\n', 'PING at the far end');
+    expect(await post('led', { command: 'LED BLINK' })).toMatchObject({ status: 403, body: { accepted: false, reason: 'not_allowed' } });
+    expect(await post('led', { command: 'LED ON'.padEnd(20, ' ') })).toMatchObject({ status: 403, body: { reason: 'not_allowed' } });
+    expect(await post('led', { cmd: 'PING' })).toMatchObject({ status: 400, body: { accepted: false, reason: 'bad_command' } });
+    expect(await post('nope', { command: 'PING' })).toMatchObject({ status: 404, body: { reason: 'unknown_device' } });
+    // bounded rate: the slow board takes one command per 10 s
+    expect((await post('slow', { command: 'one' })).status).toBe(200);
+    expect(await post('slow', { command: 'two' })).toMatchObject({ status: 429, body: { accepted: false, reason: 'rate_limited' } });
+    far.close();
+  });
+
+  it('a device that is not open refuses writes at once (nothing is queued for later)', async () => {
+    await pty.kv.stop();
+    await waitFor(() => lastState('kv') === 'reconnecting', 'kv reconnecting');
+    expect(await post('kv', { command: 'x' })).toMatchObject({ status: 409, body: { accepted: false, reason: 'not_open' } });
+    await pty.kv.restart();
+    const far = pty.kv.reader();
+    await waitFor(() => lastState('kv') === 'streaming', 'kv streaming again', 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(far.text()).toBe(''); // the refused write was not sent later
+    expect(await post('kv', { command: 'x' })).toMatchObject({ status: 200 });
+    await waitFor(() => far.text() === 'x\n', 'written once open');
+    far.close();
+  });
+
+  it('/ws: {"type":"write"} is answered with write.result', async () => {
+    const far = pty.led.reader();
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+    const got: any[] = [];
+    ws.on('message', (raw) => got.push(JSON.parse(String(raw))));
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+    ws.send(JSON.stringify({ type: 'write', device: 'led', command: 'LED OFF', ref: 'r1' }));
+    ws.send(JSON.stringify({ type: 'write', device: 'led', command: 'LED DANCE', ref: 'r2' }));
+    await waitFor(() => got.filter((m) => m.type === 'write.result').length === 2, 'two answers');
+    const answers = got.filter((m) => m.type === 'write.result');
+    expect(answers.find((a) => a.ref === 'r1')).toEqual({ type: 'write.result', ref: 'r1', id: expect.any(String), device: 'led', accepted: true, bytes: 9 });
+    expect(answers.find((a) => a.ref === 'r2')).toMatchObject({ accepted: false, reason: 'not_allowed' });
+    await waitFor(() => far.text() === 'LED OFF\r\n', 'LED OFF at the far end');
+    ws.close();
+    far.close();
+  });
+
+  it('writes and refusals are counted per device, by reason', async () => {
+    const row = await device('led');
+    expect(row.counters.writes).toBeGreaterThanOrEqual(3);
+    expect(row.counters.writesRefused).toMatchObject({ not_allowed: expect.any(Number), bad_command: expect.any(Number) });
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/edgevisor_device_writes_refused_total\{device="slow",reason="rate_limited"\} 1/);
+    expect(text).toMatch(/edgevisor_device_writes_total\{device="led",profile="led-board"\} [3-9]/);
+  });
+});
+
+describe('two USB adapters with one serial number', () => {
+  it('both open, each under its own id from its USB port, each with a row and a log line', async () => {
+    const twin = (name: string, busPath: string, target: string) => ({ name, vendorId: '0403', productId: '6001', serial: 'A10K5X3Q', manufacturer: 'FTDI', busPath, target });
+    sysfs.plug(twin('ttyUSB5', '2-1', pty.twinA.near));
+    sysfs.plug(twin('ttyUSB6', '2-2', pty.twinB.near));
+    const a = 'usb-0403-6001-A10K5X3Q-at-2-1';
+    const b = 'usb-0403-6001-A10K5X3Q-at-2-2';
+    await waitFor(() => lastState(a) === 'streaming' && lastState(b) === 'streaming', 'both twins streaming');
+    await pty.twinA.write('from A\n');
+    await pty.twinB.write('from B\n');
+    await waitFor(() => data(a).length === 1 && data(b).length === 1, 'a reading from each');
+    expect([data(a)[0].line, data(b)[0].line]).toEqual(['from A', 'from B']);
+    expect(await device(a)).toMatchObject({ present: true, serial: 'A10K5X3Q', state: 'streaming', note: expect.stringContaining('shared by 2 devices') });
+    expect(await device(b)).toMatchObject({ present: true, serial: 'A10K5X3Q', state: 'streaming' });
+    expect(agent.logs.filter((l) => l.msg === 'device attached under another id').map((l) => l.device)).toEqual(expect.arrayContaining([a, b]));
+    sysfs.unplug('ttyUSB5', '2-1');
+    sysfs.unplug('ttyUSB6', '2-2');
+    await waitFor(() => lastState(a) === 'gone' && lastState(b) === 'gone', 'both gone');
+  });
+});
+
+describe('a clean stop', () => {
+  it('leaves the retained state of every open device at stopped, not streaming', async () => {
+    const pair = await PtyPair.start('stop');
+    const stopThing = `${thing}-stop`;
+    const stateTopic = `devices/${stopThing}/peripherals/gps/state`;
+    const watch = await subscriber(inject('mqttUrl'), stateTopic);
+    const httpPort = await freePort();
+    const stopping = runAgent({
+      config: { thingName: stopThing, mqtt: { url: inject('mqttUrl') }, http: { port: httpPort }, devices: { enabled: true, hotplug: 'off', ports: [{ path: pair.near, profile: 'gps-uart', id: 'gps' }] } },
+    });
+    try {
+      await waitFor(() => watch.messages.some((m) => JSON.parse(m.payload).state === 'streaming'), 'the GPS streaming', 20_000);
+      stopping.child.kill('SIGTERM');
+      expect((await stopping.exited).code).toBe(0);
+      await watch.close();
+      // a fresh subscriber: what the broker retained after the agent went
+      const fresh = await subscriber(inject('mqttUrl'), stateTopic);
+      const retained = await waitFor(() => fresh.messages[0], 'the retained state');
+      await fresh.close();
+      expect(JSON.parse(retained.payload)).toMatchObject({ state: 'stopped', id: 'gps', profile: 'gps-uart', path: pair.near });
+      expect(stopping.logs.some((l) => l.msg === 'devices stopped')).toBe(true);
+    } finally {
+      if (stopping.child.exitCode === null) stopping.child.kill('SIGKILL');
+      await pair.stop();
+    }
+  }, 60_000);
+});
 
 describe('known devices', () => {
   it('are remembered across a restart: listed as known, with their identity, when not plugged in', async () => {

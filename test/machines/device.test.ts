@@ -1,24 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import { deviceMachine, deviceStateName, type DeviceStateName } from '../../machines/device.js';
+import { createActor, fromCallback, SimulatedClock } from 'xstate';
+import { deviceMachine, deviceStateName, type DeviceEmitted, type DeviceStateName } from '../../machines/device.js';
 import { advance, flush } from '../support/clock.js';
-import { fakeCallback, fakePromise } from '../support/fakes.js';
+import { fakeCallback } from '../support/fakes.js';
 
 function start() {
   const clock = new SimulatedClock();
-  const open = fakePromise<void>();
-  const stream = fakeCallback();
+  const port = fakeCallback();
   const announced: DeviceStateName[] = [];
   const machine = deviceMachine.provide({
-    actors: { openPort: open.logic, stream: stream.logic },
+    actors: { port: port.logic },
     actions: { announce: (_, params: { state: DeviceStateName }) => void announced.push(params.state) },
   });
   const errors: unknown[] = [];
   const actor = createActor(machine, { input: { id: 'usb-0403-6001-A1', path: '/dev/ttyUSB0', profile: 'ftdi-ft232r', retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 7 }, clock });
   actor.subscribe({ error: (e) => errors.push(e) });
+  const results: DeviceEmitted[] = [];
+  actor.on('device.write.result', (e) => void results.push(e));
   actor.start();
   const state = () => deviceStateName(actor.getSnapshot().value);
-  return { actor, clock, open, stream, announced, errors, state };
+  /** the port actor says the port is open */
+  const opened = async () => {
+    port.current.sendBack({ type: 'port.opened' });
+    await flush();
+  };
+  return { actor, clock, port, opened, announced, errors, results, state };
 }
 
 describe('device machine', () => {
@@ -26,11 +32,11 @@ describe('device machine', () => {
     const t = start();
     await flush();
     expect(t.state()).toBe('opening');
-    expect(t.open.calls).toBe(1);
-    t.open.resolve();
-    await flush();
+    expect(t.port.stats.started).toBe(1);
+    expect(t.port.current.input).toEqual({ id: 'usb-0403-6001-A1', path: '/dev/ttyUSB0', profile: 'ftdi-ft232r' });
+    await t.opened();
     expect(t.state()).toBe('streaming');
-    expect(t.stream.current.input).toEqual({ id: 'usb-0403-6001-A1', path: '/dev/ttyUSB0', profile: 'ftdi-ft232r' });
+    expect(t.port.liveCount).toBe(1); // one actor opened the port and streams from it
     expect(t.announced).toEqual(['detected', 'opening', 'streaming']);
     expect(t.actor.getSnapshot().hasTag('healthy')).toBe(true);
   });
@@ -38,22 +44,21 @@ describe('device machine', () => {
   it('reconnects with growing, capped backoff when the port closes or will not open, and counts it', async () => {
     const t = start();
     await flush();
-    t.open.resolve();
-    await flush();
-    t.stream.current.sendBack({ type: 'device.lost', error: { code: 'EIO', message: 'gone' } });
+    await t.opened();
+    t.port.current.sendBack({ type: 'device.lost', error: { code: 'EIO', message: 'gone' } });
     await flush();
     expect(t.state()).toBe('reconnecting');
-    expect(t.stream.liveCount).toBe(0); // the stream actor (and with it the port) is stopped
+    expect(t.port.liveCount).toBe(0); // the port actor (and with it the port) is stopped
     const delays: number[] = [];
     for (let attempt = 0; attempt < 6; attempt++) {
-      const before = t.open.calls;
+      const before = t.port.stats.started;
       let waited = 0;
-      while (t.open.calls === before && waited < 20_000) {
+      while (t.port.stats.started === before && waited < 20_000) {
         await advance(t.clock, 50);
         waited += 50;
       }
       delays.push(waited);
-      t.open.reject(Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' }));
+      t.port.current.sendBack({ type: 'device.lost', error: { code: 'ENOENT', message: 'ENOENT: no such file' } });
       await flush();
     }
     // equal jitter: each delay in [ceiling/2, ceiling], ceiling doubling from 1 s to 8 s
@@ -65,8 +70,7 @@ describe('device machine', () => {
     expect(t.actor.getSnapshot().context.reconnects).toBe(7);
     expect(t.actor.getSnapshot().context.lastError).toEqual({ code: 'ENOENT', message: 'ENOENT: no such file' });
     await advance(t.clock, 8000);
-    t.open.resolve();
-    await flush();
+    await t.opened();
     expect(t.state()).toBe('streaming');
     expect(t.actor.getSnapshot().context.attempts).toBe(0); // the next failure starts from 1 s again
     expect(t.errors).toEqual([]);
@@ -75,15 +79,14 @@ describe('device machine', () => {
   it('is failing while only garbage arrives, keeps the port open, and streams again at the first good frame', async () => {
     const t = start();
     await flush();
-    t.open.resolve();
-    await flush();
-    const stream = t.stream.current;
+    await t.opened();
+    const stream = t.port.current;
     stream.sendBack({ type: 'device.garbage' });
     await flush();
     expect(t.state()).toBe('failing');
     expect(t.actor.getSnapshot().hasTag('healthy')).toBe(false);
-    expect(t.stream.liveCount).toBe(1);
-    expect(t.stream.current).toBe(stream);
+    expect(t.port.liveCount).toBe(1);
+    expect(t.port.current).toBe(stream);
     stream.sendBack({ type: 'device.recovered' });
     await flush();
     expect(t.state()).toBe('streaming');
@@ -94,18 +97,15 @@ describe('device machine', () => {
     for (const where of ['opening', 'streaming', 'failing', 'reconnecting'] as const) {
       const t = start();
       await flush();
-      if (where !== 'opening') {
-        t.open.resolve();
-        await flush();
-      }
-      if (where === 'failing') t.stream.current.sendBack({ type: 'device.garbage' });
-      if (where === 'reconnecting') t.stream.current.sendBack({ type: 'device.lost' });
+      if (where !== 'opening') await t.opened();
+      if (where === 'failing') t.port.current.sendBack({ type: 'device.garbage' });
+      if (where === 'reconnecting') t.port.current.sendBack({ type: 'device.lost' });
       await flush();
       expect(t.state()).toBe(where);
       t.actor.send({ type: 'device.detach' });
       await flush();
       expect(t.actor.getSnapshot().status).toBe('done');
-      expect(t.stream.liveCount).toBe(0);
+      expect(t.port.liveCount).toBe(0);
       expect(t.announced.at(-1)).toBe('gone');
       expect(t.actor.getSnapshot().output).toEqual({
         id: 'usb-0403-6001-A1',
@@ -117,12 +117,11 @@ describe('device machine', () => {
     }
   });
 
-  it('treats a crash of the stream actor as a lost port', async () => {
+  it('treats a crash of the port actor as a lost port', async () => {
     const clock = new SimulatedClock();
     const machine = deviceMachine.provide({
       actors: {
-        openPort: fromPromise(async () => {}),
-        stream: fromCallback(() => {
+        port: fromCallback(() => {
           throw Object.assign(new Error('bad file descriptor'), { code: 'EBADF' });
         }),
       },
@@ -132,5 +131,53 @@ describe('device machine', () => {
     expect(deviceStateName(actor.getSnapshot().value)).toBe('reconnecting');
     expect(actor.getSnapshot().context.lastError).toEqual({ code: 'EBADF', message: 'bad file descriptor' });
     expect(actor.getSnapshot().status).toBe('active');
+  });
+
+  it('writes go to the port actor one at a time while the port is open; each gets one answer', async () => {
+    const t = start();
+    await flush();
+    t.actor.send({ type: 'device.write', requestId: 'w0', data: 'LED ON\n' });
+    await flush();
+    expect(t.results).toEqual([{ type: 'device.write.result', requestId: 'w0', accepted: false, reason: 'not_open', message: 'the port is not open' }]);
+    expect(t.port.current.received).toEqual([]); // refused, not queued for later
+    await t.opened();
+    t.actor.send({ type: 'device.write', requestId: 'w1', data: 'LED ON\n' });
+    t.actor.send({ type: 'device.write', requestId: 'w2', data: 'LED OFF\n' });
+    await flush();
+    expect(t.port.current.received).toEqual([{ type: 'port.write', requestId: 'w1', data: 'LED ON\n' }]);
+    expect(t.results.at(-1)).toEqual({ type: 'device.write.result', requestId: 'w2', accepted: false, reason: 'busy', message: 'a write to this port is in progress' });
+    t.port.current.sendBack({ type: 'port.written', requestId: 'w1', accepted: true, bytes: 7 });
+    await flush();
+    expect(t.results.at(-1)).toEqual({ type: 'device.write.result', requestId: 'w1', accepted: true, bytes: 7 });
+    t.port.current.sendBack({ type: 'device.garbage' }); // failing is still open: writes go on
+    t.actor.send({ type: 'device.write', requestId: 'w3', data: 'X\n' });
+    await flush();
+    expect(t.port.current.received.at(-1)).toEqual({ type: 'port.write', requestId: 'w3', data: 'X\n' });
+    t.port.current.sendBack({ type: 'port.written', requestId: 'w3', accepted: false, reason: 'rate_limited', message: 'more than 1 writes per second' });
+    await flush();
+    expect(t.results.at(-1)).toMatchObject({ requestId: 'w3', accepted: false, reason: 'rate_limited' });
+    expect(t.actor.getSnapshot().context.writing).toBeNull();
+    expect(t.errors).toEqual([]);
+  });
+
+  it('a write in flight when the port closes or the device goes is answered port_closed; then writes are refused', async () => {
+    for (const end of ['lost', 'detach'] as const) {
+      const t = start();
+      await flush();
+      await t.opened();
+      t.actor.send({ type: 'device.write', requestId: 'w1', data: 'A\n' });
+      await flush();
+      if (end === 'lost') t.port.current.sendBack({ type: 'device.lost' });
+      else t.actor.send({ type: 'device.detach' });
+      await flush();
+      expect(t.results).toEqual([{ type: 'device.write.result', requestId: 'w1', accepted: false, reason: 'port_closed', message: 'the port closed before the write finished' }]);
+      if (end === 'lost') {
+        expect(t.state()).toBe('reconnecting');
+        t.actor.send({ type: 'device.write', requestId: 'w2', data: 'B\n' });
+        await flush();
+        expect(t.results.at(-1)).toMatchObject({ requestId: 'w2', accepted: false, reason: 'not_open' });
+        expect(t.actor.getSnapshot().context.writing).toBeNull();
+      }
+    }
   });
 });

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { constants, existsSync, mkdtempSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ReadStream } from 'node:tty';
 import { killOnExit } from './mosquitto.js';
 import { waitFor } from './ports.js';
 import { terminate } from './processes.js';
@@ -16,6 +17,7 @@ import { requirePeer } from './peers.js';
 export class PtyPair {
   private child: ChildProcess | undefined;
   private writer: FileHandle | undefined;
+  private readonly readers: ReadStream[] = [];
   readonly near: string;
   readonly far: string;
 
@@ -49,10 +51,22 @@ export class PtyPair {
     await this.writer.write(typeof data === 'string' ? Buffer.from(data) : data);
   }
 
+  /** What the agent wrote to the port, as the device reads it from the far end (read from here on). */
+  reader(): { text: () => string; close: () => void } {
+    // a tty stream (libuv's non-blocking tty handle), not a file read that would hold a pool thread
+    const stream = new ReadStream(openSync(this.far, constants.O_RDONLY | constants.O_NOCTTY | constants.O_NONBLOCK));
+    this.readers.push(stream);
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk) => chunks.push(Buffer.from(chunk)));
+    stream.on('error', () => {}); // EIO when the agent closes its end
+    return { text: () => Buffer.concat(chunks).toString('utf8'), close: () => void stream.destroy() };
+  }
+
   /** The far end closes: socat exits, both ptys vanish. */
   async stop(): Promise<void> {
     await this.writer?.close().catch(() => {});
     this.writer = undefined;
+    for (const r of this.readers.splice(0)) r.destroy();
     await terminate(this.child);
     this.child = undefined;
   }

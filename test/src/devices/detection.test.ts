@@ -148,6 +148,51 @@ describe('device detection', () => {
     expect(x.events).toEqual(['+gps:gps-uart']);
   });
 
+  it('two adapters with the same serial number each get their own id, from their USB port, the same on every start', async () => {
+    const t = tree();
+    const twin = (name: string, busPath: string) => ({ name, vendorId: '10c4', productId: 'ea60', serial: '0001', product: 'CP2102 USB to UART Bridge Controller', busPath });
+    t.plug(twin('ttyUSB0', '1-1.2'));
+    t.plug(twin('ttyUSB1', '1-1.3'));
+    for (let start = 0; start < 2; start++) {
+      const x = await detector(t, { mode: 'sysfs' });
+      await x.d.start();
+      expect(x.events).toEqual(['+usb-10c4-ea60-0001-at-1-1_2:silabs-cp210x', '+usb-10c4-ea60-0001-at-1-1_3:silabs-cp210x']);
+      expect(x.attached.map((a) => [a.path, a.note])).toEqual([
+        [`${t.dev}/ttyUSB0`, 'id usb-10c4-ea60-0001 (from the serial number) is shared by 2 devices: usb-10c4-ea60-0001-at-1-1_2 is from the USB port'],
+        [`${t.dev}/ttyUSB1`, 'id usb-10c4-ea60-0001 (from the serial number) is shared by 2 devices: usb-10c4-ea60-0001-at-1-1_3 is from the USB port'],
+      ]);
+      x.d.stop();
+    }
+  });
+
+  it('a twin plugged in later does not rename the adapter already streaming; a USB id that a fixed port took falls back too', async () => {
+    const t = tree();
+    t.plug({ name: 'ttyUSB0', vendorId: '1a86', productId: '7523', serial: 'SAME', busPath: '1-4' });
+    const x = await detector(t, { mode: 'sysfs', ports: [{ path: '/dev/ttyAMA0', profile: 'gps-uart', id: 'usb-0403-6001-TAKEN' }] });
+    await x.d.start();
+    expect(x.events).toEqual(['+usb-0403-6001-TAKEN:gps-uart', '+usb-1a86-7523-SAME:arduino-ch340']);
+    t.plug({ name: 'ttyUSB1', vendorId: '1a86', productId: '7523', serial: 'SAME', busPath: '1-5' });
+    await waitFor(() => x.events.length === 3, 'the twin');
+    expect(x.events[2]).toBe('+usb-1a86-7523-SAME-at-1-5:arduino-ch340');
+    t.plug({ name: 'ttyUSB2', vendorId: '0403', productId: '6001', serial: 'TAKEN', busPath: '1-6' });
+    await waitFor(() => x.events.length === 4, 'the FTDI whose id config took');
+    expect(x.events[3]).toBe('+usb-0403-6001-TAKEN-at-1-6:ftdi-ft232r');
+    expect(x.attached[3].note).toBe('id usb-0403-6001-TAKEN is already used by another device: this one is usb-0403-6001-TAKEN-at-1-6');
+    t.unplug('ttyUSB1', '1-5');
+    await waitFor(() => x.events.length === 5, 'the twin gone');
+    expect(x.events[4]).toBe('-usb-1a86-7523-SAME-at-1-5');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(x.events).toHaveLength(5); // the first adapter kept its id throughout
+  });
+
+  it('two fixed ports given the same id: both present, the second under a numbered id', async () => {
+    const t = tree();
+    const x = await detector(t, { mode: 'off', ports: [{ path: '/dev/ttyAMA0', profile: 'gps-uart', id: 'gps' }, { path: '/dev/ttyAMA1', profile: 'gps-uart', id: 'gps' }] });
+    await x.d.start();
+    expect(x.events).toEqual(['+gps:gps-uart', '+gps-2:gps-uart']);
+    expect(x.attached[1]).toMatchObject({ path: '/dev/ttyAMA1', note: 'id gps is already used by another device: this one is gps-2' });
+  });
+
   it('a profile change re-matches what is present: a device whose profile changed goes and comes back', async () => {
     const t = tree();
     t.plug(ftdi);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProfileSchema, type ProtocolConfig } from '../../../src/devices/profiles.js';
-import { createParser, type Frame } from '../../../src/devices/protocols.js';
+import { createParser, frameRejections, type Frame } from '../../../src/devices/protocols.js';
 import { parseNmea } from '../../../src/devices/nmea.js';
 
 const protocol = (p: Record<string, unknown>) => ProfileSchema.parse({ protocol: p }).protocol as ProtocolConfig;
@@ -29,13 +29,42 @@ describe('line framing', () => {
   it('counts an over-long line once as malformed, without keeping it, and goes on with the next', () => {
     const long = 'x'.repeat(100);
     const frames = parse({ type: 'lines', maxLineBytes: 32 }, long.slice(0, 50), long.slice(50), '\nok\n');
-    expect(frames).toEqual([{ ok: false, error: 'line longer than 32 bytes (100)' }, { ok: true, line: 'ok' }]);
+    expect(frames).toEqual([{ ok: false, reason: 'too_long', error: 'line longer than 32 bytes (100)' }, { ok: true, line: 'ok' }]);
   });
 
   it('refuses invalid UTF-8 and control characters as malformed', () => {
     const frames = parse({ type: 'lines' }, Buffer.from([0xff, 0xfe, 0x41, 0x0a]), 'a\x00b\n', 'fine\tTab\n');
     expect(frames.map((f) => f.ok)).toEqual([false, false, true]);
-    expect(frames[0]).toMatchObject({ error: 'not valid UTF-8' });
+    expect(frames[0]).toMatchObject({ reason: 'invalid_utf8', error: 'not valid UTF-8' });
+    expect(frames[1]).toMatchObject({ reason: 'control_characters' });
+  });
+
+  it('keeps a valid line that contains U+FFFD (the replacement character sent as text), and refuses every kind of invalid UTF-8', () => {
+    const replacement = Buffer.from('status: \uFFFD unknown\n', 'utf8'); // EF BF BD
+    expect(parse({ type: 'lines' }, replacement)).toEqual([{ ok: true, line: 'status: \uFFFD unknown' }]);
+    expect(parse({ type: 'json' }, Buffer.from('{"name":"\uFFFD"}\n'))[0]).toMatchObject({ ok: true, data: { name: '\uFFFD' } });
+    const invalid = [
+      [0xc3, 0x28], // a lead byte without its continuation
+      [0xe2, 0x82], // truncated three-byte sequence
+      [0xc0, 0xaf], // overlong encoding of "/"
+      [0xed, 0xa0, 0x80], // an encoded surrogate (U+D800)
+      [0xf4, 0x90, 0x80, 0x80], // above U+10FFFF
+      [0x80], // a lone continuation byte
+    ];
+    for (const bytes of invalid) {
+      expect(parse({ type: 'lines' }, Buffer.from([0x41, ...bytes, 0x0a]))).toEqual([{ ok: false, reason: 'invalid_utf8', error: 'not valid UTF-8' }]);
+    }
+  });
+
+  it('gives every rejection a code from the fixed set', () => {
+    const reasons = [
+      ...parse({ type: 'json' }, 'nope\n'),
+      ...parse({ type: 'regex', pattern: '^a$' }, 'b\n'),
+      ...parse({ type: 'keyvalue' }, 'x\n'),
+      ...parse({ type: 'nmea' }, '$GPGSA,A*00\n$GPGSA,A\nGPGSA\n'),
+    ].map((f) => (f.ok ? 'ok' : f.reason));
+    expect(reasons).toEqual(['not_json', 'no_match', 'not_key_value', 'bad_checksum', 'no_checksum', 'bad_sentence']);
+    for (const reason of reasons) expect(frameRejections).toContain(reason);
   });
 });
 
@@ -53,7 +82,7 @@ describe('protocols', () => {
     const p = { type: 'regex', pattern: '^T=(?<temp>-?\\d+(?:\\.\\d+)?) H=(?<hum>\\d+) ID=(?<id>\\w+)$' };
     expect(parse(p, 'T=-3.5 H=40 ID=a7\nT=x H=1 ID=b\n')).toEqual([
       { ok: true, line: 'T=-3.5 H=40 ID=a7', data: { temp: -3.5, hum: 40, id: 'a7' } },
-      { ok: false, error: 'does not match the pattern', line: 'T=x H=1 ID=b' },
+      { ok: false, reason: 'no_match', error: 'does not match the pattern', line: 'T=x H=1 ID=b' },
     ]);
     expect(parse({ ...p, numbers: false }, 'T=1 H=2 ID=c\n')[0]).toMatchObject({ data: { temp: '1', hum: '2', id: 'c' } });
   });

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { DeviceHub } from '../../../src/devices/hub.js';
+import { DeviceWriter } from '../../../src/devices/writer.js';
+import { createLogger } from '../../../src/log.js';
 import { appFor, fakeTree, json } from '../../support/tree.js';
 
 function appWith(token?: string) {
@@ -104,4 +107,16 @@ describe('errors and auth', () => {
     expect((await app.request('/metrics')).status).toBe(200);
   });
 
+  it('POST /api/v1/devices/<id>/write follows the API token rules, and says why when the devices concern is not running', async () => {
+    const token = 'tok-0123456789abcdef';
+    const tree = fakeTree();
+    const hub = new DeviceHub();
+    const writer = new DeviceWriter({ manager: () => undefined, profile: () => undefined, hub, log: createLogger({ level: 'silent' }) });
+    const app = appFor(tree, { token, devices: { hub, profiles: () => undefined, writer } });
+    const write = (headers: Record<string, string>) => app.request('/api/v1/devices/led/write', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ command: 'LED ON' }) });
+    expect((await write({})).status).toBe(401);
+    const res = await write({ Authorization: `Bearer ${token}` });
+    expect(res.status).toBe(503);
+    expect(await json(res)).toEqual({ id: expect.any(String), device: 'led', accepted: false, reason: 'unavailable', message: 'the devices concern is not running' });
+  });
 });

@@ -72,7 +72,7 @@ describe('/ws', () => {
     ws.send(JSON.stringify({ type: 'ping' }));
     await waitFor(() => messages.some((m) => m.type === 'pong'), 'pong');
     const errors = messages.filter((m) => m.type === 'error');
-    expect(errors.map((e) => e.message)).toEqual(['not valid JSON', 'expected {"type":"ping"}, {"type":"state"} or {"type":"subscribe","devices":"*"}', 'send JSON text frames']);
+    expect(errors.map((e) => e.message)).toEqual(['not valid JSON', 'expected {"type":"ping"}, {"type":"state"}, {"type":"subscribe","devices":"*"} or {"type":"write","device","command"}', 'send JSON text frames']);
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.send(JSON.stringify({ type: 'state' }));
     await waitFor(() => messages.filter((m) => m.type === 'state').length === 2, 'state on request');
