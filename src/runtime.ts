@@ -14,7 +14,7 @@ import { firmwareActors } from './actors/firmware.js';
 import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
-import { outboxStoreActor } from './actors/outbox-store.js';
+import { outboxStoreActor, type OutboxStoreDeps } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
 import type { Config } from './config/schema.js';
 import { FirmwareService } from './firmware/service.js';
@@ -24,6 +24,7 @@ import { forConcern, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
 import { ActorChanges } from './observe.js';
+import type { DeadLetters } from './outbox/dead-letters.js';
 import type { Outbox } from './outbox/queue.js';
 import { Slot } from './slot.js';
 
@@ -64,11 +65,9 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       }),
     },
   });
-  const { maxInFlight, maxPayloadBytes, ...limits } = config.outbox;
+  const deadLetters = new Slot<DeadLetters>();
   const outbox = outboxMachine.provide({
-    actors: {
-      outboxStore: outboxStoreActor({ stateDir: config.stateDir, limits, maxInFlight, session, outbox: outboxSlot, closing, log: forConcern(log, 'outbox') }),
-    },
+    actors: { outboxStore: outboxStoreActor(outboxStoreDeps(config, { session, outbox: outboxSlot, deadLetters, closing, log: forConcern(log, 'outbox') })) },
   });
   const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
   const jobs = jobsMachine.provide({ actors: jobsParts.actors });
@@ -84,13 +83,15 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     root,
     metrics: createMetrics(root, {
       outbox: outboxSlot,
+      deadLetters,
       jobs: jobsParts.stats,
       firmware: config.firmware.enabled ? firmwareFigures : undefined,
       devices: devicesParts.hub,
     }),
     changes,
     outbox: outboxSlot,
-    maxPayloadBytes,
+    deadLetters,
+    maxPayloadBytes: config.outbox.maxPayloadBytes,
     jobRecords: jobsParts.records,
     devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known },
     log: forConcern(log, 'http'),
@@ -147,6 +148,26 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   actor.start();
   supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
   return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
+}
+
+/** The outbox's limits and policies from its config section. */
+function outboxStoreDeps(config: Config, parts: Pick<OutboxStoreDeps, 'session' | 'outbox' | 'deadLetters' | 'closing' | 'log'>): OutboxStoreDeps {
+  const o = config.outbox;
+  return {
+    stateDir: config.stateDir,
+    limits: {
+      maxMessages: o.maxMessages,
+      maxBytes: o.maxBytes,
+      overflow: o.overflow,
+      segmentBytes: o.segmentBytes,
+      topics: { allowDollar: o.allowDollarTopics, maxLevels: o.maxTopicLevels, maxBytes: o.maxTopicBytes },
+      storageProbeMs: ms(o.storageProbeSeconds),
+    },
+    maxInFlight: o.maxInFlight,
+    poison: { disconnects: o.poisonDisconnects, windowMs: 5000 },
+    maxDeadLetters: o.maxDeadLetters,
+    ...parts,
+  };
 }
 
 export function supervisorInput(config: Config): SupervisorInput {

@@ -5,7 +5,7 @@ import { flush } from '../support/clock.js';
 import { fakeCallback } from '../support/fakes.js';
 
 const counters = (over: Partial<OutboxCounters> = {}): OutboxCounters => ({
-  depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0, ...over,
+  depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0, unwritable: null, deadLettered: 0, deadLetters: 0, ...over,
 });
 
 function start() {

@@ -139,3 +139,38 @@ describe('Outbox (segment log)', () => {
     await reopened.close();
   });
 });
+
+describe('Outbox reopened again and again', () => {
+  // The messages delivered first leave ACK records in the log before the backlog that follows them.
+  async function deliveredThenBacklog(dir: string, segmentBytes: number) {
+    const outbox = await Outbox.open(dir, { ...limits, segmentBytes });
+    for (let i = 1; i <= 10; i++) await outbox.enqueue(msg(i));
+    for (const m of drain(outbox)) outbox.ack(m.seq);
+    for (let i = 11; i <= 40; i++) await outbox.enqueue(msg(i)); // the broker went away: a backlog
+    return outbox;
+  }
+  const backlog = Array.from({ length: 30 }, (_, i) => `message ${i + 11}`);
+
+  for (const segmentBytes of [1 << 20, 400]) {
+    it(`keeps the backlog through five reopens in a row (segments of ${segmentBytes} bytes)`, async () => {
+      const dir = freshDir();
+      await (await deliveredThenBacklog(dir, segmentBytes)).close();
+      for (let round = 1; round <= 5; round++) {
+        const outbox = await Outbox.open(dir, { ...limits, segmentBytes });
+        expect(drain(outbox).map((m) => m.payload), `reopen ${round}`).toEqual(backlog);
+        expect(outbox.stats()).toMatchObject({ depth: 30, recoveredMessages: 30 });
+        await outbox.close();
+      }
+    });
+  }
+
+  it('keeps it when each run dies without closing (kill -9), right after its replay', async () => {
+    const dir = freshDir();
+    await deliveredThenBacklog(dir, 400); // never closed
+    for (let round = 1; round <= 5; round++) {
+      const reopened = await Outbox.open(dir, { ...limits, segmentBytes: 400 });
+      expect(drain(reopened).map((m) => m.payload), `reopen ${round}`).toEqual(backlog);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // any unlink it started lands
+    }
+  });
+});
