@@ -141,4 +141,5 @@ export const outboxMachine = setup({
     // The store could not open (the disk cannot be read): the supervisor restarts the outbox.
     crashed: { type: 'final' },
   },
+  output: ({ context }) => ({ error: context.error }),
 });

@@ -27,6 +27,7 @@ import { ActorChanges } from './observe.js';
 import type { DeadLetters } from './outbox/dead-letters.js';
 import type { Outbox } from './outbox/queue.js';
 import { Slot } from './slot.js';
+import { watchRestarts } from './supervision-log.js';
 
 export interface RuntimeOptions {
   /** an extra inspection observer, e.g. the Stately inspector in development */
@@ -145,6 +146,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     await Promise.race([closing.settled(), new Promise((r) => setTimeout(r, ms(config.supervisor.drainSeconds)).unref())]);
     return output;
   });
+  watchRestarts(actor, supervisorLog);
   actor.start();
   supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
   return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
@@ -215,6 +217,7 @@ export function supervisorInput(config: Config): SupervisorInput {
       maxRestarts: s.maxRestarts,
       stableMs: ms(s.stableSeconds),
       jitterSeed: randomInt(2 ** 31),
+      exitAfterGiveUpMs: ms(s.exitAfterGiveUpSeconds),
     },
     drainTimeoutMs: ms(s.drainSeconds),
   };

@@ -156,6 +156,7 @@ const Supervisor = z
     maxRestarts: z.number().int().min(0).default(10).describe('restarts in a row before a concern is given up'),
     stableSeconds: seconds('up time that resets the restart count', 60),
     drainSeconds: seconds('how long a clean stop may take', 5),
+    exitAfterGiveUpSeconds: z.number().min(0).default(30).describe('after a concern gave up (maxRestarts crashes in a row), the agent exits 1 this much later, so systemd starts it afresh; /health shows the give-up meanwhile'),
   })
   .prefault({});
 
