@@ -207,3 +207,51 @@ describe('edgevisor publish', () => {
     expect(result.stderr).toBe(`edgevisor: cannot reach the agent at http://127.0.0.1:${port}/api/v1/publish: ECONNREFUSED\n`);
   });
 });
+
+describe('a message the broker answers by disconnecting', () => {
+  it('is moved to the dead letters after three disconnects in a row; the rest flows, and it can be listed, retried and dropped', async () => {
+    // mosquitto ends the connection (protocol error) on a topic of more than 200 levels; the
+    // agent is configured to let such a topic in, as an older agent would have queued it.
+    const broker = await Mosquitto.start();
+    cleanups.push(() => broker.stop());
+    const subscriber = await persistentSubscriber(broker.url, 'poison-it/#');
+    cleanups.push(() => subscriber.close());
+    const { runtime, base } = await runtimeFor(broker.url, { EDGEVISOR_OUTBOX__MAX_TOPIC_LEVELS: '1000', EDGEVISOR_OUTBOX__MAX_TOPIC_BYTES: '4096' });
+    await waitFor(async () => (await fetch(`${base}/health`)).status === 200 || undefined, 'healthy');
+    await fetch(`${base}/api/v1/outbox/pause`, { method: 'POST' });
+    const poison = `poison-it/${'a/'.repeat(250)}end`;
+    await enqueue(runtime, 'poison-it/good', 1);
+    await runtime.outbox.current!.enqueue({ topic: poison, payload: Buffer.from('{"n":2}'), qos: 1, retain: false });
+    await enqueue(runtime, 'poison-it/good', 3);
+    await enqueue(runtime, 'poison-it/good', 4);
+    await fetch(`${base}/api/v1/outbox/resume`, { method: 'POST' });
+
+    await waitFor(() => (analyse(subscriber.received).firstSeen.get('poison-it/good')?.length === 3) || undefined, 'the good messages past the poison one', 20_000);
+    expect(analyse(subscriber.received).firstSeen.get('poison-it/good')).toEqual([1, 3, 4]);
+    const list = await json(await fetch(`${base}/api/v1/outbox/dead-letters`));
+    expect(list.count).toBe(1);
+    expect(list.deadLetters[0]).toMatchObject({ topic: poison, qos: 1, payloadBytes: 7, reason: 'the connection ended within 5 s of sending it, 3 times in a row' });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/edgevisor_outbox_dead_letters 1\n/);
+    expect(metrics).toMatch(/edgevisor_outbox_dead_lettered_total 1\n/);
+    const state = await waitFor(async () => {
+      const body = await json(await fetch(`${base}/api/v1/state`));
+      const outbox = body.tree.children.find((c: { id: string }) => c.id === 'outbox');
+      return outbox?.context.counters.deadLetters === 1 ? outbox : undefined;
+    }, 'the dead letter counted in /api/v1/state');
+    expect(state.context.counters).toMatchObject({ deadLettered: 1, depth: 0 });
+
+    // A retry sends it again (and it comes back); a drop removes it for good.
+    const id = list.deadLetters[0].id as string;
+    expect((await fetch(`${base}/api/v1/outbox/dead-letters/${id}/retry`, { method: 'POST' })).status).toBe(202);
+    const back = await waitFor(async () => {
+      const again = await json(await fetch(`${base}/api/v1/outbox/dead-letters`));
+      return again.count === 1 ? again.deadLetters[0] : undefined;
+    }, 'the retried message moved aside again', 20_000);
+    expect(back.id).not.toBe(id);
+    expect(await json(await fetch(`${base}/api/v1/outbox/dead-letters/${back.id}`, { method: 'DELETE' }))).toEqual({ dropped: true });
+    expect((await json(await fetch(`${base}/api/v1/outbox/dead-letters`))).count).toBe(0);
+    await enqueue(runtime, 'poison-it/good', 5);
+    await waitFor(() => analyse(subscriber.received).firstSeen.get('poison-it/good')?.includes(5) || undefined, 'the link still up and delivering');
+  }, 60_000);
+});
