@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -9,6 +9,7 @@ import { runAgent, runCli } from '../support/agent.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { analyse, persistentSubscriber } from '../support/persistent-subscriber.js';
 import { freePort, waitFor } from '../support/ports.js';
+import { canMount, mountTmpfs } from '../support/tmpfs.js';
 import { json } from '../support/tree.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -253,5 +254,55 @@ describe('a message the broker answers by disconnecting', () => {
     expect((await json(await fetch(`${base}/api/v1/outbox/dead-letters`))).count).toBe(0);
     await enqueue(runtime, 'poison-it/good', 5);
     await waitFor(() => analyse(subscriber.received).firstSeen.get('poison-it/good')?.includes(5) || undefined, 'the link still up and delivering');
+  }, 60_000);
+});
+
+describe.skipIf(!canMount)('outbox on a disk that fills up (a real 2 MiB tmpfs as the state directory)', () => {
+  it('refuses new messages with 507 and says why on /health, without crashing; takes them again once space returns; loses nothing it accepted', async () => {
+    const broker = await Mosquitto.start({ persistent: true });
+    cleanups.push(() => broker.stop());
+    const subscriber = await persistentSubscriber(broker.url, 'disk-it/#');
+    cleanups.push(() => subscriber.close());
+    const fs = mountTmpfs('2m');
+    cleanups.push(fs.unmount);
+    const stateDir = `${fs.dir}/state`;
+    mkdirSync(stateDir);
+    const { base } = await runtimeFor(broker.url, { EDGEVISOR_STATE_DIR: stateDir, EDGEVISOR_OUTBOX__STORAGE_PROBE_SECONDS: '0.2' });
+    await waitFor(async () => (await fetch(`${base}/health`)).status === 200 || undefined, 'healthy');
+    await broker.stop();
+    writeFileSync(`${fs.dir}/ballast`, Buffer.alloc(1536 * 1024));
+
+    const accepted: number[] = [];
+    const publish = (n: number) =>
+      fetch(`${base}/api/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ topic: 'disk-it/x', payload: JSON.stringify({ n, pad: 'p'.repeat(20_000) }) }) });
+    let refused: { status: number; body: { error: string; message: string } } | undefined;
+    for (let n = 0; n < 100 && !refused; n++) {
+      const res = await publish(n);
+      if (res.status === 202) accepted.push(n);
+      else refused = { status: res.status, body: await json(res) };
+    }
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(refused?.status).toBe(507);
+    expect(refused?.body.error).toBe('insufficient_storage');
+    const sick = await waitFor(async () => {
+      const res = await fetch(`${base}/health`);
+      const body = await json(res);
+      return body.concerns.outbox?.state.includes('capacity.unwritable') ? { status: res.status, body } : undefined;
+    }, 'the outbox to show the disk on /health');
+    expect(sick.status).toBe(503);
+    expect(sick.body.reasons).toContainEqual(expect.stringMatching(new RegExp(`^outbox: .*refusing new messages, delivering the ${accepted.length} it holds: disk_full: `)));
+
+    rmSync(`${fs.dir}/ballast`);
+    await waitFor(async () => (await json(await fetch(`${base}/api/v1/outbox`))).unwritable === null || undefined, 'the disk taken back into use');
+    const after = await publish(1000);
+    expect(after.status).toBe(202);
+    accepted.push(1000);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/edgevisor_concern_restarts\{concern="outbox"\} 0\n/); // a state, not a crash loop
+
+    await broker.resume();
+    await waitFor(() => analyse(subscriber.received).firstSeen.get('disk-it/x')?.length === accepted.length || undefined, 'every accepted message delivered', 30_000);
+    expect(analyse(subscriber.received).firstSeen.get('disk-it/x')).toEqual(accepted);
+    await waitFor(async () => (await fetch(`${base}/health`)).status === 200 || undefined, 'healthy again');
   }, 60_000);
 });
