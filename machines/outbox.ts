@@ -64,8 +64,8 @@ export const outboxMachine = setup({
   guards: {
     isFull: ({ context }) => context.counters.full,
     hasRoom: ({ context }) => !context.counters.full,
-    isUnwritable: ({ context }) => context.counters.unwritable !== null,
-    isWritable: ({ context }) => context.counters.unwritable === null,
+    isUnwritable: ({ context }) => Boolean(context.counters.unwritable),
+    isWritable: ({ context }) => !context.counters.unwritable,
     linkUp: ({ context }) => context.linkUp,
   },
   actions: {
