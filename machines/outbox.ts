@@ -11,6 +11,12 @@ export interface OutboxCounters {
   delivered: number;
   dropped: number;
   refused: number;
+  /** why the disk refuses writes (full, read-only, failing), or null while it takes them */
+  unwritable: string | null;
+  /** messages moved to the dead letters since start */
+  deadLettered: number;
+  /** dead letters kept now, waiting for a retry or a drop */
+  deadLetters: number;
 }
 
 /** Facts from the outboxStore actor. */
@@ -38,14 +44,19 @@ export interface OutboxContext {
 
 export const outboxVersion = '1';
 
-const emptyCounters: OutboxCounters = { depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0 };
+const emptyCounters: OutboxCounters = { depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0, unwritable: null, deadLettered: 0, deadLetters: 0 };
 
 const describeFull = (c: OutboxCounters) => `full: ${c.depth} messages, ${c.bytes} bytes; ${c.dropped} dropped, ${c.refused} refused so far`;
+const describeUnwritable = (c: OutboxCounters) => `refusing new messages, delivering the ${c.depth} it holds: ${c.unwritable}`;
+const problemOf = (c: OutboxCounters) => (c.unwritable ? describeUnwritable(c) : c.full ? describeFull(c) : null);
 
 /**
  * The durable reconnect queue's control plane. The store actor holds the messages and
  * delivers them; this chart decides when: while the link is up and nobody paused it.
- * `full` is a parallel fact (messages are being dropped or refused), not a delivery state.
+ * `capacity` is a parallel fact, not a delivery state: `full` (messages are being dropped or
+ * refused by the limits) or `unwritable` (the disk refuses writes, so every new message is
+ * refused with the reason; what is held is still delivered, and the store probes the disk
+ * until it writes again).
  */
 export const outboxMachine = setup({
   types: {} as { context: OutboxContext; events: OutboxEvent },
@@ -53,12 +64,14 @@ export const outboxMachine = setup({
   guards: {
     isFull: ({ context }) => context.counters.full,
     hasRoom: ({ context }) => !context.counters.full,
+    isUnwritable: ({ context }) => Boolean(context.counters.unwritable),
+    isWritable: ({ context }) => !context.counters.unwritable,
     linkUp: ({ context }) => context.linkUp,
   },
   actions: {
     takeCounters: assign(({ event }) => {
       if (event.type !== 'outbox.stats' && event.type !== 'outbox.opened') return {};
-      return { counters: event.counters, problem: event.counters.full ? describeFull(event.counters) : null };
+      return { counters: event.counters, problem: problemOf(event.counters) };
     }),
     startDraining: sendTo('store', { type: 'drain.start' } satisfies OutboxStoreCommand),
     stopDraining: sendTo('store', { type: 'drain.stop' } satisfies OutboxStoreCommand),
@@ -107,13 +120,26 @@ export const outboxMachine = setup({
         capacity: {
           initial: 'ok',
           states: {
-            ok: { tags: ['healthy'], always: { guard: 'isFull', target: 'full' } },
-            full: { always: { guard: 'hasRoom', target: 'ok' } },
+            ok: {
+              tags: ['healthy'],
+              always: [
+                { guard: 'isUnwritable', target: 'unwritable' },
+                { guard: 'isFull', target: 'full' },
+              ],
+            },
+            full: {
+              always: [
+                { guard: 'isUnwritable', target: 'unwritable' },
+                { guard: 'hasRoom', target: 'ok' },
+              ],
+            },
+            unwritable: { always: { guard: 'isWritable', target: 'ok' } },
           },
         },
       },
     },
-    // The store broke (a disk error): the supervisor restarts the outbox, which reopens it.
+    // The store could not open (the disk cannot be read): the supervisor restarts the outbox.
     crashed: { type: 'final' },
   },
+  output: ({ context }) => ({ error: context.error }),
 });

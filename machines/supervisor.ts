@@ -29,6 +29,9 @@ export interface RestartPolicy {
   /** time up after which the restart count resets, in ms */
   stableMs: number;
   jitterSeed: number;
+  /** after a concern gave up, the agent stops (exit 1, so systemd starts it afresh) this much
+   * later; meanwhile /health shows the give-up. Absent: it keeps running without the concern. */
+  exitAfterGiveUpMs?: number;
 }
 
 export interface SupervisorInput {
@@ -65,6 +68,8 @@ const perConcern = <T>(value: (name: Concern) => T) =>
 /** The crash an onError or an unexpected onDone stands for, as plain data. */
 function crashOf(event: { type: string; error?: unknown; output?: unknown }): Failure {
   if ('error' in event) return toFailure(event.error, 'crashed');
+  const reported = (event.output as ConcernOutput | undefined)?.error;
+  if (reported) return reported;
   return { code: 'ended', message: 'the concern stopped on its own' };
 }
 
@@ -95,7 +100,10 @@ function concernRegion(name: Concern) {
         after: { stable: { actions: { type: 'resetRestarts', params: { name } } } },
       },
       restarting: { tags: ['degraded'], after: { [`${name}Backoff`]: 'up' } },
-      gaveUp: { tags: ['degraded'] },
+      gaveUp: {
+        tags: ['degraded'],
+        after: { exitAfterGiveUp: { guard: 'exitsAfterGiveUp', target: '#supervisor.stopping', actions: { type: 'recordGiveUp', params: { name } } } },
+      },
     },
   } as const;
 }
@@ -104,7 +112,8 @@ function concernRegion(name: Concern) {
  * The root of the actor tree. Each static concern runs in its own region of `running`; a
  * crashed concern is restarted by re-entering `up` after a backoff, and the tree carries the
  * `degraded` tag meanwhile. A concern that reports a fatal output (it can never work, as a
- * port in use) stops the agent with that reason.
+ * port in use) stops the agent with that reason; so does one that gave up after its
+ * restarts, `exitAfterGiveUpMs` later (the process exits 1 and systemd starts it afresh).
  */
 export const supervisorMachine = setup({
   types: {} as {
@@ -126,6 +135,7 @@ export const supervisorMachine = setup({
   },
   delays: {
     stable: ({ context }) => context.restart.stableMs,
+    exitAfterGiveUp: ({ context }) => context.restart.exitAfterGiveUpMs ?? 0,
     drainTimeout: ({ context }) => context.drainTimeoutMs,
     ...(Object.fromEntries(
       concerns.map((name) => [`${name}Backoff`, ({ context }: { context: SupervisorContext }) => context.retryInMs[name]]),
@@ -135,6 +145,7 @@ export const supervisorMachine = setup({
     isEnabled: ({ context }, { name }: Params) => context.enabled[name],
     mayRestart: ({ context }, { name }: Params) => context.restarts[name] < context.restart.maxRestarts,
     isFatal: ({ event }) => Boolean((event as { output?: ConcernOutput }).output?.fatal),
+    exitsAfterGiveUp: ({ context }) => context.restart.exitAfterGiveUpMs !== undefined,
   },
   actions: {
     recordCrash: assign(({ context, event }, { name }: Params) => {
@@ -147,6 +158,9 @@ export const supervisorMachine = setup({
     }),
     resetRestarts: assign(({ context }, { name }: Params) => ({ restarts: { ...context.restarts, [name]: 0 } })),
     recordFatal: assign({ reason: ({ event }) => (event as { output?: ConcernOutput }).output?.fatal ?? null }),
+    recordGiveUp: assign({
+      reason: ({ context }, { name }: Params) => `${name} gave up after ${context.restarts[name]} crashes: ${context.lastCrash[name]?.message ?? 'unknown error'}`,
+    }),
   },
 }).createMachine({
   id: 'supervisor',

@@ -5,6 +5,7 @@ import { healthView, phaseOf, type Phase } from './http/views.js';
 import type { DeviceHub } from './devices/hub.js';
 import { devicesView } from './devices/view.js';
 import type { JobStats } from './jobs/stats.js';
+import type { DeadLetters } from './outbox/dead-letters.js';
 import type { Outbox, OutboxStats } from './outbox/queue.js';
 import type { Slot } from './slot.js';
 
@@ -32,6 +33,7 @@ export interface Metrics {
 /** Where each enabled concern's figures are read from at scrape time. */
 export interface MetricSources {
   outbox?: Slot<Outbox>;
+  deadLetters?: Slot<DeadLetters>;
   jobs?: JobStats;
   firmware?: () => FirmwareFigures;
   devices?: DeviceHub;
@@ -58,7 +60,7 @@ function countCpuBefore(registry: Registry, usage: NodeJS.CpuUsage): void {
 }
 
 function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, sources: MetricSources): Registry {
-  const { outbox, jobs, firmware, devices } = sources;
+  const { outbox, deadLetters, jobs, firmware, devices } = sources;
   const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
   const before = process.cpuUsage();
@@ -132,6 +134,25 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
   outboxFigure('refused', 'Messages refused (queue full or too large) since start', 'counter');
   outboxFigure('bytesWritten', 'Bytes written to the outbox log since start', 'counter');
   outboxFigure('syncs', 'fdatasync calls (group commits) since start', 'counter');
+  outboxFigure('deadLettered', 'Messages moved to the dead letters (they kept ending the connection) since start', 'counter');
+  new Gauge({
+    name: 'edgevisor_outbox_dead_letters',
+    help: 'Dead letters kept, waiting for a retry or a drop',
+    registers: [registry],
+    collect() {
+      const store = deadLetters?.current;
+      if (store) this.set(store.size);
+    },
+  });
+  new Gauge({
+    name: 'edgevisor_outbox_unwritable',
+    help: 'Whether the disk refuses the outbox its writes (1): new messages are refused meanwhile',
+    registers: [registry],
+    collect() {
+      const stats = outbox?.current?.stats();
+      if (stats) this.set(stats.unwritable ? 1 : 0);
+    },
+  });
 
   if (jobs) {
     const counter = (name: string, help: string, value: () => number) =>

@@ -16,7 +16,7 @@ import { firmwareActors } from './actors/firmware.js';
 import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
-import { outboxStoreActor } from './actors/outbox-store.js';
+import { outboxStoreActor, type OutboxStoreDeps } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
 import type { Config } from './config/schema.js';
 import { FirmwareService } from './firmware/service.js';
@@ -26,8 +26,10 @@ import { forConcern, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
 import { ActorChanges } from './observe.js';
+import type { DeadLetters } from './outbox/dead-letters.js';
 import type { Outbox } from './outbox/queue.js';
 import { Slot } from './slot.js';
+import { watchRestarts } from './supervision-log.js';
 
 export interface RuntimeOptions {
   /** an extra inspection observer, e.g. the Stately inspector in development */
@@ -74,11 +76,9 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       }),
     },
   });
-  const { maxInFlight, maxPayloadBytes, ...limits } = config.outbox;
+  const deadLetters = new Slot<DeadLetters>();
   const outbox = outboxMachine.provide({
-    actors: {
-      outboxStore: outboxStoreActor({ stateDir: config.stateDir, limits, maxInFlight, session, outbox: outboxSlot, closing, log: forConcern(log, 'outbox') }),
-    },
+    actors: { outboxStore: outboxStoreActor(outboxStoreDeps(config, { session, outbox: outboxSlot, deadLetters, closing, log: forConcern(log, 'outbox') })) },
   });
   const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
   const jobs = jobsMachine.provide({ actors: jobsParts.actors });
@@ -94,13 +94,15 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     root,
     metrics: createMetrics(root, {
       outbox: outboxSlot,
+      deadLetters,
       jobs: jobsParts.stats,
       firmware: config.firmware.enabled ? firmwareFigures : undefined,
       devices: devicesParts.hub,
     }),
     changes,
     outbox: outboxSlot,
-    maxPayloadBytes,
+    deadLetters,
+    maxPayloadBytes: config.outbox.maxPayloadBytes,
     jobRecords: jobsParts.records,
     devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known, writer: devicesParts.writer },
     log: forConcern(log, 'http'),
@@ -155,6 +157,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     await Promise.race([closing.settled(), new Promise((r) => setTimeout(r, ms(config.supervisor.drainSeconds)).unref())]);
     return output;
   });
+  watchRestarts(actor, supervisorLog);
   actor.start();
   supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
   return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
@@ -168,6 +171,26 @@ async function prepareStateDir(stateDir: string): Promise<void> {
   } catch (error) {
     throw new Error(`stateDir "${stateDir}" cannot be used: ${(error as Error).message}`);
   }
+}
+
+/** The outbox's limits and policies from its config section. */
+function outboxStoreDeps(config: Config, parts: Pick<OutboxStoreDeps, 'session' | 'outbox' | 'deadLetters' | 'closing' | 'log'>): OutboxStoreDeps {
+  const o = config.outbox;
+  return {
+    stateDir: config.stateDir,
+    limits: {
+      maxMessages: o.maxMessages,
+      maxBytes: o.maxBytes,
+      overflow: o.overflow,
+      segmentBytes: o.segmentBytes,
+      topics: { allowDollar: o.allowDollarTopics, maxLevels: o.maxTopicLevels, maxBytes: o.maxTopicBytes },
+      storageProbeMs: ms(o.storageProbeSeconds),
+    },
+    maxInFlight: o.maxInFlight,
+    poison: { disconnects: o.poisonDisconnects, windowMs: 5000 },
+    maxDeadLetters: o.maxDeadLetters,
+    ...parts,
+  };
 }
 
 export function supervisorInput(config: Config): SupervisorInput {
@@ -215,6 +238,7 @@ export function supervisorInput(config: Config): SupervisorInput {
       maxRestarts: s.maxRestarts,
       stableMs: ms(s.stableSeconds),
       jitterSeed: randomInt(2 ** 31),
+      exitAfterGiveUpMs: ms(s.exitAfterGiveUpSeconds),
     },
     drainTimeoutMs: ms(s.drainSeconds),
   };

@@ -8,6 +8,8 @@ export interface Failure {
  * the supervisor treats it as fatal and the process exits with this reason. */
 export interface ConcernOutput {
   fatal?: string;
+  /** why a concern that ended on its own ended (shown as its crash) */
+  error?: Failure | null;
 }
 
 export function toFailure(error: unknown, fallbackCode = 'error'): Failure {

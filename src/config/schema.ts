@@ -165,6 +165,12 @@ const Outbox = z
     segmentBytes: z.number().int().min(4096).default(4 * 1024 * 1024).describe('size of one log segment file on disk'),
     maxInFlight: z.number().int().min(1).max(65535).default(256).describe('QoS 1 publishes awaiting PUBACK at once'),
     maxPayloadBytes: z.number().int().positive().default(128 * 1024).describe('largest payload accepted (AWS IoT Core allows 128 KiB)'),
+    allowDollarTopics: z.boolean().default(false).describe('accept topics that start with "$" ($SYS/..., $aws/...): brokers keep them for themselves and may disconnect a client that publishes there'),
+    maxTopicLevels: z.number().int().min(1).max(65_535).default(8).describe('levels a topic may have ("a/b/c" has 3); AWS IoT Core allows 8 (7 slashes)'),
+    maxTopicBytes: z.number().int().min(1).max(65_535).default(256).describe('UTF-8 bytes a topic may have; AWS IoT Core allows 256'),
+    poisonDisconnects: z.number().int().min(1).max(100).default(3).describe('a message the connection ends right after, this many times in a row, is moved to the dead letters'),
+    maxDeadLetters: z.number().int().min(1).max(100_000).default(1000).describe('dead letters kept at most; beyond, the oldest is discarded'),
+    storageProbeSeconds: seconds('while the disk refuses writes, how often it is tried again', 5),
   })
   .prefault({});
 
@@ -182,6 +188,7 @@ const Supervisor = z
     maxRestarts: z.number().int().min(0).default(10).describe('restarts in a row before a concern is given up'),
     stableSeconds: seconds('up time that resets the restart count', 60),
     drainSeconds: seconds('how long a clean stop may take', 5),
+    exitAfterGiveUpSeconds: z.number().min(0).default(30).describe('after a concern gave up (maxRestarts crashes in a row), the agent exits 1 this much later, so systemd starts it afresh; /health shows the give-up meanwhile'),
   })
   .prefault({});
 

@@ -5,7 +5,7 @@ import { flush } from '../support/clock.js';
 import { fakeCallback } from '../support/fakes.js';
 
 const counters = (over: Partial<OutboxCounters> = {}): OutboxCounters => ({
-  depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0, ...over,
+  depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0, unwritable: null, deadLettered: 0, deadLetters: 0, ...over,
 });
 
 function start() {
@@ -68,6 +68,20 @@ describe('outbox machine', () => {
     expect(actor.getSnapshot().context.counters.dropped).toBe(4);
   });
 
+  it('is unwritable (not healthy, the disk\'s reason shown) while the disk refuses writes, and leaves it by itself', () => {
+    const { actor, send, commands } = start();
+    send({ type: 'outbox.opened', counters: counters({ depth: 2 }) });
+    send({ type: 'link.up' });
+    send({ type: 'outbox.stats', counters: counters({ depth: 2, full: true, unwritable: 'disk_full: writing the outbox log: ENOSPC' }) });
+    expect(actor.getSnapshot().value).toEqual({ open: { delivery: 'draining', capacity: 'unwritable' } });
+    expect(actor.getSnapshot().hasTag('healthy')).toBe(false);
+    expect(actor.getSnapshot().context.problem).toBe('refusing new messages, delivering the 2 it holds: disk_full: writing the outbox log: ENOSPC');
+    expect(commands()).toEqual(['drain.start']); // what it holds still goes out
+    send({ type: 'outbox.stats', counters: counters({ depth: 0 }) });
+    expect(actor.getSnapshot().value).toMatchObject({ open: { capacity: 'ok' } });
+    expect(actor.getSnapshot().hasTag('healthy')).toBe(true);
+  });
+
   it('ends crashed when the store fails, so the supervisor restarts it', async () => {
     const { actor, send, store } = start();
     send({ type: 'outbox.opened', counters: counters() });
@@ -75,6 +89,7 @@ describe('outbox machine', () => {
     await flush();
     expect(actor.getSnapshot().status).toBe('done');
     expect(actor.getSnapshot().context.error).toEqual({ code: 'EIO', message: 'i/o error' });
+    expect(actor.getSnapshot().output).toEqual({ error: { code: 'EIO', message: 'i/o error' } }); // the supervisor logs and shows it
     expect(store.liveCount).toBe(0);
     const crashing = createActor(outboxMachine.provide({ actors: { outboxStore: fromCallback(() => { throw new Error('EACCES'); }) } }));
     crashing.start();

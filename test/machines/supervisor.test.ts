@@ -96,6 +96,35 @@ describe('supervisor machine', () => {
     expect(errors).toEqual([]);
   });
 
+  it('after a give-up, stops the agent with the reason once exitAfterGiveUpMs has passed (so systemd starts it afresh)', async () => {
+    const restart = { ...input.restart, maxRestarts: 1, exitAfterGiveUpMs: 30_000 };
+    const { actor, prepare, drain, clock, errors } = start({ restart }, { link: failingOnCommand });
+    prepare.resolve();
+    await flush();
+    actor.getSnapshot().children.link!.send({ type: 'crash' });
+    await flush();
+    await advance(clock, actor.getSnapshot().context.retryInMs.link);
+    actor.getSnapshot().children.link!.send({ type: 'crash' });
+    await flush();
+    expect(actor.getSnapshot().value).toMatchObject({ running: { link: 'gaveUp', http: 'up' } });
+    await advance(clock, 29_000);
+    expect(actor.getSnapshot().value).toMatchObject({ running: { link: 'gaveUp' } }); // visible on /health meanwhile
+    await advance(clock, 1000);
+    expect(actor.getSnapshot().value).toBe('stopping');
+    drain.resolve();
+    await flush();
+    expect(actor.getSnapshot().output?.reason).toMatch(/^link gave up after 2 crashes: .*exception inside the concern/);
+    expect(errors).toEqual([]);
+  });
+
+  it('names the reason a concern that ended on its own gave, as its crash', async () => {
+    const ended = createMachine({ initial: 'a', states: { a: { type: 'final' } }, output: { error: { code: 'ENOSPC', message: 'no space left on device' } } });
+    const { actor, prepare } = start({}, { link: ended });
+    prepare.resolve();
+    await flush();
+    expect(actor.getSnapshot().context.lastCrash.link).toEqual({ code: 'ENOSPC', message: 'no space left on device' });
+  });
+
   it('resets the restart count after the concern stays up for stableMs', async () => {
     const { actor, prepare, clock } = start({}, { link: failingOnCommand });
     prepare.resolve();

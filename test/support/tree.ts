@@ -7,6 +7,7 @@ import { createApp, type AppDeps } from '../../src/http/app.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { ActorChanges } from '../../src/observe.js';
+import type { DeadLetters } from '../../src/outbox/dead-letters.js';
 import type { Outbox } from '../../src/outbox/queue.js';
 import { Slot } from '../../src/slot.js';
 import { fakeCallback } from './fakes.js';
@@ -63,14 +64,20 @@ export function fakeTree() {
 }
 
 /** The real app over a fake tree, as the runtime builds it. */
-export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number; devices?: AppDeps['devices'] } = {}) {
+export function appFor(
+  tree: ReturnType<typeof fakeTree>,
+  options: { token?: string; outbox?: Outbox; deadLetters?: DeadLetters; wsCoalesceMs?: number; devices?: AppDeps['devices'] } = {},
+) {
   const outbox = new Slot<Outbox>();
   if (options.outbox) outbox.set(options.outbox);
+  const deadLetters = new Slot<DeadLetters>();
+  if (options.deadLetters) deadLetters.set(options.deadLetters);
   return createApp({
     root: tree.root,
-    metrics: createMetrics(tree.root, { outbox }),
+    metrics: createMetrics(tree.root, { outbox, deadLetters }),
     changes: tree.changes,
     outbox,
+    deadLetters,
     maxPayloadBytes: 1024,
     log: createLogger({ level: 'silent' }),
     token: options.token,

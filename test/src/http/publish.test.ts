@@ -1,23 +1,27 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DeadLetters } from '../../../src/outbox/dead-letters.js';
 import { Outbox, type OutboxLimits } from '../../../src/outbox/queue.js';
+import { canMount, mountTmpfs } from '../../support/tmpfs.js';
 import { appFor, fakeTree, json } from '../../support/tree.js';
 
 const limits: OutboxLimits = { maxMessages: 100, maxBytes: 1 << 20, overflow: 'dropOldest', segmentBytes: 1 << 20 };
 
-async function setup(options: { limits?: Partial<OutboxLimits>; token?: string } = {}) {
-  const outbox = await Outbox.open(mkdtempSync(join(tmpdir(), 'edgevisor-publish-')), { ...limits, ...options.limits });
+async function setup(options: { limits?: Partial<OutboxLimits>; token?: string; dir?: string } = {}) {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'edgevisor-publish-'));
+  const outbox = await Outbox.open(join(dir, 'outbox'), { ...limits, ...options.limits });
+  const { store: deadLetters } = await DeadLetters.open(join(dir, 'dead-letters'), 10);
   const tree = fakeTree();
-  const app = appFor(tree, { outbox, token: options.token });
-  const publish = (body: unknown, headers: Record<string, string> = {}) =>
+  const app = appFor(tree, { outbox, deadLetters, token: options.token });
+  const publish = (body: unknown | Buffer, headers: Record<string, string> = {}) =>
     app.request('/api/v1/publish', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', ...headers },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
+      body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
-  return { outbox, tree, app, publish };
+  return { outbox, deadLetters, tree, app, publish };
 }
 
 describe('POST /api/v1/publish', () => {
@@ -45,6 +49,15 @@ describe('POST /api/v1/publish', () => {
     ['an unknown key', { topic: 'a', payload: 'x', colour: 'red' }, 400, 'Unrecognized key: "colour"'],
     ['malformed JSON', '{"topic":', 400, 'Malformed JSON'],
     ['a payload over the limit', { topic: 'a', payload: 'x'.repeat(2000) }, 413, 'payload is 2000 bytes; outbox.maxPayloadBytes is 1024'],
+    // Each of these was queued before, changed: as an empty or shortened payload, or with U+FFFD in place.
+    ['a payload that is not base64', { topic: 'a', payload: 'not base64!', encoding: 'base64' }, 400, 'payload: is not valid base64'],
+    ['base64 with a stray character', { topic: 'a', payload: 'AAEC*A==', encoding: 'base64' }, 400, 'payload: is not valid base64'],
+    ['a topic with a lone surrogate', '{"topic":"a/\\ud800","payload":"x"}', 400, 'topic: must be valid Unicode (it holds a lone surrogate'],
+    ['a text payload with a lone surrogate', '{"topic":"a","payload":"x\\udc00"}', 400, 'payload: must be valid Unicode (it holds a lone surrogate)'],
+    ['a body that is not UTF-8', Buffer.from('{"topic":"a/\xff\xfe","payload":"x"}', 'latin1'), 400, 'the request body is not valid UTF-8'],
+    ['a "$" topic', { topic: '$SYS/broker/clients', payload: 'x' }, 400, 'topic: must not start with "$"'],
+    ['a topic over the level limit', { topic: 'a/b/c/d/e/f/g/h/i', payload: 'x' }, 400, 'topic: has 9 levels; the limit is 8 (outbox.maxTopicLevels)'],
+    ['a topic over the byte limit', { topic: 'é'.repeat(129), payload: 'x' }, 400, 'topic: is 258 bytes; the limit is 256 (outbox.maxTopicBytes)'],
   ])('refuses %s with a clear error and queues nothing', async (_what, body, status, message) => {
     const { outbox, publish } = await setup();
     const res = await publish(body);
@@ -89,5 +102,54 @@ describe('POST /api/v1/outbox/pause and /resume', () => {
     expect(delivery()).toBe('paused');
     expect((await app.request('/api/v1/outbox/resume', { method: 'POST' })).status).toBe(202);
     expect(delivery()).toBe('draining');
+  });
+
+  it.skipIf(!canMount)('answers 507 insufficient_storage with the reason when the disk is full (a real 1 MiB tmpfs), and 202 only for what was written whole', async () => {
+    const fs = mountTmpfs('1m');
+    try {
+      writeFileSync(join(fs.dir, 'ballast'), Buffer.alloc(1024 * 1024 - 16 * 1024)); // 16 KiB left
+      const { outbox, publish } = await setup({ dir: fs.dir });
+      const statuses: number[] = [];
+      let last: { error?: string; message?: string } = {};
+      for (let i = 0; i < 40 && statuses.at(-1) !== 507; i++) {
+        const res = await publish({ topic: 'big', payload: Buffer.alloc(1000, i).toString('base64'), encoding: 'base64' });
+        statuses.push(res.status);
+        last = await json(res);
+      }
+      const accepted = statuses.filter((s) => s === 202).length;
+      expect(statuses).toEqual([...Array(accepted).fill(202), 507]);
+      expect(last).toMatchObject({ error: 'insufficient_storage' });
+      expect(last.message).toMatch(/^writing the outbox log: /);
+      const again = await publish({ topic: 'big', payload: 'x' });
+      expect(again.status).toBe(507);
+      expect((await json(again)).message).toMatch(/^the outbox refuses new messages: writing the outbox log/);
+      expect(outbox.stats()).toMatchObject({ depth: accepted, enqueued: accepted });
+      await outbox.close();
+      expect((await Outbox.open(join(fs.dir, 'outbox'), limits).then(async (o) => (await o.close(), o.stats()))).depth).toBe(accepted);
+    } finally {
+      fs.unmount();
+    }
+  });
+});
+
+describe('/api/v1/outbox/dead-letters', () => {
+  it('lists, shows, retries and drops the messages moved aside', async () => {
+    const { outbox, deadLetters, app } = await setup({ limits: { maxBytes: 1 << 20 } });
+    const kept = await deadLetters.add({ topic: 'poison/x', payload: Buffer.from([1, 2, 3]), qos: 1, retain: true }, 'the connection ended within 5 s of sending it, 3 times in a row');
+    const other = await deadLetters.add({ topic: 'poison/y', payload: Buffer.from('y'), qos: 0, retain: false }, 'r');
+    const list = await json(await app.request('/api/v1/outbox/dead-letters'));
+    expect(list).toMatchObject({ count: 2, deadLetters: [{ id: kept.id, topic: 'poison/x', qos: 1, retain: true, payloadBytes: 3, reason: kept.reason }, { id: other.id }] });
+    expect(list.deadLetters[0]).not.toHaveProperty('payload');
+    expect(await json(await app.request(`/api/v1/outbox/dead-letters/${kept.id}`))).toMatchObject({ id: kept.id, payload: 'AQID', encoding: 'base64' });
+
+    const retried = await app.request(`/api/v1/outbox/dead-letters/${kept.id}/retry`, { method: 'POST' });
+    expect(retried.status).toBe(202);
+    expect(outbox.next()?.message).toEqual({ topic: 'poison/x', payload: Buffer.from([1, 2, 3]), qos: 1, retain: true });
+    const dropped = await app.request(`/api/v1/outbox/dead-letters/${other.id}`, { method: 'DELETE' });
+    expect(await json(dropped)).toEqual({ dropped: true });
+    expect(await json(await app.request('/api/v1/outbox/dead-letters'))).toEqual({ count: 0, deadLetters: [] });
+    expect((await app.request(`/api/v1/outbox/dead-letters/${other.id}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await app.request('/api/v1/outbox/dead-letters/../../etc/passwd')).status).toBe(404);
+    expect(await (await app.request('/metrics')).text()).toMatch(/edgevisor_outbox_dead_letters 0\n/);
   });
 });

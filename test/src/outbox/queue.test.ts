@@ -139,3 +139,89 @@ describe('Outbox (segment log)', () => {
     await reopened.close();
   });
 });
+
+describe('Outbox reopened again and again', () => {
+  // The messages delivered first leave ACK records in the log before the backlog that follows them.
+  async function deliveredThenBacklog(dir: string, segmentBytes: number) {
+    const outbox = await Outbox.open(dir, { ...limits, segmentBytes });
+    for (let i = 1; i <= 10; i++) await outbox.enqueue(msg(i));
+    for (const m of drain(outbox)) outbox.ack(m.seq);
+    for (let i = 11; i <= 40; i++) await outbox.enqueue(msg(i)); // the broker went away: a backlog
+    return outbox;
+  }
+  const backlog = Array.from({ length: 30 }, (_, i) => `message ${i + 11}`);
+
+  for (const segmentBytes of [1 << 20, 400]) {
+    it(`keeps the backlog through five reopens in a row (segments of ${segmentBytes} bytes)`, async () => {
+      const dir = freshDir();
+      await (await deliveredThenBacklog(dir, segmentBytes)).close();
+      for (let round = 1; round <= 5; round++) {
+        const outbox = await Outbox.open(dir, { ...limits, segmentBytes });
+        expect(drain(outbox).map((m) => m.payload), `reopen ${round}`).toEqual(backlog);
+        expect(outbox.stats()).toMatchObject({ depth: 30, recoveredMessages: 30 });
+        await outbox.close();
+      }
+    });
+  }
+
+  it('keeps it when each run dies without closing (kill -9), right after its replay', async () => {
+    const dir = freshDir();
+    await deliveredThenBacklog(dir, 400); // never closed
+    for (let round = 1; round <= 5; round++) {
+      const reopened = await Outbox.open(dir, { ...limits, segmentBytes: 400 });
+      expect(drain(reopened).map((m) => m.payload), `reopen ${round}`).toEqual(backlog);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // any unlink it started lands
+    }
+  });
+});
+
+describe('Outbox bounds and refusals', () => {
+  it('keeps the send queue bounded by the depth while offline, however many messages the overflow drops', async () => {
+    const outbox = await Outbox.open(freshDir(), { ...limits, maxMessages: 1000, segmentBytes: 64 << 20 });
+    for (let i = 0; i < 200_000; i += 1000) await Promise.all(Array.from({ length: 1000 }, (_, k) => outbox.enqueue(msg(i + k))));
+    const stats = outbox.stats();
+    expect(stats).toMatchObject({ depth: 1000, dropped: 199_000 });
+    expect(stats.sendQueueLength).toBeLessThanOrEqual(1000 + 1024);
+    const handed = drain(outbox);
+    expect(handed).toHaveLength(1000);
+    expect(handed[0].payload).toBe('message 199000');
+    await outbox.close();
+  }, 60_000);
+
+  it('refuses topics no broker should get, from any publisher, before anything is written', async () => {
+    const outbox = await Outbox.open(freshDir(), limits);
+    const refused = async (topic: string) => outbox.enqueue(msg(1, topic)).then(() => 'accepted', (e: Error) => `${e.name === 'Error' ? e.constructor.name : e.name}: ${e.message}`);
+    expect(await refused('$SYS/broker/x')).toMatch(/InvalidMessageError: topic: must not start with "\$"/);
+    expect(await refused('a/b/c/d/e/f/g/h/i')).toBe('InvalidMessageError: topic: has 9 levels; the limit is 8 (outbox.maxTopicLevels)');
+    expect(await refused('x'.repeat(257))).toBe('InvalidMessageError: topic: is 257 bytes; the limit is 256 (outbox.maxTopicBytes)');
+    expect(await refused('a/\ud800')).toMatch(/lone surrogate/);
+    expect(await refused('a/+/b')).toMatch(/wildcards/);
+    expect(await refused('a\u0000b')).toMatch(/NUL/);
+    expect(await refused('a\nb')).toMatch(/control characters/);
+    expect(await refused('a/b/c/d/e/f/g/h')).toBe('accepted');
+    expect(outbox.stats()).toMatchObject({ depth: 1, refused: 7 });
+    await outbox.close();
+
+    const dollar = await Outbox.open(freshDir(), { ...limits, topics: { allowDollar: true, maxLevels: 300, maxBytes: 65_535 } });
+    await expect(dollar.enqueue(msg(1, '$aws/rules/r/' + 'x/'.repeat(100)))).resolves.toBe(1);
+    await dollar.close();
+  });
+
+  it('moves a message aside only once it is kept elsewhere, and not before', async () => {
+    const dir = freshDir();
+    const outbox = await Outbox.open(dir, limits);
+    await Promise.all([1, 2, 3].map((i) => outbox.enqueue(msg(i))));
+    drain(outbox);
+    await expect(outbox.moveAside(2, async () => { throw new Error('disk full'); })).rejects.toThrow('disk full');
+    outbox.rewind();
+    expect(drain(outbox).map((m) => m.seq)).toEqual([1, 2, 3]); // still queued
+    const kept: string[] = [];
+    expect(await outbox.moveAside(2, async (m) => void kept.push(m.payload.toString()))).toBe(true);
+    expect(kept).toEqual(['message 2']);
+    expect(outbox.stats()).toMatchObject({ depth: 2, deadLettered: 1 });
+    outbox.rewind();
+    expect(drain(outbox).map((m) => m.seq)).toEqual([1, 3]);
+    await outbox.close();
+    expect(drain(await Outbox.open(dir, limits)).map((m) => m.seq)).toEqual([1, 3]); // settled in the log
+  });
+});
