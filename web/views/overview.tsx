@@ -42,7 +42,7 @@ export function Overview() {
               return (
                 <tr data-concern={c.name}>
                   <th scope="row">{c.name}</th>
-                  <td>
+                  <td class="wrap">
                     <span class={`dot ${mark}`} aria-hidden="true" /> {c.region === 'up' ? describe(c.actor?.state ?? null) : c.region}
                     {mark !== 'ok' && mark !== 'disabled' && <span class={`badge ${mark}`}>{mark}</span>}
                     {c.crash && <div class="muted small">last crash: {c.crash}</div>}

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { activePaths, allActors, describe, findActor, live, useLive } from '../live.js';
 import { Card, fmtTime } from './common.js';
@@ -89,8 +89,20 @@ function Chart({ machine, active, fit }: { machine: Machine; active: Set<string>
   walk(machine.root, 0);
   const initials = new Set(boxes.flatMap(({ node }) => (node.initial ? [node.initial] : [])));
   if (machine.root.initial) initials.add(machine.root.initial);
+  const scroller = useRef<HTMLDivElement>(null);
+  const activeKey = [...active].join(',');
+  // bring the innermost active state into view when it changes (big charts scroll)
+  useEffect(() => {
+    const box = scroller.current;
+    const target = box?.querySelector('.state.atomic.active, .state.final.active') as SVGGraphicsElement | null;
+    if (!box || !target) return;
+    const t = target.getBoundingClientRect();
+    const b = box.getBoundingClientRect();
+    if (t.left < b.left || t.right > b.right) box.scrollLeft += t.left - b.left - (b.width - t.width) / 2;
+    if (t.top < b.top || t.bottom > b.bottom) box.scrollTop += t.top - b.top - (b.height - t.height) / 2;
+  }, [machine.name, activeKey, fit]);
   return (
-    <div class="chart" data-testid="statechart" data-machine={machine.name}>
+    <div class="chart" data-testid="statechart" data-machine={machine.name} ref={scroller}>
       <svg viewBox={`0 0 ${machine.width} ${machine.height}`} width={fit ? '100%' : machine.width} height={fit ? undefined : machine.height} role="img" aria-label={`statechart of ${machine.name}`}>
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
