@@ -187,3 +187,59 @@ describe('dashboard', () => {
   });
 });
 
+
+describe('dashboard with http.token', () => {
+  const token = 'dash-token-5f1c0a9e7b3d';
+  let secured: AgentProcess;
+  let url: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    secured = runAgent({ config: { thingName: `${thing}-secured`, mqtt: { url: broker.url }, http: { port, token } } });
+    await waitFor(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok || undefined, 'secured agent healthy', 20_000);
+  });
+  afterAll(async () => {
+    secured?.child.kill('SIGTERM');
+    await secured?.exited;
+  });
+
+  it("refuses the page's calls without the token and accepts them with it; /ws gets a ticket, never the token", async () => {
+    const { page, errors, close } = await openPage(browser);
+    const api: Array<{ path: string; status: number; authorization?: string }> = [];
+    page.on('response', async (res) => {
+      const path = new URL(res.url()).pathname;
+      if (path.startsWith('/api/')) api.push({ path, status: res.status(), authorization: await res.request().headerValue('authorization') ?? undefined });
+    });
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+
+    await page.goto(url);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(api.length).toBeGreaterThan(0);
+    expect(api.every((r) => r.status === 401 && !r.authorization)).toBe(true);
+    expect(await page.locator('[data-concern]').count()).toBe(0);
+
+    await page.getByLabel('Token').fill('not-the-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('The token was refused.').waitFor();
+
+    api.length = 0;
+    await page.getByLabel('Token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[data-concern="outbox"]').waitFor();
+    await page.getByTestId('socket').getByText('live').waitFor();
+    await page.getByRole('button', { name: 'Pause delivery' }).click();
+    await page.getByTestId('outbox-state').getByText('paused').waitFor();
+    expect(api.length).toBeGreaterThan(0);
+    expect(api.filter((r) => r.status !== 401).every((r) => r.authorization === `Bearer ${token}`)).toBe(true);
+    expect(api.some((r) => r.path === '/api/v1/ws-ticket' && r.status === 200)).toBe(true);
+    expect(api.some((r) => r.path === '/api/v1/outbox/pause' && r.status === 202)).toBe(true);
+    const opened = sockets.at(-1)!;
+    expect(opened).toMatch(/\/ws\?ticket=[A-Za-z0-9_-]{22}$/);
+    expect(sockets.every((s) => !s.includes(token))).toBe(true);
+    await screenshot(page, 'token-accepted');
+    // the only console errors are the browser's own lines for the refused (401) calls
+    expect(errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
+    await close();
+  });
+});

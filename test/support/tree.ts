@@ -63,7 +63,7 @@ export function fakeTree() {
 }
 
 /** The real app over a fake tree, as the runtime builds it. */
-export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number; devices?: AppDeps['devices'] } = {}) {
+export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: string; outbox?: Outbox; wsCoalesceMs?: number; devices?: AppDeps['devices']; dashboardDir?: string } = {}) {
   const outbox = new Slot<Outbox>();
   if (options.outbox) outbox.set(options.outbox);
   return createApp({
@@ -76,6 +76,7 @@ export function appFor(tree: ReturnType<typeof fakeTree>, options: { token?: str
     token: options.token,
     wsCoalesceMs: options.wsCoalesceMs,
     devices: options.devices,
+    dashboardDir: options.dashboardDir,
   });
 }
 
