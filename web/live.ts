@@ -130,6 +130,7 @@ function replaceActor(path: string[], actor: Omit<Actor, 'children'>, events: st
   // stopped dynamic children (a finished job, a gone device) leave the tree, as they do in the agent
   if (siblings && actor.status !== 'active') {
     siblings.splice(siblings.indexOf(next), 1);
+    if (!actor.machine) return true; // a finished promise or callback actor: nothing to draw
     live.ended.delete(path.join('/'));
     live.ended.set(path.join('/'), { path, actor: next });
     if (live.ended.size > MAX_ENDED) live.ended.delete(live.ended.keys().next().value!);
