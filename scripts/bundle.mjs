@@ -26,3 +26,7 @@ await build({
   banner: { js: "import { createRequire as __edgevisorRequire } from 'node:module'; const require = __edgevisorRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The dashboard served at GET / (web/ → dist/dashboard/)
+const { buildDashboard } = await import('./dashboard-build.mjs');
+await buildDashboard();

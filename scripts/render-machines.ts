@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyStateMachine } from 'xstate';
 import { machines } from '../machines/index.js';
+import { eventLabel, guardLabel } from '../src/http/machine-graph.js';
 
 export const outDir = fileURLToPath(new URL('../docs/statecharts/', import.meta.url));
 
@@ -30,28 +31,6 @@ interface Transition {
 }
 
 const mermaidId = (node: Node) => node.id.replace(/[^a-zA-Z0-9]/g, '_');
-
-function eventLabel(eventType: string): string {
-  const after = /^xstate\.after\.(.+?)\.[^.]+(\.|$)/.exec(eventType);
-  if (after) return `after ${after[1]}`;
-  // invocations without an id get a generated one ("0.job.running.step"): the state says which
-  const actor = (id: string) => (/^\d+\./.test(id) ? '' : `: ${id}`);
-  if (eventType.startsWith('xstate.done.actor.')) return `done${actor(eventType.slice(18))}`;
-  if (eventType.startsWith('xstate.error.actor.')) return `error${actor(eventType.slice(19))}`;
-  return eventType;
-}
-
-function guardLabel(guard: unknown): string {
-  if (!guard) return '';
-  if (typeof guard === 'string') return ` [${guard}]`;
-  if (typeof guard === 'object' && 'type' in guard) {
-    const params = (guard as { params?: unknown }).params;
-    return ` [${(guard as { type: string }).type}${params && typeof params === 'object' ? ` ${Object.values(params).join(',')}` : ''}]`;
-  }
-  const composed = guard as { name?: string; guards?: unknown[] };
-  if (typeof guard === 'function' && composed.guards) return ` [${composed.name} ${composed.guards.map((g) => guardLabel(g).slice(2, -1)).join(', ')}]`;
-  return ' [guard]';
-}
 
 function renderNode(node: Node, lines: string[], indent: string): void {
   const children = Object.values(node.states);

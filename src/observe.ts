@@ -1,7 +1,8 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { Logger } from './log.js';
 
-export type ChangeListener = (ref: AnyActorRef) => void;
+/** `eventType`: the event that produced the new snapshot (for the dashboard's transition list). */
+export type ChangeListener = (ref: AnyActorRef, eventType: string) => void;
 
 /**
  * Every snapshot change of every actor in the system, from one inspection observer
@@ -22,7 +23,7 @@ export class ActorChanges {
     }
     for (const listener of this.listeners) {
       try {
-        listener(ref);
+        listener(ref, event.event.type);
       } catch (error) {
         this.log?.error({ err: String(error) }, 'change listener failed');
       }

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { MqttClient } from 'mqtt';
 import { devicesMachine } from '../machines/devices.js';
@@ -107,6 +108,8 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known, writer: devicesParts.writer },
     log: forConcern(log, 'http'),
     token: config.http.token,
+    // dist/bundle/main.js → dist/dashboard/
+    dashboardDir: fileURLToPath(new URL('../dashboard/', import.meta.url)),
     firmware: config.firmware.enabled
       ? { firmware: firmwareService, repositoryPrefix: config.firmware.registry.repositoryPrefix, notifyTopicPrefix: config.firmware.notifyTopicPrefix, webhookSecret: config.firmware.webhookSecret }
       : undefined,

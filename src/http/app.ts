@@ -5,7 +5,9 @@ import { AppError, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ActorChanges } from '../observe.js';
-import { requireToken } from './auth.js';
+import { requireToken, requireTokenOrTicket } from './auth.js';
+import { dashboardFiles, dashboardRoutes, machinesRoutes } from './routes/dashboard.js';
+import { WsTickets } from './ws-tickets.js';
 import { firmwareRoutes, type FirmwareRouteDeps } from './routes/firmware.js';
 import { devicesRoutes, type DevicesRouteDeps } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -28,15 +30,21 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   /** OtaFlux's device endpoints (/version, /firmware, /webhooks/harbor): open, devices send no token */
   firmware?: Omit<FirmwareRouteDeps, 'outbox' | 'log'>;
   devices?: DevicesRouteDeps['devices'];
+  /** the built dashboard (index.html, assets/, machines.json); GET / answers 503 without it */
+  dashboardDir?: string;
 }
 
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
  * /health and /metrics stay open for probes and scrapers. */
 export function createApp(deps: AppDeps) {
   const app = new Hono();
+  const tickets = new WsTickets();
+  const files = dashboardFiles(deps.dashboardDir ?? '/nonexistent');
   const api = new Hono()
     .use('*', requireToken(deps.token))
     .route('/state', stateRoutes(deps))
+    .route('/machines', machinesRoutes({ files }))
+    .post('/ws-ticket', (c) => c.json(tickets.issue()))
     .route('/', outboxRoutes(deps));
   if (deps.jobRecords) api.route('/jobs', jobRoutes({ jobRecords: deps.jobRecords }));
   if (deps.devices) api.route('/devices', devicesRoutes({ root: deps.root, devices: deps.devices }));
@@ -44,8 +52,9 @@ export function createApp(deps: AppDeps) {
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
-  app.use('/ws', requireToken(deps.token));
+  app.use('/ws', requireTokenOrTicket(deps.token, tickets));
   app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, writer: deps.devices?.writer }));
+  app.route('/', dashboardRoutes({ files }));
   if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, outbox: deps.outbox, log: deps.log }));
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));

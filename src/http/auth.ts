@@ -1,21 +1,36 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
+import type { WsTickets } from './ws-tickets.js';
 
-/**
- * Bearer token check for the API and /ws when a token is configured. Browsers cannot set
- * headers on a WebSocket, so `?access_token=` is accepted as well.
- */
+const refuse: MiddlewareHandler = async (c) => {
+  c.header('WWW-Authenticate', 'Bearer');
+  return c.json({ error: 'unauthorized', message: 'a valid bearer token is required' }, 401);
+};
+
+function bearerMatches(expected: Buffer, header: string | undefined): boolean {
+  const given = header?.startsWith('Bearer ') ? header.slice(7) : '';
+  const candidate = Buffer.from(given);
+  return candidate.length === expected.length && timingSafeEqual(candidate, expected);
+}
+
+/** Bearer token check for the API when a token is configured (Authorization header only: a
+ * token in a URL ends up in access logs and browser history). */
 export function requireToken(token: string | undefined): MiddlewareHandler {
   if (!token) return async (_c, next) => next();
   const expected = Buffer.from(token);
+  return async (c, next) => (bearerMatches(expected, c.req.header('authorization')) ? next() : refuse(c, next));
+}
+
+/**
+ * /ws when a token is configured: the Authorization header (non-browser clients), or a
+ * single-use ticket from POST /api/v1/ws-ticket as `?ticket=` (browsers, which cannot set
+ * headers on a WebSocket).
+ */
+export function requireTokenOrTicket(token: string | undefined, tickets: WsTickets): MiddlewareHandler {
+  if (!token) return async (_c, next) => next();
+  const expected = Buffer.from(token);
   return async (c, next) => {
-    const header = c.req.header('authorization');
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : c.req.query('access_token');
-    const candidate = Buffer.from(given ?? '');
-    if (candidate.length !== expected.length || !timingSafeEqual(candidate, expected)) {
-      c.header('WWW-Authenticate', 'Bearer');
-      return c.json({ error: 'unauthorized', message: 'a valid bearer token is required' }, 401);
-    }
-    return next();
+    if (bearerMatches(expected, c.req.header('authorization')) || tickets.redeem(c.req.query('ticket'))) return next();
+    return refuse(c, next);
   };
 }

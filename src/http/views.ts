@@ -8,6 +8,9 @@ export const VIEW_VERSION = 1;
 
 export interface ActorView {
   id: string;
+  /** the id of the state machine this actor runs (absent for promise/callback actors), so a
+   * dashboard can draw it from GET /api/v1/machines */
+  machine?: string;
   status: 'active' | 'done' | 'error' | 'stopped';
   state: StateValue | null;
   tags: string[];
@@ -42,8 +45,10 @@ export function publicContext(context: unknown): Record<string, unknown> | null 
 export function actorView(ref: AnyActorRef, depth = Infinity): ActorView {
   const snap = snapshotOf(ref);
   const children = Object.values(snap.children ?? {}).filter((c): c is AnyActorRef => Boolean(c));
+  const logic = (ref as { logic?: { id?: unknown; root?: unknown } }).logic;
   return {
     id: ref.id,
+    ...(logic?.root && typeof logic.id === 'string' ? { machine: logic.id } : {}),
     status: snap.status,
     state: snap.value ?? null,
     tags: [...(snap.tags ?? [])].sort(),

@@ -22,10 +22,13 @@ export interface WsDeps {
 
 /** A client this far behind is cut off rather than buffered without bound. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Event types kept per actor per coalescing window (the newest). */
+const MAX_EVENTS = 8;
 
 /**
  * /ws: on connect the whole tree ({"type":"state"}), then one {"type":"actor"} message per
- * changed actor, coalesced. Clients may send {"type":"ping"} or {"type":"state"}, and
+ * changed actor, coalesced, with the types of the events that changed it in that window
+ * (`events`, the last 8). Clients may send {"type":"ping"} or {"type":"state"}, and
  * {"type":"subscribe","devices":"*" | [ids]} to receive each peripheral reading as it is
  * parsed ({"type":"reading","device","reading"}, not coalesced) and each frame it rejects
  * ({"type":"rejected","device","reason","message","at"}); {"type":"unsubscribe"} stops them.
@@ -42,7 +45,7 @@ export function wsRoutes(deps: WsDeps) {
       let unsubscribeReadings = () => {};
       let corked = false;
       let timer: NodeJS.Timeout | undefined;
-      const dirty = new Map<string, AnyActorRef>();
+      const dirty = new Map<string, { ref: AnyActorRef; events: string[] }>();
 
       const send = (ws: WSContext, message: unknown) => {
         const raw = ws.raw as { bufferedAmount?: number } | undefined;
@@ -55,9 +58,9 @@ export function wsRoutes(deps: WsDeps) {
       };
       const flush = (ws: WSContext) => {
         timer = undefined;
-        for (const ref of dirty.values()) {
+        for (const { ref, events } of dirty.values()) {
           const { children: _omitted, ...actor } = actorView(ref, 0);
-          send(ws, { type: 'actor', path: actorPath(ref), actor });
+          send(ws, { type: 'actor', path: actorPath(ref), actor, events });
         }
         dirty.clear();
       };
@@ -65,8 +68,12 @@ export function wsRoutes(deps: WsDeps) {
       return {
         onOpen(_event, ws) {
           sendState(ws);
-          unsubscribe = deps.changes.subscribe((ref) => {
-            dirty.set(actorPath(ref).join('/'), ref);
+          unsubscribe = deps.changes.subscribe((ref, eventType) => {
+            const key = actorPath(ref).join('/');
+            const entry = dirty.get(key) ?? { ref, events: [] };
+            entry.events.push(eventType);
+            if (entry.events.length > MAX_EVENTS) entry.events.shift();
+            dirty.set(key, entry);
             timer ??= setTimeout(() => flush(ws), coalesceMs);
           });
         },

@@ -66,7 +66,7 @@ export function fakeTree() {
 /** The real app over a fake tree, as the runtime builds it. */
 export function appFor(
   tree: ReturnType<typeof fakeTree>,
-  options: { token?: string; outbox?: Outbox; deadLetters?: DeadLetters; wsCoalesceMs?: number; devices?: AppDeps['devices'] } = {},
+  options: { token?: string; outbox?: Outbox; deadLetters?: DeadLetters; wsCoalesceMs?: number; devices?: AppDeps['devices']; dashboardDir?: string } = {},
 ) {
   const outbox = new Slot<Outbox>();
   if (options.outbox) outbox.set(options.outbox);
@@ -83,6 +83,7 @@ export function appFor(
     token: options.token,
     wsCoalesceMs: options.wsCoalesceMs,
     devices: options.devices,
+    dashboardDir: options.dashboardDir,
   });
 }
 

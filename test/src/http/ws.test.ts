@@ -78,13 +78,33 @@ describe('/ws', () => {
     await waitFor(() => messages.filter((m) => m.type === 'state').length === 2, 'state on request');
   });
 
-  it('with a token, refuses the upgrade without it and accepts it as a header or ?access_token=', async () => {
+  it('with a token, accepts it as a header or a single-use ticket, never in the URL', async () => {
     const token = 'tok-0123456789abcdef';
     const { url } = await serve({ token });
+    const http = url.replace('ws://', 'http://').replace('/ws', '');
     await expect(connect(url)).rejects.toThrow(/401/);
+    await expect(connect(`${url}?access_token=${token}`)).rejects.toThrow(/401/);
     const byHeader = await connect(url, { Authorization: `Bearer ${token}` });
-    const byQuery = await connect(`${url}?access_token=${token}`);
-    await waitFor(() => byHeader.messages.length > 0 && byQuery.messages.length > 0, 'state for both');
+
+    expect((await fetch(`${http}/api/v1/ws-ticket`, { method: 'POST' })).status).toBe(401);
+    const issued = await fetch(`${http}/api/v1/ws-ticket`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    const { ticket, expiresInSeconds } = (await issued.json()) as { ticket: string; expiresInSeconds: number };
+    expect(expiresInSeconds).toBe(30);
+    const byTicket = await connect(`${url}?ticket=${ticket}`);
+    await waitFor(() => byHeader.messages.length > 0 && byTicket.messages.length > 0, 'state for both');
+    await expect(connect(`${url}?ticket=${ticket}`)).rejects.toThrow(/401/); // used once already
+    await expect(connect(`${url}?ticket=made-up`)).rejects.toThrow(/401/);
+  });
+
+  it('tells which events changed an actor', async () => {
+    const { tree, url } = await serve();
+    const { messages } = await connect(url);
+    await tree.healthy();
+    tree.dropLink();
+    await waitFor(() => messages.some((m) => m.type === 'actor' && m.actor.id === 'link' && m.actor.state === 'backingOff'), 'link backing off');
+    const update = messages.findLast((m) => m.type === 'actor' && m.actor.id === 'link');
+    expect(update.events.length).toBeGreaterThan(0);
+    expect(update.events.every((e: unknown) => typeof e === 'string')).toBe(true);
   });
 });
 
