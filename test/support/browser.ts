@@ -1,15 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { requirePeer } from './peers.js';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 
 /** Debian's chromium (apt-get install chromium); playwright-core drives it and downloads nothing. */
-export const CHROMIUM = process.env.EDGEVISOR_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 export const artifacts = join(import.meta.dirname, '../../test-artifacts/dashboard');
 
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: process.env.EDGEVISOR_CHROMIUM ?? requirePeer('chromium'), args: CHROMIUM_ARGS });
 }
 
 /** A page that records every console error and uncaught exception. */
