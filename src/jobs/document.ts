@@ -44,8 +44,9 @@ const fail = (reason: string): never => {
   throw new Invalid(reason);
 };
 
+/** C0 and C1 control characters and DEL: refused in every name, program and argument (DESIGN's security model). */
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 export function parseJobDocument(document: unknown, defaults: { timeoutSeconds: number }): Parsed {
   try {
@@ -95,15 +96,26 @@ function step(raw: unknown, where: string, defaults: { timeoutSeconds: number })
   return fail(`${at}.type must be "runCommand" or "runHandler" (got ${JSON.stringify(action.type)})`);
 }
 
-/** DO's command + args, or DC's "cmd,arg,arg" with "\," for a literal comma. */
+/**
+ * DO's command + args, or DC's "cmd,arg,arg" with "\," for a literal comma: one rule for
+ * both forms, so neither accepts what the other refuses: the program is non-empty, without
+ * whitespace or control characters, at most commandChars; each argument at most argChars,
+ * without control characters; at most LIMITS.args of them.
+ */
 function commandLine(input: Record<string, unknown>, at: string): { command: string; args: string[] } {
-  const command = text(input.command, `${at}.command`, LIMITS.commandChars);
-  if (input.args !== undefined) return { command, args: strings(input.args, `${at}.args`) };
-  const parts = command.split(/(?<!\\),/).map((p) => p.replace(/\\,/g, ','));
-  if (/\s/.test(parts[0])) fail(`${at}.command: the program "${parts[0]}" contains whitespace (no shell runs it; use "program,arg,arg" or args)`);
+  if (input.args !== undefined) return { command: program(input.command, `${at}.command`), args: strings(input.args, `${at}.args`) };
+  const line = text(input.command, `${at}.command`, LIMITS.documentChars);
+  const parts = line.split(/(?<!\\),/).map((p) => p.replace(/\\,/g, ','));
+  const command = program(parts[0], `${at}.command`);
   const args = parts.slice(1);
   checkArgs(args, `${at}.command`);
-  return { command: parts[0], args };
+  return { command, args };
+}
+
+function program(value: unknown, what: string): string {
+  const command = text(value, what, LIMITS.commandChars);
+  if (/\s/.test(command)) fail(`${what}: the program "${command}" contains whitespace (no shell runs it; use "program,arg,arg" or args)`);
+  return command;
 }
 
 function fromOldSchema(doc: Record<string, unknown>, defaults: { timeoutSeconds: number }): JobPlan {
@@ -154,6 +166,7 @@ function checkArgs(args: string[], what: string): void {
   for (const [i, arg] of args.entries()) {
     if (arg.length > LIMITS.argChars) fail(`${what}[${i}] is longer than ${LIMITS.argChars} characters`);
     if (arg.includes('\u0000')) fail(`${what}[${i}] contains a NUL character`);
+    if (CONTROL.test(arg)) fail(`${what}[${i}] contains a control character`);
   }
 }
 

@@ -130,6 +130,55 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(await (await fetch(`${t.base}/metrics`)).text()).toContain('edgevisor_job_refusals_total 3');
   });
 
+  it('reports the step that decided the outcome, not an ignored failure, and with includeStdOut one stdout tail across all steps', async () => {
+    const t = await setup();
+    const probe = { name: 'probe', input: { command: `${t.dirs.jobs}/fail.sh` }, ignoreStepFailure: true };
+    t.service.createJob(t.thingName, 'tolerant', doc([
+      { name: 'first', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '1'] } },
+      probe,
+      { name: 'install', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '2'] } },
+    ], { includeStdOut: true }));
+    const ok = await t.finished('tolerant');
+    expect(ok.status).toBe('SUCCEEDED');
+    expect(ok.statusDetails).toMatchObject({ step: 'install', exitCode: '0', stepsRun: '3', stdout: 'marked tolerant\nmarked tolerant\n' });
+    expect(ok.statusDetails?.stderr).toBeUndefined();
+    t.service.createJob(t.thingName, 'broken', doc([probe, { name: 'install', input: { command: '/bin/echo', args: ['x'] }, allowStdErr: 0 }, { name: 'real', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['broken'], timeout: 1 } }]));
+    const failed = await t.finished('broken');
+    expect(failed.status).toBe('FAILED');
+    expect(failed.statusDetails).toMatchObject({ reason: 'step "real" failed: timed out after 1 s', step: 'real', signal: 'SIGTERM' });
+    expect(failed.statusDetails?.exitCode).toBeUndefined();
+  });
+
+  it('asks the service nothing it need not: no describe after rejecting a document, one $next/get per job when idle', async () => {
+    const t = await setup();
+    const requestsOf = (api: string) => t.service.requests.filter((r) => r.thingName === t.thingName && r.api === api).length;
+    const idle = () =>
+      waitFor(async () => {
+        const jobs = (await json(await fetch(`${t.base}/api/v1/state`))).tree.children.find((c: { id: string }) => c.id === 'jobs');
+        return jobs.state === 'idle' || undefined;
+      }, 'the jobs concern to be idle');
+    await idle();
+    const before = requestsOf('$next/get');
+    const jobs = [
+      ['bad-1', { version: '1.0', steps: [] }],
+      ['good-1', doc([{ name: 's', input: { command: '/bin/echo', args: ['1'] } }])],
+      ['bad-2', doc([{ name: 'x', input: { command: '/bin/echo', args: ['a\u001bb'] } }])],
+      ['good-2', doc([{ name: 's', input: { command: '/bin/echo', args: ['2'] } }])],
+      ['bad-3', { version: '2.0', steps: [] }],
+    ] as const;
+    for (const [jobId, document] of jobs) {
+      t.service.createJob(t.thingName, jobId, document);
+      expect((await t.finished(jobId)).status).toBe(jobId.startsWith('bad') ? 'REJECTED' : 'SUCCEEDED');
+      await idle();
+    }
+    // a last job, run to its end: whatever the agent would still ask about the others is asked by now
+    t.service.createJob(t.thingName, 'last', doc([{ name: 's', input: { command: '/bin/echo', args: ['3'] } }]));
+    await t.finished('last');
+    await idle();
+    for (const [jobId] of jobs) expect(requestsOf(`${jobId}/get`), `describes of ${jobId}`).toBe(0);
+    expect(requestsOf('$next/get') - before).toBe(jobs.length + 1);
+  });
+
   it('runs queued jobs one at a time, each exactly once; a redelivered notification runs nothing again; a retry runs', async () => {
     const t = await setup();
     for (const id of ['one', 'two', 'three']) {
