@@ -22,6 +22,8 @@ export interface JobsInput {
   jitterSeed: number;
   /** finished executions remembered, so none runs twice */
   maxRecent?: number;
+  /** how job programs start (config jobs.launcher), shown in the state tree */
+  launcher?: string;
 }
 
 export interface JobsContext extends JobsInput {

@@ -172,6 +172,7 @@ export function supervisorInput(config: Config): SupervisorInput {
       outbox: undefined,
       jobs: {
         direct: config.jobs.directStatus,
+        launcher: config.jobs.launcher,
         retry: { minMs: ms(config.mqtt.reconnectMinSeconds), maxMs: ms(config.mqtt.reconnectMaxSeconds) },
         jitterSeed: randomInt(2 ** 31),
       },

@@ -7,7 +7,7 @@ import { type ExecutionPayload, JobsApi, JobsRejected } from '../jobs/api.js';
 import { parseJobDocument, type JobPlan } from '../jobs/document.js';
 import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
 import { resultDetails, type ReportedStep } from '../jobs/report.js';
-import { posixSpawnAvailable } from '../jobs/launch.js';
+import { launcherFor } from '../jobs/launch.js';
 import { checkStep, runStep, type CheckedStep } from '../jobs/run-step.js';
 import { identify, killRecordedGroup } from '../jobs/process-group.js';
 import { JobStats } from '../jobs/stats.js';
@@ -31,10 +31,10 @@ export function jobsActors(deps: JobsDeps) {
   const { config, log } = deps;
   const api = new JobsApi(config.thingName, config.jobs.answerTimeoutSeconds * 1000);
   const stats = new JobStats();
-  if (config.jobs.enabled) {
-    if (posixSpawnAvailable()) log.info('programs start with posix_spawn');
-    else log.warn('native/spawn.c is not built (npm run build needs a C compiler and Node headers): programs start with child_process, which forks the whole agent first');
-  }
+  // main.ts has checked that a configured posix_spawn loads; a disabled concern loads nothing
+  const launcher = config.jobs.enabled ? launcherFor(config.jobs.launcher) : undefined;
+  stats.launcher = config.jobs.launcher;
+  if (config.jobs.enabled) log.info({ launcher: config.jobs.launcher }, `job programs start with ${config.jobs.launcher}`);
   let records: JobRecords | undefined;
   const openRecords = async () =>
     (records ??= await JobRecords.open(config.stateDir, (error) => log.warn({ err: String(error) }, 'cannot write the jobs history (tried again with the next)')));
@@ -220,6 +220,7 @@ export function jobsActors(deps: JobsDeps) {
           jobId: input.execution.jobId,
           allowlist: config.jobs.allowlist,
           handlerDir: config.jobs.handlerDir,
+          launcher,
           signal: state.abort.signal,
           onSpawn: (pgid) =>
             void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, group: identify(pgid) }).catch((error) =>

@@ -1,9 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { LocalJobsService, type ServiceExecution, type ServiceOptions } from '../../scripts/jobs-service.js';
 import { runAgent } from '../support/agent.js';
+import { posixSpawnAvailable } from '../../src/jobs/launch.js';
 import { documentFuzzer } from '../support/fuzz-documents.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { freePort, waitFor } from '../support/ports.js';
@@ -390,3 +391,40 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect((await t.finished('later', undefined, 20_000)).status).toBe('SUCCEEDED');
   });
 });
+
+describe('job launchers (config jobs.launcher)', () => {
+  const launcherOf = async (base: string) => {
+    const tree = (await json(await fetch(`${base}/api/v1/state`))).tree;
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    return { state: tree.children.find((c: { id: string }) => c.id === 'jobs').context.launcher, metric: /edgevisor_jobs_launcher_info\{launcher="([^"]+)"\} 1/.exec(metrics)?.[1] };
+  };
+
+  it('child_process by default, shown on /api/v1/state and /metrics', async () => {
+    const t = await setup();
+    expect(await launcherOf(t.base)).toEqual({ state: 'child_process', metric: 'child_process' });
+    t.service.createJob(t.thingName, 'plain', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['plain', '1'] } }]));
+    expect((await t.finished('plain')).status).toBe('SUCCEEDED');
+  });
+
+  it.runIf(posixSpawnAvailable())('posix_spawn when configured (and built): jobs run with it, and it shows', async () => {
+    const t = await setup({ config: { jobs: { enabled: true, allowlist: ['/bin/echo'], launcher: 'posix_spawn', answerTimeoutSeconds: 1 } } });
+    expect(await launcherOf(t.base)).toEqual({ state: 'posix_spawn', metric: 'posix_spawn' });
+    t.service.createJob(t.thingName, 'spawned', doc([{ name: 's', input: { command: '/bin/echo', args: ['via posix_spawn'] } }], { includeStdOut: true }));
+    expect((await t.finished('spawned')).statusDetails?.stdout).toBe('via posix_spawn\n');
+  });
+
+  it('posix_spawn configured where its addon is not built: the agent refuses to start, with a one-line reason', async () => {
+    // the bundle alone, where no spawn.node can be found beside it
+    const root = join(import.meta.dirname, '../../dist/test-no-native', String(process.pid));
+    rmSync(root, { recursive: true, force: true });
+    cpSync(join(import.meta.dirname, '../../dist/bundle'), join(root, 'x/bundle'), { recursive: true });
+    try {
+      const agent = runAgent({ entry: join(root, 'x/bundle/main.js'), config: { thingName: 'no-native', mqtt: { url: inject('mqttUrl') }, http: { port: await freePort() }, jobs: { enabled: true, launcher: 'posix_spawn' } } });
+      expect((await agent.exited).code).toBe(2);
+      expect(agent.stderr().trim().split('\n')).toEqual([expect.stringMatching(/^edgevisor: jobs\.launcher is "posix_spawn" but the posix_spawn addon is not built \(npm run build:native/)]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
