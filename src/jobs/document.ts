@@ -174,6 +174,36 @@ export const OldJobDocumentSchema = object({
   finalStep: undefined,
 }));
 
+/**
+ * What a job author reads (docs/job-document.schema.json): the same field schemas as the
+ * parser, arranged by where they appear rather than in the order they are checked.
+ */
+export function jobDocumentJsonSchema(): Record<string, unknown> {
+  const input = z.union([
+    commandWithArgs.extend({ timeout }).describe('runCommand, DO form: the program and its arguments, never through a shell'),
+    commaCommand.extend({ timeout }).describe('runCommand, Device Client form: "program,arg,arg" ("\\," for a comma)'),
+    handlerInput.extend({ timeout }).describe('runHandler: a file in path (or jobs.handlerDir when "default" or absent)'),
+  ]);
+  const documented = object({
+    name: text(128),
+    type: z.enum(['runCommand', 'runHandler']),
+    input,
+    runAsUser: user.describe('run the step as this user (the agent needs the rights)'),
+    ignoreStepFailure: bool.describe('a failure of this step does not fail the job (never for finalStep)'),
+    allowStdErr: count.describe('stderr lines allowed before the step fails'),
+  });
+  const stepSchema = object({ action: documented });
+  const v1 = object({
+    version: z.literal('1.0'),
+    includeStdOut: bool.describe('report the end of the steps\' stdout (one tail across all steps)'),
+    steps: z.array(stepSchema).min(1).max(LIMITS.steps),
+    finalStep: stepSchema.optional().describe('runs after the steps, whatever happened; its failure fails the job'),
+  });
+  const old = object({ operation: text(255), path: text(LIMITS.commandChars).optional(), args, includeStdOut: bool, allowStdErr: count });
+  const schema = z.union([v1.describe('schema 1.0'), old.describe('the Device Client\'s old schema: one handler')]);
+  return { title: 'edgevisor job document', ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) };
+}
+
 type Raw = z.output<typeof JobDocumentSchema> | z.output<typeof OldJobDocumentSchema>;
 
 export function parseJobDocument(document: unknown, defaults: { timeoutSeconds: number }): Parsed {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseJobDocument } from '../../../src/jobs/document.js';
 import { parseJobDocument as handWritten } from '../../support/document-oracle.js';
@@ -23,5 +24,15 @@ describe('the zod job document schema gives the same answers as the hand-written
     expect(same).toBe(2 * count);
     expect(accepted).toBeGreaterThan(0); // the corpus reaches both answers
     expect(accepted).toBeLessThan(2 * count);
+  });
+});
+
+describe('docs/job-document.schema.json', () => {
+  it('is generated from the zod schema (run `npm run job-document-schema` after a change)', async () => {
+    const { jobDocumentSchemaText, jobSchemaFile } = await import('../../../scripts/job-document-schema.js');
+    expect(readFileSync(jobSchemaFile, 'utf8')).toBe(jobDocumentSchemaText());
+    const schema = JSON.parse(jobDocumentSchemaText());
+    expect(schema.anyOf[0].required).toEqual(expect.arrayContaining(['version', 'steps']));
+    expect(schema.anyOf[0].properties.steps).toMatchObject({ minItems: 1, maxItems: 32 });
   });
 });
