@@ -1,13 +1,14 @@
 // Jobs benchmark: latency from notify-next to the terminal update for a /bin/true job, p50/p99
-// over bursts of 200 sequential jobs, each next to the floor measured just before it in the
-// same run: one MQTT request/answer round trip on the same broker plus one bare spawn of
+// over bursts of 200 sequential jobs, for each launcher (config jobs.launcher: child_process,
+// the default, and posix_spawn when npm run build:native built it), side by side, each next to
+// the floor measured just before it in the same run: one MQTT request/answer round trip on the same broker plus one bare spawn of
 // /bin/true. Rounds alternate floor and burst; the first burst meets a freshly started agent
 // (its code not yet compiled by V8's optimiser), later ones an agent that has run jobs before.
 // Run: npm run bench:jobs   (builds first; needs mosquitto)
 // Env: JOBS (per burst, default 200), ROUNDS (default 3), TRACE=1 (where the time goes),
 // AGENT_NODE_ARGS (flags for the agent's node only, say --cpu-prof --cpu-prof-dir=DIR).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -49,7 +50,7 @@ const trace = new Map();
 async function startTrace() {
   const sniffer = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
   sniffer.stream.setNoDelay(true);
-  await sniffer.subscribeAsync('$aws/things/bench/jobs/#', { qos: 0 });
+  await sniffer.subscribeAsync('$aws/things/+/jobs/#', { qos: 0 });
   sniffer.on('message', (topic, payload) => {
     const t = performance.now();
     const body = JSON.parse(payload.toString());
@@ -62,7 +63,7 @@ async function startTrace() {
 }
 
 /** JOBS sequential jobs, each created as soon as the previous one's terminal update reached the service. */
-async function burst(service, round) {
+async function burst(service, round, thing) {
   const doc = { version: '1.0', steps: [{ action: { name: 'true', type: 'runCommand', input: { command: '/bin/true' } } }] };
   const latencies = [];
   // Woken by the service's own update, as the floor's round trips are by their answers: a
@@ -70,10 +71,10 @@ async function burst(service, round) {
   let wake = () => {};
   const off = service.onUpdate(() => wake());
   for (let i = 0; i < JOBS; i++) {
-    const id = `job-${round}-${i}`;
+    const id = `job-${thing}-${round}-${i}`;
     const t0 = performance.now();
     trace.set(id, { created: t0 });
-    const e = service.createJob('bench', id, doc);
+    const e = service.createJob(thing, id, doc);
     while (e.status !== 'SUCCEEDED' && e.status !== 'FAILED' && e.status !== 'REJECTED') await new Promise((r) => (wake = r));
     latencies.push(performance.now() - t0);
     trace.get(id).seen = performance.now();
@@ -82,7 +83,20 @@ async function burst(service, round) {
   return { p50: pct(latencies, 50), p99: pct(latencies, 99) };
 }
 
-let agent;
+const agents = [];
+/** An agent for one launcher, on a thing of its own, with the local jobs service on the same broker. */
+async function startAgent(launcher) {
+  const httpPort = await freePort();
+  const config = join(dir, `config-${launcher}.json`);
+  const thing = `bench-${launcher.replace('_', '-')}`;
+  writeFileSync(config, JSON.stringify({ thingName: thing, stateDir: join(dir, `state-${launcher}`), mqtt: { url }, http: { port: httpPort }, jobs: { enabled: true, allowlist: ['/bin/true'], launcher }, log: { level: 'warn' } }));
+  const nodeArgs = agentNodeArgs();
+  const child = spawn(process.execPath, [...nodeArgs, entry, 'run', '--config', config], { stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'] });
+  agents.push(child);
+  await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/health`)).ok, `the agent (${launcher})`);
+  return { launcher, thing };
+}
+
 try {
   const responder = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
   const asker = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
@@ -91,31 +105,34 @@ try {
   responder.on('message', (_t, p) => responder.publish('bench/res', p, { qos: 1 }));
   await asker.subscribeAsync('bench/res', { qos: 1 });
 
-  // The agent, with the local jobs service on the same broker.
   const service = await LocalJobsService.start(url);
-  const httpPort = await freePort();
-  const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ thingName: 'bench', stateDir: join(dir, 'state'), mqtt: { url }, http: { port: httpPort }, jobs: { enabled: true, allowlist: ['/bin/true'] }, log: { level: 'warn' } }));
-  const nodeArgs = agentNodeArgs();
-  agent = spawn(process.execPath, [...nodeArgs, entry, 'run', '--config', config], { stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'] });
-  await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/health`)).ok, 'the agent');
+  const built = existsSync(new URL('../dist/native/spawn.node', import.meta.url));
+  if (!built) console.log('posix_spawn: dist/native/spawn.node is not built (npm run build:native); measuring child_process only\n');
+  const launchers = [];
+  for (const launcher of built ? ['child_process', 'posix_spawn'] : ['child_process']) launchers.push(await startAgent(launcher));
   // Past its start-up work (connect, subscribe, first ask), so that the first floor is not measured beside it.
   await sleep(2000);
   const sniffer = process.env.TRACE === '1' ? await startTrace() : undefined;
 
-  console.log(`node ${process.version}; ${ROUNDS} rounds of ${JOBS} sequential jobs, mosquitto on loopback; floor = MQTT QoS 1 round trip + bare spawn of /bin/true until exit\n`);
-  console.log('| round | round trip p50 / p99 ms | spawn p50 / p99 ms | floor p50 / p99 ms | edgevisor p50 / p99 ms | ratio p50 | ratio p99 |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
-  const ratios = [];
+  console.log(`node ${process.version}; ${ROUNDS} rounds of ${JOBS} sequential jobs per launcher, mosquitto on loopback; floor = MQTT QoS 1 round trip + bare spawn of /bin/true until exit\n`);
+  console.log('| round | launcher | floor p50 / p99 ms | edgevisor p50 / p99 ms | ratio p50 | ratio p99 |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  const ratios = Object.fromEntries(launchers.map((l) => [l.launcher, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    const floor = await measureFloor(asker);
-    const ours = await burst(service, round);
-    ratios.push({ p50: ours.p50 / floor.p50, p99: ours.p99 / floor.p99 });
-    const label = round === 1 ? '1 (agent just started)' : String(round);
-    console.log(`| ${label} | ${f(pct(floor.roundTrips, 50))} / ${f(pct(floor.roundTrips, 99))} | ${f(pct(floor.spawns, 50))} / ${f(pct(floor.spawns, 99))} | ${f(floor.p50)} / ${f(floor.p99)} | ${f(ours.p50)} / ${f(ours.p99)} | ${ratios.at(-1).p50.toFixed(2)}x | ${ratios.at(-1).p99.toFixed(2)}x |`);
+    // the launchers alternate which goes first, each right after a floor of its own
+    for (const { launcher, thing } of round % 2 ? launchers : [...launchers].reverse()) {
+      const floor = await measureFloor(asker);
+      const ours = await burst(service, round, thing);
+      ratios[launcher].push({ p50: ours.p50 / floor.p50, p99: ours.p99 / floor.p99 });
+      const label = round === 1 ? '1 (agents just started)' : String(round);
+      console.log(`| ${label} | ${launcher} | ${f(floor.p50)} / ${f(floor.p99)} | ${f(ours.p50)} / ${f(ours.p99)} | ${ratios[launcher].at(-1).p50.toFixed(2)}x | ${ratios[launcher].at(-1).p99.toFixed(2)}x |`);
+    }
   }
-  const p99 = median(ratios.map((r) => r.p99));
-  console.log(`\nmedian over rounds: p50 ${median(ratios.map((r) => r.p50)).toFixed(2)}x, p99 ${p99.toFixed(2)}x the floor; goal p99 <= 2x: ${p99 <= 2 ? 'met' : 'NOT met'}`);
+  console.log('\n| launcher | median ratio p50 | median ratio p99 | goal p99 <= 2x |\n| --- | --- | --- | --- |');
+  for (const { launcher } of launchers) {
+    const p99 = median(ratios[launcher].map((r) => r.p99));
+    console.log(`| ${launcher} | ${median(ratios[launcher].map((r) => r.p50)).toFixed(2)}x | ${p99.toFixed(2)}x | ${p99 <= 2 ? 'met' : 'NOT met'} |`);
+  }
   await Promise.all([responder.endAsync(), asker.endAsync(), sniffer?.endAsync()]);
   await service.stop();
 
@@ -128,7 +145,7 @@ try {
     }
   }
 } finally {
-  if (agent) {
+  for (const agent of agents) {
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
   }

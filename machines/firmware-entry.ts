@@ -57,6 +57,17 @@ export interface StoredEvent {
   bytes: number;
 }
 
+/** Sent to the manager after every registry round trip: `outage` when the registry could not
+ * be reached (or failed on its side), null when it answered, whatever it answered. */
+export interface RegistryEvent {
+  type: 'firmware.registry';
+  device: string;
+  outage: Failure | null;
+}
+
+/** Failures that mean the registry itself is down (no connection, a timeout, a 5xx). */
+export const isOutage = (failure: Failure) => failure.code === 'unreachable' || /^HTTP_5\d\d$/.test(failure.code) || failure.code === 'UNAVAILABLE';
+
 export const firmwareEntryVersion = '1';
 
 type Ev<T> = { output: T };
@@ -68,7 +79,7 @@ const NO_BUILD = ['NAME_UNKNOWN', 'no_version'];
 /** resolve → fetch → verify, the same steps for a cold entry and for a refresh; a failure
  * anywhere goes to `failTarget`, an unchanged manifest straight to `doneTarget`. */
 function steps(failTarget: string, doneTarget: string) {
-  const onError = { target: failTarget, actions: 'recordFailure' } as const;
+  const onError = { target: failTarget, actions: ['recordFailure', 'reportFailure'] } as const;
   return {
     initial: 'resolving',
     states: {
@@ -77,8 +88,8 @@ function steps(failTarget: string, doneTarget: string) {
           src: 'resolveLatest',
           input: ({ context }: { context: EntryContext }) => ({ device: context.device, known: context.current?.manifestDigest ?? null }),
           onDone: [
-            { guard: 'unchanged', target: doneTarget, actions: 'recordSuccess' },
-            { target: 'fetching', actions: 'takeResolved' },
+            { guard: 'unchanged', target: doneTarget, actions: ['recordSuccess', 'reportReached'] },
+            { target: 'fetching', actions: ['takeResolved', 'reportReached'] },
           ],
           onError,
         },
@@ -147,6 +158,12 @@ export const firmwareEntryMachine = setup({
         fetched: null,
       };
     }),
+    reportReached: sendParent(({ context }): RegistryEvent => ({ type: 'firmware.registry', device: context.device, outage: null })),
+    reportFailure: sendParent(({ context }): RegistryEvent => ({
+      type: 'firmware.registry',
+      device: context.device,
+      outage: context.lastError && isOutage(context.lastError) ? context.lastError : null,
+    })),
     announceStored: sendParent(({ context }): StoredEvent => ({ type: 'firmware.stored', device: context.device, bytes: context.current?.size ?? 0 })),
   },
 }).createMachine({

@@ -1,7 +1,8 @@
 import { assign, enqueueActions, setup, type AnyActorLogic } from 'xstate';
-import type { BackoffPolicy } from './shared/backoff.js';
-import { needsCallback } from './shared/placeholders.js';
-import type { EntryOutput, StoredEvent } from './firmware-entry.js';
+import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
+import { needs, needsCallback } from './shared/placeholders.js';
+import type { Failure } from './shared/types.js';
+import type { EntryOutput, RegistryEvent, StoredEvent } from './firmware-entry.js';
 
 export interface FirmwareInput {
   /** bytes of verified firmware held at most (LRU) */
@@ -34,6 +35,13 @@ export interface FirmwareContext extends FirmwareInput {
   spawned: number;
   records: EntryRecord[];
   counters: { entries: number; bytes: number; evicted: number };
+  /** the registry could not be reached on the last round trip: why (null while it answers) */
+  outage: Failure | null;
+  /** what /health shows while degraded */
+  problem: string | null;
+  /** probes of the registry since the outage began (bounded: the delay stops growing) */
+  probes: number;
+  probeInMs: number;
 }
 
 export type FirmwareEvent =
@@ -43,13 +51,15 @@ export type FirmwareEvent =
   | { type: 'firmware.refresh'; device: string }
   /** devices served from memory since the last report, most recent last (LRU order) */
   | { type: 'firmware.touched'; devices: string[] }
-  | StoredEvent;
+  | StoredEvent
+  | RegistryEvent;
 
 export const firmwareVersion = '1';
 export const entryId = (device: string) => `firmware:${device}`;
 const deviceOf = (id: string | undefined) => (id?.startsWith('firmware:') ? id.slice('firmware:'.length) : undefined);
 
 type Done = { type: string; actorId?: string; output?: EntryOutput; error?: unknown };
+const outageOf = (event: FirmwareEvent | Done): Failure | null => (event.type === 'firmware.registry' ? (event as RegistryEvent).outage : null);
 
 /** Entry removals to keep within both bounds, least recently used first, sparing `keep`. */
 function evictions(context: FirmwareContext, entries: Record<string, EntryUse>, keep: string | null, extra: number): string[] {
@@ -77,7 +87,12 @@ function evictions(context: FirmwareContext, entries: Record<string, EntryUse>, 
  */
 export const firmwareMachine = setup({
   types: {} as { context: FirmwareContext; events: FirmwareEvent | Done; input: FirmwareInput },
-  actors: { entry: needsCallback('entry') as AnyActorLogic },
+  actors: {
+    entry: needsCallback('entry') as AnyActorLogic,
+    /** one cheap request to the registry (GET /v2/): resolves when it answers */
+    probeRegistry: needs<void, void>('probeRegistry'),
+  },
+  delays: { probe: ({ context }) => context.probeInMs },
   actions: {
     request: enqueueActions(({ context, event, enqueue }) => {
       const { device, type } = event as { device: string; type: 'firmware.request' | 'firmware.refresh' };
@@ -117,6 +132,15 @@ export const firmwareMachine = setup({
       }
       enqueue.assign(withTotals(context, { entries }, evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' }))));
     }),
+    takeOutage: assign(({ event }) => {
+      const outage = outageOf(event);
+      return { outage, problem: outage ? `registry unreachable (${outage.message}); serving the last good builds` : null };
+    }),
+    recover: assign({ outage: null, problem: null, probes: 0, probeInMs: 0 }),
+    scheduleProbe: assign(({ context }) => {
+      const probes = Math.min(context.probes + 1, 20);
+      return { probes, probeInMs: backoffMs(context.retry, probes, context.jitterSeed) };
+    }),
     removeEntry: enqueueActions(({ context, event, enqueue }) => {
       const e = event as Done;
       const device = deviceOf(e.actorId);
@@ -130,6 +154,7 @@ export const firmwareMachine = setup({
   },
   guards: {
     isEntry: ({ event }) => deviceOf((event as Done).actorId) !== undefined,
+    outage: ({ event }) => outageOf(event) !== null,
   },
 }).createMachine({
   id: 'firmware',
@@ -143,18 +168,47 @@ export const firmwareMachine = setup({
     spawned: 0,
     records: [],
     counters: { entries: 0, bytes: 0, evicted: 0 },
+    outage: null,
+    problem: null,
+    probes: 0,
+    probeInMs: 0,
   }),
+  // Entries are served and managed the same way whether the registry is up or not.
+  on: {
+    'firmware.request': { actions: 'request' },
+    'firmware.refresh': { actions: 'request' },
+    'firmware.touched': { actions: 'touch' },
+    'firmware.stored': { actions: 'stored' },
+    'xstate.done.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
+    'xstate.error.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
+  },
   initial: 'serving',
   states: {
     serving: {
       tags: ['healthy'],
+      on: { 'firmware.registry': { guard: 'outage', target: 'degraded', actions: 'takeOutage' } },
+    },
+    // The registry cannot be reached: nothing can refresh, the last good builds are served.
+    // Probed with a backoff, so the end of the outage shows even when no device asks.
+    degraded: {
+      tags: ['degraded'],
       on: {
-        'firmware.request': { actions: 'request' },
-        'firmware.refresh': { actions: 'request' },
-        'firmware.touched': { actions: 'touch' },
-        'firmware.stored': { actions: 'stored' },
-        'xstate.done.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
-        'xstate.error.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
+        'firmware.registry': [
+          { guard: 'outage', actions: 'takeOutage' },
+          { target: 'serving', actions: 'recover' },
+        ],
+      },
+      initial: 'waiting',
+      entry: 'scheduleProbe',
+      states: {
+        waiting: { after: { probe: 'probing' } },
+        probing: {
+          invoke: {
+            src: 'probeRegistry',
+            onDone: { target: '#firmware.serving', actions: 'recover' },
+            onError: { target: 'waiting', actions: 'scheduleProbe' },
+          },
+        },
       },
     },
   },

@@ -22,6 +22,8 @@ export interface JobsInput {
   jitterSeed: number;
   /** finished executions remembered, so none runs twice */
   maxRecent?: number;
+  /** how job programs start (config jobs.launcher), shown in the state tree */
+  launcher?: string;
 }
 
 export interface JobsContext extends JobsInput {
@@ -83,6 +85,8 @@ export const jobsMachine = setup({
       const offered = (event as { offered?: Execution }).offered;
       return !context.direct && offered !== undefined && !context.recent.includes(keyOf(offered));
     },
+    namesExecution: ({ event }) => event.type === 'jobs.notified' && event.execution !== null,
+    namesNewExecution: ({ context, event }) => event.type === 'jobs.notified' && event.execution !== null && !context.recent.includes(keyOf(event.execution)),
     otherHead: ({ context, event }) =>
       event.type === 'jobs.notified' && context.current !== null && (event.execution === null || keyOf(event.execution) !== keyOf(context.current)),
     ended: ({ event }) => (event as unknown as { output: string | null }).output !== null,
@@ -132,8 +136,10 @@ export const jobsMachine = setup({
   on: {
     'jobs.ready': { actions: assign({ online: true }) },
     'jobs.offline': { actions: assign({ online: false }) },
-    // Wherever no state takes it: remembered, so no wake-up is lost.
-    'jobs.notified': { actions: assign({ noticePending: true }) },
+    // Wherever no state takes it: remembered, so no wake-up is lost. A notice that the list is
+    // empty, or naming a job run here already (what our own terminal update makes the
+    // service announce), cannot turn an empty answer into a job: it asks nothing again.
+    'jobs.notified': { guard: 'namesNewExecution', actions: assign({ noticePending: true }) },
   },
   initial: 'recovering',
   states: {
@@ -192,7 +198,9 @@ export const jobsMachine = setup({
     idle: {
       tags: ['healthy'],
       on: {
-        'jobs.notified': [{ guard: 'takeOffer', target: 'busy', actions: 'startJob' }, { target: 'asking' }],
+        // an empty list leaves nothing to ask about; a job run here already is asked about
+        // (the service still offers it: our result may not have arrived)
+        'jobs.notified': [{ guard: 'takeOffer', target: 'busy', actions: 'startJob' }, { guard: 'namesExecution', target: 'asking' }],
         'jobs.offline': { target: 'offline', actions: assign({ online: false }) },
       },
     },

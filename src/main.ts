@@ -29,6 +29,16 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // A configured launcher that cannot load is refused here, as a bad config is: never a silent fallback.
+  if (loaded.config.jobs.enabled && loaded.config.jobs.launcher !== 'child_process') {
+    const { launcherFor } = await import('./jobs/launch.js');
+    try {
+      launcherFor(loaded.config.jobs.launcher);
+    } catch (error) {
+      return fail(`edgevisor: ${(error as Error).message}`, 2);
+    }
+  }
+
   // Loaded only now, so a bad config is refused without loading the agent's dependencies.
   const { startRuntime } = await import('./runtime.js');
   const { startInspector, inspectorOptions } = await import('./inspector.js');

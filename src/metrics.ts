@@ -170,6 +170,16 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     counter('edgevisor_job_step_seconds_total', 'Seconds spent running job steps since start', () => jobs.stepSeconds);
     counter('edgevisor_job_step_timeouts_total', 'Job steps killed by their timeout since start', () => jobs.stepTimeouts);
     counter('edgevisor_job_refusals_total', 'Job documents or steps refused before anything ran, since start', () => jobs.refusals);
+    new Gauge({
+      name: 'edgevisor_jobs_launcher_info',
+      help: 'How job programs start (config jobs.launcher): 1 for the launcher in use',
+      labelNames: ['launcher'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.set({ launcher: jobs.launcher }, 1);
+      },
+    });
   }
   if (firmware) {
     const figure = (name: string, help: string, kind: 'gauge' | 'counter', key: keyof FirmwareFigures) =>

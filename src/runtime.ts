@@ -83,7 +83,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   });
   const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
   const jobs = jobsMachine.provide({ actors: jobsParts.actors });
-  const firmwareService = new FirmwareService(root, changes, { waitMs: 120_000, onTouched: (devices) => firmwareParts.disk.touch(devices) });
+  const firmwareService = new FirmwareService(root, changes, { waitMs: 120_000, onTouched: (devices) => firmwareParts.disk.touch(devices), log: forConcern(log, 'firmware') });
   const firmwareParts = firmwareActors({ config, service: firmwareService, log: forConcern(log, 'firmware') });
   const firmwareFigures = () => {
     const manager = actor?.system.get('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
@@ -219,6 +219,7 @@ export function supervisorInput(config: Config): SupervisorInput {
       outbox: undefined,
       jobs: {
         direct: config.jobs.directStatus,
+        launcher: config.jobs.launcher,
         retry: { minMs: ms(config.mqtt.reconnectMinSeconds), maxMs: ms(config.mqtt.reconnectMaxSeconds) },
         jitterSeed: randomInt(2 ** 31),
       },

@@ -81,6 +81,7 @@ export function firmwareActors(deps: FirmwareDeps) {
   });
 
   const entry = firmwareEntryMachine.provide({ actors: { loadCached, resolveLatest, fetchBlob, verifyBlob } });
-  const machine = firmwareMachine.provide({ actors: { entry } });
+  const probeRegistry = fromPromise<void, void>(() => client.ping());
+  const machine = firmwareMachine.provide({ actors: { entry, probeRegistry } });
   return { machine, client, disk };
 }

@@ -6,9 +6,9 @@ import type { Config } from '../config/schema.js';
 import { type ExecutionPayload, JobsApi, JobsRejected } from '../jobs/api.js';
 import { parseJobDocument, type JobPlan } from '../jobs/document.js';
 import { executionKey, type JobRecord, JobRecords } from '../jobs/records.js';
-import { resultDetails } from '../jobs/report.js';
-import { posixSpawnAvailable } from '../jobs/launch.js';
-import { checkStep, runStep, type CheckedStep, type StepOutcome } from '../jobs/run-step.js';
+import { resultDetails, type ReportedStep } from '../jobs/report.js';
+import { launcherFor } from '../jobs/launch.js';
+import { checkStep, runStep, type CheckedStep } from '../jobs/run-step.js';
 import { identify, killRecordedGroup } from '../jobs/process-group.js';
 import { JobStats } from '../jobs/stats.js';
 import { statusDetails } from '../jobs/status-details.js';
@@ -31,18 +31,20 @@ export function jobsActors(deps: JobsDeps) {
   const { config, log } = deps;
   const api = new JobsApi(config.thingName, config.jobs.answerTimeoutSeconds * 1000);
   const stats = new JobStats();
-  if (config.jobs.enabled) {
-    if (posixSpawnAvailable()) log.info('programs start with posix_spawn');
-    else log.warn('native/spawn.c is not built (npm run build needs a C compiler and Node headers): programs start with child_process, which forks the whole agent first');
-  }
+  // main.ts has checked that a configured posix_spawn loads; a disabled concern loads nothing
+  const launcher = config.jobs.enabled ? launcherFor(config.jobs.launcher) : undefined;
+  stats.launcher = config.jobs.launcher;
+  if (config.jobs.enabled) log.info({ launcher: config.jobs.launcher }, `job programs start with ${config.jobs.launcher}`);
   let records: JobRecords | undefined;
   const openRecords = async () =>
     (records ??= await JobRecords.open(config.stateDir, (error) => log.warn({ err: String(error) }, 'cannot write the jobs history (tried again with the next)')));
   /** per execution: the checked plan and each step's full outcome */
   const live = new Map<
     string,
-    { plan: JobPlan; checks: CheckedStep[]; outcomes: StepOutcome[]; abort: AbortController; reporting?: boolean; progress?: Promise<unknown> }
+    { plan: JobPlan; checks: CheckedStep[]; outcomes: ReportedStep[]; abort: AbortController; progress?: Promise<unknown> }
   >();
+  /** executions whose terminal update is on its way (a refused document has no live plan) */
+  const reporting = new Set<string>();
   /** What the service shows while a step runs: the complete map every time (replace or merge, spec §10). */
   const progressDetails = (plan: JobPlan | undefined, index: number, name: string) =>
     statusDetails([
@@ -145,7 +147,7 @@ export function jobsActors(deps: JobsDeps) {
 
   const checkCurrent = fromPromise<string | null, ExecutionId>(async ({ input }) => {
     // Our own terminal update moved the head: nothing to ask, the report learns the rest.
-    if (live.get(executionKey(input.jobId, input.executionNumber))?.reporting) return null;
+    if (reporting.has(executionKey(input.jobId, input.executionNumber))) return null;
     try {
       const status = String((await api.describe(input.jobId, input.executionNumber))?.status);
       return TERMINAL_AT_SERVICE.includes(status) ? status : null;
@@ -218,6 +220,7 @@ export function jobsActors(deps: JobsDeps) {
           jobId: input.execution.jobId,
           allowlist: config.jobs.allowlist,
           handlerDir: config.jobs.handlerDir,
+          launcher,
           signal: state.abort.signal,
           onSpawn: (pgid) =>
             void store.put(key, { jobId: input.execution.jobId, executionNumber: input.execution.executionNumber, group: identify(pgid) }).catch((error) =>
@@ -225,7 +228,7 @@ export function jobsActors(deps: JobsDeps) {
             ),
         }, state.checks[index]);
         signal.removeEventListener('abort', onAbort);
-        state.outcomes.push(outcome);
+        state.outcomes.push({ ...outcome, ignoreStepFailure: step.ignoreStepFailure, final: input.final });
         stats.stepSeconds += outcome.durationMs / 1000;
         if (outcome.timedOut) stats.stepTimeouts++;
         log.info({ jobId: input.execution.jobId, step: step.name, ok: outcome.ok, exitCode: outcome.exitCode, ms: outcome.durationMs, reason: outcome.reason }, 'step finished');
@@ -237,13 +240,13 @@ export function jobsActors(deps: JobsDeps) {
         const store = await openRecords();
         let record = store.get(key);
         const state = live.get(key);
-        if (state) state.reporting = true;
+        reporting.add(key);
         if (record?.state !== 'reporting') {
-          const details = resultDetails({ status: input.status, reason: input.reason, outcomes: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
+          const details = resultDetails({ status: input.status, reason: input.reason, steps: state?.outcomes ?? [], includeStdOut: state?.plan.includeStdOut ?? false });
           record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, group: undefined });
         }
         await state?.progress; // the last progress update answered (or given up) before the result goes
-        const endedBy = await sendResult(record);
+        const endedBy = await sendResult(record).finally(() => reporting.delete(key));
         live.delete(key);
         stats.finished[endedBy ? 'CANCELED' : input.status]++;
         log.info({ jobId, executionNumber, status: input.status, reason: input.reason, endedBy }, 'job reported');

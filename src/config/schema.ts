@@ -91,6 +91,10 @@ const Jobs = z
     defaultTimeoutSeconds: z.number().int().min(1).max(86_400).default(600).describe('step timeout in seconds when a job document names none'),
     answerTimeoutSeconds: seconds('how long to wait for the service to answer a request before asking again', 10),
     directStatus: z.boolean().default(false).describe('report only the terminal status (QUEUED → SUCCEEDED/FAILED), no IN_PROGRESS first'),
+    launcher: z
+      .enum(['child_process', 'posix_spawn'])
+      .default('child_process')
+      .describe('how job programs start: child_process, or posix_spawn (opt-in; needs npm run build:native; runAsUser steps still use child_process)'),
   })
   .prefault({});
 

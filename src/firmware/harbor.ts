@@ -1,38 +1,51 @@
-/** Harbor's webhook payload, checked the way OtaFlux's strict extractor does for the events it
- * acts on (every field present and typed, else 422), but only for PUSH_ARTIFACT: Harbor leaves
- * fields out of other event kinds, which are answered 200 and change nothing. */
+import { z } from 'zod';
 
 export type HarborCheck =
   | { kind: 'ignored'; type: string }
   | { kind: 'push'; repoFullName: string; name: string; namespace: string; tags: string[] }
   | { kind: 'invalid'; message: string };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isU64 = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const u64 = (field: string) => z.int({ error: `missing or invalid field \`${field}\`` }).min(0, `missing or invalid field \`${field}\``);
+const str = (field: string) => z.string({ error: `missing field \`${field}\`` });
+const obj = <T extends z.core.$ZodLooseShape>(field: string, shape: T) => z.looseObject(shape, { error: `missing field \`${field}\`` });
+const RESOURCE = 'event_data.resources[{i}]: digest, tag and resource_url are required strings';
 
+/** The event kind: every Harbor event has a string `type`. */
+const HarborEvent = z.looseObject({ type: str('type') }, { error: 'the body is not a JSON object' });
+
+/** PUSH_ARTIFACT, every field OtaFlux's extractor requires, in the order it reads them. */
+export const HarborPushSchema = z.looseObject({
+  occur_at: u64('occur_at'),
+  operator: str('operator'),
+  event_data: obj('event_data', {
+    resources: z.array(z.looseObject({ digest: z.string(RESOURCE), tag: z.string(RESOURCE), resource_url: z.string(RESOURCE) }, { error: RESOURCE }), {
+      error: 'missing field `event_data.resources`',
+    }),
+    repository: obj('event_data.repository', {
+      name: str('event_data.repository.name'),
+      namespace: str('event_data.repository.namespace'),
+      repo_full_name: str('event_data.repository.repo_full_name'),
+      repo_type: str('event_data.repository.repo_type'),
+      date_created: u64('event_data.repository.date_created'),
+    }),
+  }),
+});
+
+/** Harbor's webhook payload, checked (through zod) the way OtaFlux's strict extractor does for
+ * the events it acts on (every field present and typed, else 422), but only for PUSH_ARTIFACT:
+ * Harbor leaves fields out of other event kinds, which are answered 200 and change nothing. */
 export function checkHarborPayload(body: unknown): HarborCheck {
-  if (!isObject(body)) return { kind: 'invalid', message: 'the body is not a JSON object' };
-  if (typeof body.type !== 'string') return { kind: 'invalid', message: 'missing field `type`' };
-  if (body.type !== 'PUSH_ARTIFACT') return { kind: 'ignored', type: body.type };
-  if (!isU64(body.occur_at)) return { kind: 'invalid', message: 'missing or invalid field `occur_at`' };
-  if (typeof body.operator !== 'string') return { kind: 'invalid', message: 'missing field `operator`' };
-  const data = body.event_data;
-  if (!isObject(data)) return { kind: 'invalid', message: 'missing field `event_data`' };
-  if (!Array.isArray(data.resources)) return { kind: 'invalid', message: 'missing field `event_data.resources`' };
-  const tags: string[] = [];
-  for (const [i, r] of data.resources.entries()) {
-    if (!isObject(r) || typeof r.digest !== 'string' || typeof r.tag !== 'string' || typeof r.resource_url !== 'string') {
-      return { kind: 'invalid', message: `event_data.resources[${i}]: digest, tag and resource_url are required strings` };
-    }
-    tags.push(r.tag);
+  const event = HarborEvent.safeParse(body);
+  if (!event.success) return { kind: 'invalid', message: event.error.issues[0].message };
+  if (event.data.type !== 'PUSH_ARTIFACT') return { kind: 'ignored', type: event.data.type };
+  const push = HarborPushSchema.safeParse(body);
+  if (!push.success) {
+    const { message, path } = push.error.issues[0];
+    return { kind: 'invalid', message: message.replace('{i}', String(path[2])) };
   }
-  const repo = data.repository;
-  if (!isObject(repo)) return { kind: 'invalid', message: 'missing field `event_data.repository`' };
-  for (const key of ['name', 'namespace', 'repo_full_name', 'repo_type'] as const) {
-    if (typeof repo[key] !== 'string') return { kind: 'invalid', message: `missing field \`event_data.repository.${key}\`` };
-  }
-  if (!isU64(repo.date_created)) return { kind: 'invalid', message: 'missing or invalid field `event_data.repository.date_created`' };
-  return { kind: 'push', repoFullName: repo.repo_full_name as string, name: repo.name as string, namespace: repo.namespace as string, tags };
+  const { event_data: data } = push.data;
+  const { repository: repo } = data;
+  return { kind: 'push', repoFullName: repo.repo_full_name, name: repo.name, namespace: repo.namespace, tags: data.resources.map((r) => r.tag) };
 }
 
 /**

@@ -76,6 +76,12 @@ export class RegistryClient {
     this.base = /^https?:\/\//.test(url) ? url : `${options.insecure ? 'http' : 'https'}://${url}`;
   }
 
+  /** GET /v2/: resolves when the registry answers at all (an auth challenge is an answer). */
+  async ping(): Promise<void> {
+    const res = await this.request('/v2/', { scope: 'registry:catalog:*', allow: [401] });
+    await res.body?.cancel();
+  }
+
   /** Every tag of a repository, following `Link: <…>; rel="next"` pages (bounded). */
   async listTags(repo: string): Promise<string[]> {
     const tags: string[] = [];

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { AnyActorRef } from 'xstate';
 import type { FirmwareMeta } from '../../machines/firmware-entry.js';
 import type { FirmwareContext } from '../../machines/firmware.js';
+import type { Failure } from '../../machines/shared/types.js';
+import type { Logger } from '../log.js';
 import type { ActorChanges } from '../observe.js';
 
 /** A verified build ready to serve, with everything a response needs computed once. */
@@ -21,9 +23,16 @@ export interface HotFirmware {
   firmwareHeaders: Record<string, string>;
 }
 
+/** What a refresh (a webhook) came to: the build served before and after, and why it failed. */
+export interface RefreshOutcome {
+  before: HotFirmware | undefined;
+  after: HotFirmware | undefined;
+  failure: Failure | null;
+}
+
 interface EntrySnapshot {
   status: string;
-  context: { current: FirmwareMeta | null };
+  context: { current: FirmwareMeta | null; lastError: Failure | null };
   hasTag(tag: string): boolean;
   matches(value: unknown): boolean;
 }
@@ -50,11 +59,13 @@ export class FirmwareService {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private touched = new Set<string>();
   private readonly timer: NodeJS.Timeout;
+  /** when the registry outage the manager shows began (logged once, and its end) */
+  private outageSince: number | undefined;
 
   constructor(
     private readonly root: () => AnyActorRef | undefined,
     changes: ActorChanges,
-    private readonly options: { waitMs: number; onTouched?: (devices: string[]) => void },
+    private readonly options: { waitMs: number; onTouched?: (devices: string[]) => void; log?: Logger },
   ) {
     changes.subscribe((ref) => this.onChange(ref));
     // LRU use reaches the manager in batches, not as one event per request.
@@ -92,10 +103,18 @@ export class FirmwareService {
   }
 
   /** Refreshes the device now (a webhook) and resolves once that refresh has settled. */
-  async refresh(device: string): Promise<HotFirmware | undefined> {
+  async refresh(device: string): Promise<RefreshOutcome> {
+    const before = this.hot.get(device);
+    let settled: EntrySnapshot | undefined;
     const busy = (s: EntrySnapshot) => s.matches('empty') || s.matches('cold') || s.matches({ ready: 'refreshing' });
-    await this.ask(device, 'firmware.refresh', (snap) => snap !== undefined && !busy(snap), true);
-    return this.hot.get(device);
+    await this.ask(device, 'firmware.refresh', (snap) => snap !== undefined && !busy(snap) && Boolean((settled = snap)), true);
+    settled ??= this.entrySnapshot(device);
+    return { before, after: this.hot.get(device), failure: settled?.context.lastError ?? null };
+  }
+
+  private entrySnapshot(device: string): EntrySnapshot | undefined {
+    const child = (this.manager()?.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children?.[`firmware:${device}`];
+    return child?.getSnapshot() as EntrySnapshot | undefined;
   }
 
   private ask(device: string, type: 'firmware.request' | 'firmware.refresh', done: (snap: EntrySnapshot) => boolean, afterSend = false): Promise<void> {
@@ -153,12 +172,24 @@ export class FirmwareService {
   /** Entries the manager no longer holds (evicted, ended, a restarted concern) leave memory. */
   private prune(manager: AnyActorRef): void {
     const snap = manager.getSnapshot() as { status: string; context?: FirmwareContext };
+    this.followOutage(snap.status === 'active' ? (snap.context?.outage ?? null) : null);
     const live = snap.status === 'active' ? (snap.context?.entries ?? {}) : {};
     for (const device of [...this.hot.keys(), ...this.pending.keys(), ...this.waiters.keys()]) {
       if (!(device in live)) {
         this.drop(device);
         this.settle(device, undefined);
       }
+    }
+  }
+
+  /** One line when the registry becomes unreachable, one when it answers again. */
+  private followOutage(outage: Failure | null): void {
+    if (outage && this.outageSince === undefined) {
+      this.outageSince = Date.now();
+      this.options.log?.warn({ reason: outage.message, code: outage.code }, 'firmware registry unreachable: serving the last good builds until it answers');
+    } else if (!outage && this.outageSince !== undefined) {
+      this.options.log?.info({ downSeconds: Math.round((Date.now() - this.outageSince) / 1000) }, 'firmware registry reachable again');
+      this.outageSince = undefined;
     }
   }
 

@@ -47,25 +47,27 @@ interface SpawnAddon {
   reap(pid: number): [exitCode: number | null, signal: number] | null;
 }
 
-/** dist/native/spawn.node (scripts/build-native.mjs), from the bundle, from tsc's output or from the sources. */
-function loadAddon(): SpawnAddon | null {
-  for (const relative of ['../native/spawn.node', '../../native/spawn.node', '../../dist/native/spawn.node']) {
+const ADDON_PATHS = ['../native/spawn.node', '../../native/spawn.node', '../../dist/native/spawn.node'];
+
+/** dist/native/spawn.node (npm run build:native), from the bundle, from tsc's output or from the sources. */
+function loadAddon(): { addon: SpawnAddon } | { reason: string } {
+  for (const relative of ADDON_PATHS) {
     const path = fileURLToPath(new URL(relative, import.meta.url));
     if (!existsSync(path)) continue;
     try {
-      return createRequire(import.meta.url)(path) as SpawnAddon;
-    } catch {
-      return null; // built for another Node or platform: child_process it is
+      return { addon: createRequire(import.meta.url)(path) as SpawnAddon };
+    } catch (error) {
+      return { reason: `${path} cannot be loaded (${String((error as Error).message).split('\n')[0]}); rebuild it with npm run build:native` };
     }
   }
-  return null;
+  return { reason: 'the posix_spawn addon is not built (npm run build:native needs a C compiler and Node\'s headers)' };
 }
 
-/** Looked for when jobs first need it, not at the agent's start; null: not built. */
-let loaded: SpawnAddon | null | undefined;
+/** Loaded on first use (posix_spawn is opt-in): the addon, or why there is none. */
+let loaded: ReturnType<typeof loadAddon> | undefined;
 function addon(): SpawnAddon | null {
-  if (loaded === undefined) loaded = loadAddon();
-  return loaded;
+  loaded ??= loadAddon();
+  return 'addon' in loaded ? loaded.addon : null;
 }
 const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]));
 /** children started with posix_spawn, until their exit is seen */
@@ -92,7 +94,7 @@ function reapExited(): void {
  */
 export const launchWithPosixSpawn: Launcher = async (o) => {
   const native = addon();
-  if (!native) throw new Error('the posix_spawn addon is not built (npm run build)');
+  if (!native) throw new Error('the posix_spawn addon is not built (npm run build:native)');
   if (o.uid !== undefined || o.gid !== undefined) throw new Error('posix_spawn cannot change the user; use launchWithNode');
   // before the child exists, so that no SIGCHLD of its can come unheard
   if (!process.listeners('SIGCHLD').includes(reapExited)) process.on('SIGCHLD', reapExited);
@@ -103,8 +105,21 @@ export const launchWithPosixSpawn: Launcher = async (o) => {
   return { pid, stdout: pipe(stdoutFd), stderr: pipe(stderrFd), exited };
 };
 
-/** Whether this build has the posix_spawn addon (the jobs concern logs which way programs start). */
+/** Whether the posix_spawn addon is built and loads here. */
 export const posixSpawnAvailable = (): boolean => addon() !== null;
 
-/** posix_spawn where it is built and no other user is asked for; child_process otherwise. */
-export const defaultLauncher: Launcher = (o) => (o.uid === undefined && o.gid === undefined && posixSpawnAvailable() ? launchWithPosixSpawn(o) : launchWithNode(o));
+/** The ways a job's program can be started (config jobs.launcher). */
+export const LAUNCHERS = ['child_process', 'posix_spawn'] as const;
+export type LauncherName = (typeof LAUNCHERS)[number];
+
+/**
+ * The launcher named by the config: child_process (the default, works everywhere, the only
+ * one that can run a step as another user) or posix_spawn (opt-in, needs the addon). A
+ * configured launcher that cannot load is an error, never a silent fallback.
+ */
+export function launcherFor(name: LauncherName): Launcher {
+  if (name === 'child_process') return launchWithNode;
+  if (!addon()) throw new Error(`jobs.launcher is "posix_spawn" but ${loaded && 'reason' in loaded ? loaded.reason : 'the addon is missing'}`);
+  // runAsUser needs a fork that changes uid and gid first: child_process does that
+  return (o) => (o.uid === undefined && o.gid === undefined ? launchWithPosixSpawn(o) : launchWithNode(o));
+}

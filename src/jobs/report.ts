@@ -1,28 +1,37 @@
 import type { TerminalStatus } from '../../machines/job.js';
-import { statusDetails, type StatusDetails } from './status-details.js';
+import { lastChars, statusDetails, type StatusDetails } from './status-details.js';
 import type { StepOutcome } from './run-step.js';
+
+/** A step that ran (or was refused), with the document's policy for it. */
+export interface ReportedStep extends StepOutcome {
+  ignoreStepFailure: boolean;
+  /** the document's finalStep: its failure fails the job whatever ignoreStepFailure says */
+  final: boolean;
+}
+
+/** Whether this step's failure decided the job (an ignored failure did not). */
+const decisive = (s: ReportedStep) => !s.ok && (s.final || !s.ignoreStepFailure);
 
 /**
  * The statusDetails of a terminal update: a reason on every FAILED or REJECTED, then the
- * step that decided the outcome (the failed one, or the last), its exit code, the duration,
- * and the end of its output: stdout only when the document asked for it (includeStdOut).
+ * step that decided the outcome (the first failure not ignored, else the last step run), its
+ * exit code and stderr, the duration of all steps, and with includeStdOut one stdout tail
+ * across all steps in order (what the AWS IoT Device Client reports).
  */
-export function resultDetails(input: {
-  status: TerminalStatus;
-  reason: string | null;
-  outcomes: StepOutcome[];
-  includeStdOut: boolean;
-}): StatusDetails {
-  const deciding = input.outcomes.find((o) => !o.ok) ?? input.outcomes.at(-1);
-  const total = input.outcomes.reduce((sum, o) => sum + o.durationMs, 0);
+export function resultDetails(input: { status: TerminalStatus; reason: string | null; steps: ReportedStep[]; includeStdOut: boolean }): StatusDetails {
+  const { steps } = input;
+  const deciding = steps.find(decisive) ?? steps.at(-1);
+  const total = steps.reduce((sum, s) => sum + s.durationMs, 0);
+  // each step's stdout is already its own tail (at least the 1,024 characters kept here)
+  const stdout = input.includeStdOut ? lastChars(steps.map((s) => s.stdout).join('')) : undefined;
   return statusDetails([
     ['reason', input.status === 'SUCCEEDED' ? undefined : (input.reason ?? 'failed')],
     ['step', deciding?.name],
     ['exitCode', deciding?.exitCode ?? undefined],
     ['signal', deciding?.signal ?? undefined],
-    ['durationMs', input.outcomes.length ? total : undefined],
-    ['stepsRun', input.outcomes.length || undefined],
-    ['stdout', input.includeStdOut ? deciding?.stdout : undefined, true],
+    ['durationMs', steps.length ? total : undefined],
+    ['stepsRun', steps.length || undefined],
+    ['stdout', stdout, true],
     ['stderr', deciding?.stderr, true],
   ]);
 }

@@ -1,4 +1,4 @@
-import { defaultLauncher, type Exit, type Launched, type Launcher } from './launch.js';
+import { launchWithNode, type Exit, type Launched, type Launcher } from './launch.js';
 import { TailBuffer } from './tail-buffer.js';
 
 export interface RunOptions {
@@ -71,7 +71,7 @@ export async function runProcess(options: RunOptions): Promise<ProcessResult> {
   let child: Launched;
   try {
     const { path, args, env, cwd, uid, gid } = options;
-    child = await (options.launcher ?? defaultLauncher)({ path, args, env, cwd, uid, gid });
+    child = await (options.launcher ?? launchWithNode)({ path, args, env, cwd, uid, gid });
   } catch (error) {
     return result({ spawnError: `${(error as NodeJS.ErrnoException).code ?? 'error'}: ${(error as Error).message}` });
   }

@@ -1,6 +1,7 @@
 import type { StepPlan } from './document.js';
 import { resolveStep } from './allowlist.js';
 import { runProcess } from './run-process.js';
+import type { Launcher } from './launch.js';
 import { identityFor, type RunAs } from './users.js';
 
 export interface StepContext {
@@ -11,6 +12,8 @@ export interface StepContext {
   onSpawn?: (pgid: number) => void;
   graceMs?: number;
   outputCapBytes?: number;
+  /** how the program starts (config jobs.launcher); child_process when absent */
+  launcher?: Launcher;
 }
 
 export interface StepOutcome {
@@ -66,6 +69,7 @@ export async function runStep(step: StepPlan, context: StepContext, checked?: Ch
     uid: runAs?.uid,
     gid: runAs?.gid,
     outputCapBytes: context.outputCapBytes,
+    launcher: context.launcher,
     signal: context.signal,
     onSpawn: context.onSpawn,
   });

@@ -7,4 +7,6 @@ export class JobStats {
   stepTimeouts = 0;
   /** steps refused before anything ran (allowlist, user) and documents refused as invalid */
   refusals = 0;
+  /** how job programs start (config jobs.launcher) */
+  launcher = 'child_process';
 }

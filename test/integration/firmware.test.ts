@@ -276,6 +276,66 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
   });
 });
 
+describe('firmware refreshes that change nothing, and a registry that is down', () => {
+  let registry: DockerRegistry;
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  const topic = `ota-out-${process.pid}`;
+  const good = fakeImage(50_000);
+  const webhook = (tag: string) =>
+    fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'board-out', tag)) });
+  const health = async () => {
+    const res = await fetch(`${agent.base}/health`);
+    return { status: res.status, body: (await res.json()) as { reasons: string[]; concerns: Record<string, { state: string; healthy: boolean; reason?: string }> } };
+  };
+
+  beforeAll(async () => {
+    registry = await DockerRegistry.start();
+    cleanups.push(() => registry.stop());
+    await push(registry.host, { repo: 'fw/board-out', tag: '1.0.0', bytes: good });
+    agent = await startAgent({ registry: { url: registry.host, insecure: true, repositoryPrefix: 'fw' }, notifyTopicPrefix: topic });
+  });
+
+  it('a refresh refused for a bad digest is not logged as refreshed and announces nothing; a real change is announced', async () => {
+    expect((await get(`${agent.base}/version?device=board-out`)).body.toString()).toBe(versionBody('1.0.0', good));
+    const sub = await subscriber(inject('mqttUrl'), `${topic}/board-out`);
+    cleanups.push(() => sub.close());
+    const bad = await push(registry.host, { repo: 'fw/board-out', tag: '1.1.0', bytes: fakeImage(40_000) });
+    registry.tamper(bad.layerDigest);
+    expect((await webhook('1.1.0')).status).toBe(200);
+    expect(logsOf(agent.agent, 'webhook push: the refresh failed; the last good build is still served')).toHaveLength(1);
+    expect(logsOf(agent.agent, 'firmware refreshed by webhook')).toHaveLength(0);
+    // a push that changes nothing is not announced either
+    expect((await webhook('1.0.0')).status).toBe(200);
+    // then a real change: its notice is the first and only one the subscriber sees
+    const next = fakeImage(45_000);
+    await push(registry.host, { repo: 'fw/board-out', tag: '1.2.0', bytes: next });
+    expect((await webhook('1.2.0')).status).toBe(200);
+    await waitFor(() => sub.messages.length > 0 || undefined, 'the notice of 1.2.0');
+    expect(sub.messages.map((m) => JSON.parse(m.payload))).toEqual([{ version: '1.2.0', size: next.length }]);
+    expect(logsOf(agent.agent, 'firmware refreshed by webhook')).toHaveLength(1);
+    expect((await get(`${agent.base}/version?device=board-out`)).body.toString()).toBe(versionBody('1.2.0', next));
+  });
+
+  it('a registry that is down: logged once, /health shows firmware degraded with the reason, the last good build is served, and its return is logged', async () => {
+    const served = (await get(`${agent.base}/firmware?device=board-out`)).body;
+    expect((await health()).status).toBe(200);
+    await registry.stop();
+    for (const tag of ['1.3.0', '1.3.1', '1.3.2']) expect((await webhook(tag)).status).toBe(200);
+    const down = await health();
+    expect(down.status).toBe(503);
+    expect(down.body.concerns.firmware).toMatchObject({ healthy: false, state: expect.stringMatching(/^degraded/) });
+    expect(down.body.concerns.firmware.reason).toMatch(/registry unreachable \(.*ECONNREFUSED.*\); serving the last good builds/);
+    expect(down.body.reasons.some((r) => r.startsWith('firmware: '))).toBe(true);
+    expect((await get(`${agent.base}/firmware?device=board-out`)).body.equals(served)).toBe(true);
+    expect(logsOf(agent.agent, 'firmware registry unreachable: serving the last good builds until it answers')).toHaveLength(1);
+    // back: seen by the probe, with no device asking
+    await registry.resume();
+    await waitFor(async () => (await health()).status === 200 || undefined, 'firmware healthy again', 30_000);
+    expect(logsOf(agent.agent, 'firmware registry reachable again')).toHaveLength(1);
+    expect(logsOf(agent.agent, 'firmware registry unreachable: serving the last good builds until it answers')).toHaveLength(1);
+  });
+});
+
 describe('firmware with registry authentication', () => {
   const user = { name: 'edge', password: 'pa55-word' };
 

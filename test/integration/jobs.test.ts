@@ -1,9 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { LocalJobsService, type ServiceExecution, type ServiceOptions } from '../../scripts/jobs-service.js';
 import { runAgent } from '../support/agent.js';
+import { posixSpawnAvailable } from '../../src/jobs/launch.js';
 import { documentFuzzer } from '../support/fuzz-documents.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { freePort, waitFor } from '../support/ports.js';
@@ -128,6 +129,55 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(invalid.statusDetails?.reason).toBe('invalid job document: steps must be a non-empty array');
     await waitFor(async () => /edgevisor_jobs_total\{status="REJECTED"\} 3\n/.test(await (await fetch(`${t.base}/metrics`)).text()) || undefined, 'REJECTED counted');
     expect(await (await fetch(`${t.base}/metrics`)).text()).toContain('edgevisor_job_refusals_total 3');
+  });
+
+  it('reports the step that decided the outcome, not an ignored failure, and with includeStdOut one stdout tail across all steps', async () => {
+    const t = await setup();
+    const probe = { name: 'probe', input: { command: `${t.dirs.jobs}/fail.sh` }, ignoreStepFailure: true };
+    t.service.createJob(t.thingName, 'tolerant', doc([
+      { name: 'first', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '1'] } },
+      probe,
+      { name: 'install', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '2'] } },
+    ], { includeStdOut: true }));
+    const ok = await t.finished('tolerant');
+    expect(ok.status).toBe('SUCCEEDED');
+    expect(ok.statusDetails).toMatchObject({ step: 'install', exitCode: '0', stepsRun: '3', stdout: 'marked tolerant\nmarked tolerant\n' });
+    expect(ok.statusDetails?.stderr).toBeUndefined();
+    t.service.createJob(t.thingName, 'broken', doc([probe, { name: 'install', input: { command: '/bin/echo', args: ['x'] }, allowStdErr: 0 }, { name: 'real', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['broken'], timeout: 1 } }]));
+    const failed = await t.finished('broken');
+    expect(failed.status).toBe('FAILED');
+    expect(failed.statusDetails).toMatchObject({ reason: 'step "real" failed: timed out after 1 s', step: 'real', signal: 'SIGTERM' });
+    expect(failed.statusDetails?.exitCode).toBeUndefined();
+  });
+
+  it('asks the service nothing it need not: no describe after rejecting a document, one $next/get per job when idle', async () => {
+    const t = await setup();
+    const requestsOf = (api: string) => t.service.requests.filter((r) => r.thingName === t.thingName && r.api === api).length;
+    const idle = () =>
+      waitFor(async () => {
+        const jobs = (await json(await fetch(`${t.base}/api/v1/state`))).tree.children.find((c: { id: string }) => c.id === 'jobs');
+        return jobs.state === 'idle' || undefined;
+      }, 'the jobs concern to be idle');
+    await idle();
+    const before = requestsOf('$next/get');
+    const jobs = [
+      ['bad-1', { version: '1.0', steps: [] }],
+      ['good-1', doc([{ name: 's', input: { command: '/bin/echo', args: ['1'] } }])],
+      ['bad-2', doc([{ name: 'x', input: { command: '/bin/echo', args: ['a\u001bb'] } }])],
+      ['good-2', doc([{ name: 's', input: { command: '/bin/echo', args: ['2'] } }])],
+      ['bad-3', { version: '2.0', steps: [] }],
+    ] as const;
+    for (const [jobId, document] of jobs) {
+      t.service.createJob(t.thingName, jobId, document);
+      expect((await t.finished(jobId)).status).toBe(jobId.startsWith('bad') ? 'REJECTED' : 'SUCCEEDED');
+      await idle();
+    }
+    // a last job, run to its end: whatever the agent would still ask about the others is asked by now
+    t.service.createJob(t.thingName, 'last', doc([{ name: 's', input: { command: '/bin/echo', args: ['3'] } }]));
+    await t.finished('last');
+    await idle();
+    for (const [jobId] of jobs) expect(requestsOf(`${jobId}/get`), `describes of ${jobId}`).toBe(0);
+    expect(requestsOf('$next/get') - before).toBe(jobs.length + 1);
   });
 
   it('runs queued jobs one at a time, each exactly once; a redelivered notification runs nothing again; a retry runs', async () => {
@@ -341,3 +391,40 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect((await t.finished('later', undefined, 20_000)).status).toBe('SUCCEEDED');
   });
 });
+
+describe('job launchers (config jobs.launcher)', () => {
+  const launcherOf = async (base: string) => {
+    const tree = (await json(await fetch(`${base}/api/v1/state`))).tree;
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    return { state: tree.children.find((c: { id: string }) => c.id === 'jobs').context.launcher, metric: /edgevisor_jobs_launcher_info\{launcher="([^"]+)"\} 1/.exec(metrics)?.[1] };
+  };
+
+  it('child_process by default, shown on /api/v1/state and /metrics', async () => {
+    const t = await setup();
+    expect(await launcherOf(t.base)).toEqual({ state: 'child_process', metric: 'child_process' });
+    t.service.createJob(t.thingName, 'plain', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['plain', '1'] } }]));
+    expect((await t.finished('plain')).status).toBe('SUCCEEDED');
+  });
+
+  it.runIf(posixSpawnAvailable())('posix_spawn when configured (and built): jobs run with it, and it shows', async () => {
+    const t = await setup({ config: { jobs: { enabled: true, allowlist: ['/bin/echo'], launcher: 'posix_spawn', answerTimeoutSeconds: 1 } } });
+    expect(await launcherOf(t.base)).toEqual({ state: 'posix_spawn', metric: 'posix_spawn' });
+    t.service.createJob(t.thingName, 'spawned', doc([{ name: 's', input: { command: '/bin/echo', args: ['via posix_spawn'] } }], { includeStdOut: true }));
+    expect((await t.finished('spawned')).statusDetails?.stdout).toBe('via posix_spawn\n');
+  });
+
+  it('posix_spawn configured where its addon is not built: the agent refuses to start, with a one-line reason', async () => {
+    // the bundle alone, where no spawn.node can be found beside it
+    const root = join(import.meta.dirname, '../../dist/test-no-native', String(process.pid));
+    rmSync(root, { recursive: true, force: true });
+    cpSync(join(import.meta.dirname, '../../dist/bundle'), join(root, 'x/bundle'), { recursive: true });
+    try {
+      const agent = runAgent({ entry: join(root, 'x/bundle/main.js'), config: { thingName: 'no-native', mqtt: { url: inject('mqttUrl') }, http: { port: await freePort() }, jobs: { enabled: true, launcher: 'posix_spawn' } } });
+      expect((await agent.exited).code).toBe(2);
+      expect(agent.stderr().trim().split('\n')).toEqual([expect.stringMatching(/^edgevisor: jobs\.launcher is "posix_spawn" but the posix_spawn addon is not built \(npm run build:native/)]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+

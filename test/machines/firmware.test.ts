@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, createMachine, sendParent, type AnyEventObject } from 'xstate';
+import { createActor, createMachine, fromPromise, sendParent, type AnyEventObject } from 'xstate';
 import { firmwareMachine, type FirmwareInput } from '../../machines/firmware.js';
 import { flush } from '../support/clock.js';
 
@@ -78,5 +78,32 @@ describe('firmware manager machine', () => {
     // Asked again later: a new entry, a new try.
     t.actor.send({ type: 'firmware.request', device: 'ghost' });
     expect(t.entries()).toEqual(['firmware:ghost']);
+  });
+
+  it('a registry outage makes the concern degraded with a reason until an entry reaches it again or a probe answers', async () => {
+    let probes = 0;
+    let answer: (() => void) | undefined;
+    const probe = fromPromise<void, void>(() => new Promise<void>((resolve) => (probes++, (answer = resolve))));
+    const actor = createActor(firmwareMachine.provide({ actors: { entry: fakeEntry, probeRegistry: probe } }), {
+      input: { maxBytes: 1000, maxEntries: 3, freshnessMs: 60_000, retry: { minMs: 1, maxMs: 2 }, jitterSeed: 1 },
+    });
+    actor.start();
+    const outage = { code: 'unreachable', message: 'GET 127.0.0.1/v2/: ECONNREFUSED' };
+    actor.send({ type: 'firmware.registry', device: 'a', outage });
+    expect(actor.getSnapshot().hasTag('healthy')).toBe(false);
+    expect(actor.getSnapshot().context.problem).toBe('registry unreachable (GET 127.0.0.1/v2/: ECONNREFUSED); serving the last good builds');
+    actor.send({ type: 'firmware.request', device: 'a' }); // still served and managed
+    expect(Object.keys(actor.getSnapshot().children)).toContain('firmware:a');
+    actor.send({ type: 'firmware.registry', device: 'a', outage: null });
+    expect(actor.getSnapshot().hasTag('healthy')).toBe(true);
+    expect(actor.getSnapshot().context.problem).toBeNull();
+    // no device asks: the probe sees the end
+    actor.send({ type: 'firmware.registry', device: 'a', outage });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(probes).toBe(1);
+    answer!();
+    await flush();
+    expect(actor.getSnapshot().value).toBe('serving');
+    expect(actor.getSnapshot().context.outage).toBeNull();
   });
 });

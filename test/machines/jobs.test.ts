@@ -147,6 +147,32 @@ describe('jobs machine: no lost wake-up', () => {
   });
 });
 
+describe('jobs machine: no redundant question', () => {
+  it('a notification that the list is empty, or naming a job already run, adds no second $next/get to an empty answer; idle, an empty list asks nothing', async () => {
+    const t = start(['done#1']);
+    await t.settle();
+    t.feed.current.sendBack({ type: 'jobs.ready' });
+    await t.settle();
+    expect(t.ask.calls).toBe(1);
+    // what our own terminal update makes the service announce, while the answer is on its way
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: null });
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'done', executionNumber: 1 } });
+    t.ask.resolve(null);
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('idle');
+    expect(t.ask.calls).toBe(0); // no question pending: none was asked again
+    // once idle, a notice that the list is empty asks nothing either; one naming a job does
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: null });
+    await t.settle();
+    expect(t.actor.getSnapshot().value).toBe('idle');
+    expect(t.ask.calls).toBe(0);
+    t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'new', executionNumber: 1 } });
+    await t.settle();
+    expect(t.ask.calls).toBe(1);
+    expect(t.errors).toEqual([]);
+  });
+});
+
 describe('jobs machine: an execution offered by the notification', () => {
   const offer = (e: Execution) => ({ type: 'jobs.notified' as const, execution: { jobId: e.jobId, executionNumber: e.executionNumber }, offered: e });
   async function idle(recent: string[] = [], direct = false) {

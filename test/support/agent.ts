@@ -20,7 +20,7 @@ export interface AgentProcess {
 
 /** The built agent as a child process, the way systemd runs it. */
 export function runAgent(
-  options: { config?: Record<string, unknown>; args?: string[]; env?: Record<string, string>; stateDir?: string } = {},
+  options: { config?: Record<string, unknown>; args?: string[]; env?: Record<string, string>; stateDir?: string; entry?: string } = {},
 ): AgentProcess {
   const dir = mkdtempSync(join(tmpdir(), 'edgevisor-agent-'));
   const stateDir = options.stateDir ?? join(dir, 'state');
@@ -31,7 +31,7 @@ export function runAgent(
     writeFileSync(configFile, JSON.stringify({ stateDir, ...options.config }));
     args.push('--config', configFile);
   }
-  const child = spawn(process.execPath, [entry, ...args], {
+  const child = spawn(process.execPath, [options.entry ?? entry, ...args], {
     cwd: dir,
     env: { PATH: process.env.PATH, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -82,21 +82,32 @@ export function firmwareRoutes(deps: FirmwareRouteDeps) {
       return c.body(null, 200);
     }
     // Like OtaFlux: the refresh runs before the answer, and failures still get 200 (no Harbor retries).
-    const hot = await deps.firmware.refresh(device);
-    if (!hot) {
-      deps.log.warn({ device, tags: check.tags }, 'webhook push: no good firmware after the refresh');
+    const { before, after, failure } = await deps.firmware.refresh(device);
+    if (failure) deps.log.warn({ device, tags: check.tags, reason: failure.message }, 'webhook push: the refresh failed; the last good build is still served');
+    if (!after) {
+      if (!failure) deps.log.warn({ device, tags: check.tags }, 'webhook push: no good firmware after the refresh');
       return c.body(null, 200);
     }
-    const topic = `${deps.notifyTopicPrefix}/${device}`;
-    const payload = Buffer.from(JSON.stringify({ version: hot.meta.version, size: hot.meta.size }));
-    const outbox = deps.outbox.current;
-    if (!outbox) deps.log.warn({ device, topic }, 'webhook push: the outbox is not open; no notice sent');
-    else await outbox.enqueue({ topic, payload, qos: 1, retain: true }).catch((error) => deps.log.warn({ device, err: String(error) }, 'cannot queue the firmware notice'));
-    deps.log.info({ device, version: hot.meta.version, topic }, 'firmware refreshed by webhook');
+    // Announced only when the build served changed: a refused or unchanged refresh says nothing.
+    if (before && before.meta.digest === after.meta.digest && before.meta.version === after.meta.version) {
+      if (!failure) deps.log.info({ device, version: after.meta.version }, 'webhook push: firmware unchanged; nothing announced');
+      return c.body(null, 200);
+    }
+    await announce(deps, device, after);
     return c.body(null, 200);
   });
 
   return app;
+}
+
+/** The OtaFlux notice of a new build: {"version","size"}, QoS 1, retained, through the outbox. */
+async function announce(deps: FirmwareRouteDeps, device: string, hot: HotFirmware): Promise<void> {
+  const topic = `${deps.notifyTopicPrefix}/${device}`;
+  const payload = Buffer.from(JSON.stringify({ version: hot.meta.version, size: hot.meta.size }));
+  const outbox = deps.outbox.current;
+  if (!outbox) deps.log.warn({ device, topic }, 'webhook push: the outbox is not open; no notice sent');
+  else await outbox.enqueue({ topic, payload, qos: 1, retain: true }).catch((error) => deps.log.warn({ device, err: String(error) }, 'cannot queue the firmware notice'));
+  deps.log.info({ device, version: hot.meta.version, topic }, 'firmware refreshed by webhook');
 }
 
 function firmwareResponse(c: Context, hot: HotFirmware): Response {

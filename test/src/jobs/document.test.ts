@@ -84,6 +84,24 @@ describe('job documents', () => {
     expect(reasonOf(parse(doc))).toMatch(/^invalid job document: /);
   });
 
+  it('one argument rule for every form: control characters, NUL and over-long arguments are refused in args[], the comma form and runHandler alike', () => {
+    const handler = (args: string[]) => ({ version: '1.0', steps: [{ action: { name: 'h', type: 'runHandler', input: { handler: 'h.sh', args } } }] });
+    for (const bad of ['a\nb', 'tab\there', 'esc\u001b[2J', 'del\u007f', 'c1\u0085', 'nul\u0000']) {
+      const comma = reasonOf(parse(runCommand({ command: `/bin/echo,ok,${bad}` })));
+      const list = reasonOf(parse(runCommand({ command: '/bin/echo', args: ['ok', bad] })));
+      const fromHandler = reasonOf(parse(handler(['ok', bad])));
+      expect([comma, list, fromHandler], JSON.stringify(bad)).toEqual([expect.stringMatching(/control|NUL/), expect.stringMatching(/args\[1\] contains a (control|NUL)/), expect.stringMatching(/args\[1\] contains a (control|NUL)/)]);
+    }
+    // what one form accepts, the other does too: two long arguments (each under the limit)
+    const long = 'y'.repeat(3000);
+    expect(planOf(parse(runCommand({ command: `/bin/echo,${long},${long}` }))).steps[0].args).toEqual([long, long]);
+    expect(planOf(parse(runCommand({ command: '/bin/echo', args: [long, long] }))).steps[0].args).toEqual([long, long]);
+    // and a program with whitespace is refused in both
+    expect(reasonOf(parse(runCommand({ command: 'rm -rf /', args: [] })))).toContain('contains whitespace');
+    // printable text, spaces and non-ASCII letters stay arguments
+    expect(planOf(parse(runCommand({ command: '/bin/echo', args: ['Grüße, world 😀'] }))).steps[0].args).toEqual(['Grüße, world 😀']);
+  });
+
   it('validates the finalStep too, before anything runs', () => {
     const doc = { ...runCommand({ command: '/bin/true' }), finalStep: { action: { name: 'f', type: 'runCommand', input: {} } } };
     expect(reasonOf(parse(doc))).toContain('finalStep.action.input.command must be a non-empty string');
