@@ -140,12 +140,30 @@ export class JobRecords {
   }
 
   private append(line: Partial<JobRecord>): void {
-    writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    writeWhole(this.fd, Buffer.from(`${JSON.stringify(line)}\n`));
     if (this.unsaved.size === 0 && !this.writing && fstatSync(this.fd).size > COMPACT_BYTES) {
       writeAtomically(this.journal, this.inFlight);
       closeSync(this.fd);
       this.fd = openSync(this.journal, 'a');
     }
+  }
+}
+
+/**
+ * Writes all of `bytes` at the end of the file: a write may take fewer bytes than asked without
+ * failing (a full disk). What cannot be written whole is cut off again, and the error thrown.
+ */
+function writeWhole(fd: number, bytes: Buffer): void {
+  const size = fstatSync(fd).size;
+  try {
+    for (let done = 0; done < bytes.length; ) {
+      const written = writeSync(fd, bytes, done);
+      if (written === 0) throw Object.assign(new Error('no space left on device: the journal line was not written'), { code: 'ENOSPC' });
+      done += written;
+    }
+  } catch (error) {
+    ftruncateSync(fd, size);
+    throw error;
   }
 }
 

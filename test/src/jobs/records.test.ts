@@ -1,8 +1,9 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JobRecords } from '../../../src/jobs/records.js';
+import { canMount, mountTmpfs } from '../../support/tmpfs.js';
 
 describe('job records', () => {
   const journal = (dir: string) => join(dir, 'jobs-inflight.jsonl');
@@ -69,5 +70,33 @@ describe('job records', () => {
     expect(lines(dir).map((r) => `${r.key} ${r.state}`)).toEqual(['a#1 reporting', 'b#1 running', 'a#1 done']);
     const reopened = await JobRecords.open(dir);
     expect(reopened.all().map((r) => `${r.key} ${r.state}`)).toEqual(['a#1 done', 'b#1 running']);
+  });
+});
+
+describe.runIf(canMount)('job records on a full disk', () => {
+  it('refuses a record it cannot write whole, and leaves no torn line behind', async () => {
+    const disk = mountTmpfs('64k');
+    try {
+      const records = await JobRecords.open(disk.dir);
+      await records.put('a#1', { jobId: 'a', executionNumber: 1, state: 'running' });
+      // leave less than a page free: the next line can be written only in part, or not at all
+      const filler = openSync(join(disk.dir, 'filler'), 'w');
+      try {
+        while (writeSync(filler, Buffer.alloc(1024)) > 0);
+      } catch {
+        // ENOSPC: full
+      }
+      closeSync(filler);
+      const big = 'x'.repeat(16 * 1024);
+      await expect(records.put('b#1', { jobId: 'b', executionNumber: 1, state: 'running', reason: big })).rejects.toThrow(/ENOSPC|no space/i);
+      const journal = readFileSync(join(disk.dir, 'jobs-inflight.jsonl'), 'utf8');
+      expect(journal.endsWith('\n')).toBe(true);
+      expect(journal.split('\n').filter(Boolean)).toHaveLength(1);
+      rmSync(join(disk.dir, 'filler'));
+      const reopened = await JobRecords.open(disk.dir);
+      expect(reopened.all().map((r) => r.key)).toEqual(['a#1']);
+    } finally {
+      disk.unmount();
+    }
   });
 });
