@@ -12,6 +12,8 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import type { JobRecords } from '../jobs/records.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { monitorRoutes, type MonitorRouteDeps } from './routes/monitor.js';
+import type { MonitorHub } from '../monitor/hub.js';
 import { outboxRoutes, type OutboxRouteDeps } from './routes/outbox.js';
 import { stateRoutes } from './routes/state.js';
 import { wsRoutes } from './ws.js';
@@ -28,6 +30,8 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   /** OtaFlux's device endpoints (/version, /firmware, /webhooks/harbor): open, devices send no token */
   firmware?: Omit<FirmwareRouteDeps, 'outbox' | 'log'>;
   devices?: DevicesRouteDeps['devices'];
+  /** host monitoring's history API and live samples */
+  monitor?: MonitorRouteDeps & { hub: MonitorHub };
 }
 
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
@@ -40,12 +44,13 @@ export function createApp(deps: AppDeps) {
     .route('/', outboxRoutes(deps));
   if (deps.jobRecords) api.route('/jobs', jobRoutes({ jobRecords: deps.jobRecords }));
   if (deps.devices) api.route('/devices', devicesRoutes({ root: deps.root, devices: deps.devices }));
+  if (deps.monitor) api.route('/monitor', monitorRoutes(deps.monitor));
 
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
   app.use('/ws', requireToken(deps.token));
-  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub }));
+  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, samples: deps.monitor?.hub }));
   if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, outbox: deps.outbox, log: deps.log }));
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));

@@ -4,6 +4,7 @@ import type { WSContext } from 'hono/ws';
 import type { AnyActorRef } from 'xstate';
 import type { DeviceHub } from '../devices/hub.js';
 import type { Logger } from '../log.js';
+import type { MonitorHub } from '../monitor/hub.js';
 import type { ActorChanges } from '../observe.js';
 import { actorPath, actorView, stateView } from './views.js';
 
@@ -15,6 +16,8 @@ export interface WsDeps {
   coalesceMs?: number;
   /** peripheral readings, for clients that subscribe to them */
   readings?: DeviceHub;
+  /** host monitoring samples (own and collected), for clients that subscribe to them */
+  samples?: MonitorHub;
 }
 
 /** A client this far behind is cut off rather than buffered without bound. */
@@ -25,7 +28,9 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
  * changed actor, coalesced. Clients may send {"type":"ping"} or {"type":"state"}, and
  * {"type":"subscribe","devices":"*" | [ids]} to receive each peripheral reading as it is
  * parsed ({"type":"reading","device","reading"}, not coalesced; {"type":"unsubscribe"} stops
- * them); anything else gets an {"type":"error"} frame and the stream goes on.
+ * them); {"type":"subscribe","monitor":"*" | [device ids]} likewise streams each stored
+ * monitoring sample ({"type":"sample","device","ts","values"}). Anything else gets an
+ * {"type":"error"} frame and the stream goes on.
  */
 export function wsRoutes(deps: WsDeps) {
   const coalesceMs = deps.coalesceMs ?? 100;
@@ -34,6 +39,7 @@ export function wsRoutes(deps: WsDeps) {
     upgradeWebSocket(() => {
       let unsubscribe = () => {};
       let unsubscribeReadings = () => {};
+      let unsubscribeSamples = () => {};
       let corked = false;
       let timer: NodeJS.Timeout | undefined;
       const dirty = new Map<string, AnyActorRef>();
@@ -68,8 +74,13 @@ export function wsRoutes(deps: WsDeps) {
           const request = parseRequest(event.data);
           if (request === 'ping') send(ws, { type: 'pong' });
           else if (request === 'state') sendState(ws);
-          else if (request === 'unsubscribe') unsubscribeReadings();
-          else if ('subscribe' in request) {
+          else if (request === 'unsubscribe') (unsubscribeReadings(), unsubscribeSamples());
+          else if ('monitor' in request) {
+            unsubscribeSamples();
+            if (!deps.samples) return send(ws, { type: 'error', error: 'unavailable', message: 'monitoring is not enabled in this agent' });
+            unsubscribeSamples = deps.samples.subscribe((sample) => send(ws, { type: 'sample', ...sample }), request.monitor);
+            send(ws, { type: 'subscribed', monitor: request.monitor ? [...request.monitor] : '*' });
+          } else if ('subscribe' in request) {
             unsubscribeReadings();
             if (!deps.readings) return send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
             unsubscribeReadings = deps.readings.subscribe((device, reading) => {
@@ -91,6 +102,7 @@ export function wsRoutes(deps: WsDeps) {
         onClose() {
           unsubscribe();
           unsubscribeReadings();
+          unsubscribeSamples();
           clearTimeout(timer);
         },
         onError(error) {
@@ -101,7 +113,9 @@ export function wsRoutes(deps: WsDeps) {
   );
 }
 
-function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { error: string } {
+type Request = 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { monitor: Set<string> | null } | { error: string };
+
+function parseRequest(data: unknown): Request {
   if (typeof data !== 'string') return { error: 'send JSON text frames' };
   let message: unknown;
   try {
@@ -111,6 +125,10 @@ function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subsc
   }
   const type = (message as { type?: unknown } | null)?.type;
   if (type === 'ping' || type === 'state' || type === 'unsubscribe') return type;
+  if (type === 'subscribe' && 'monitor' in (message as object)) {
+    const ids = deviceSet((message as { monitor?: unknown }).monitor);
+    return ids === 'bad' ? { error: 'monitor must be "*" or an array of device ids' } : { monitor: ids };
+  }
   if (type === 'subscribe') {
     const devices = (message as { devices?: unknown }).devices;
     if (devices === '*' || devices === undefined) return { subscribe: null };
@@ -118,4 +136,10 @@ function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subsc
     return { error: 'devices must be "*" or an array of device ids' };
   }
   return { error: 'expected {"type":"ping"}, {"type":"state"} or {"type":"subscribe","devices":"*"}' };
+}
+
+function deviceSet(value: unknown): Set<string> | null | 'bad' {
+  if (value === '*') return null;
+  if (Array.isArray(value) && value.length <= 1024 && value.every((d) => typeof d === 'string')) return new Set(value);
+  return 'bad';
 }
