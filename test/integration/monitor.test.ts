@@ -9,6 +9,8 @@ import { subscriber } from '../support/mqtt.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { json } from '../support/tree.js';
 
+/** Sample times of the simulated peers: recent, so retention keeps them. */
+const T0 = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
 const sample = (ts: number, values: Record<string, number>) => JSON.stringify({ schema: 1, ts, values });
 
 /** Publishers that each send `count` samples at QoS 1 (every PUBACK awaited), spread over time. */
@@ -18,7 +20,7 @@ async function publishers(url: string, devices: string[], count: number, gapMs: 
     devices.map(async (device) => {
       const client = await mqtt.connectAsync(url, { clientId: `pub-${device}`, reconnectPeriod: 100 });
       for (let i = 0; i < count; i++) {
-        await client.publishAsync(`devices/${device}/monitoring`, sample(1_700_000_000_000 + i * 1000, { 'cpu-percent': i, 'memory-used-bytes': i * 10 }), { qos: 1 });
+        await client.publishAsync(`devices/${device}/monitoring`, sample(T0 + i * 1000, { 'cpu-percent': i, 'memory-used-bytes': i * 10 }), { qos: 1 });
         sent++;
         if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
       }
@@ -33,6 +35,13 @@ function pointsIn(stateDir: string): Map<string, number> {
   const rows = db.prepare('SELECT d.name AS name, count(*) AS n FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id GROUP BY d.name').all() as Array<{ name: string; n: number }>;
   db.close();
   return new Map(rows.map((r) => [r.name, r.n]));
+}
+
+function missing(stateDir: string, device: string): number[] {
+  const db = new Database(join(stateDir, 'monitor.db'), { readonly: true });
+  const ts = new Set((db.prepare("SELECT p.ts FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.key = 'cpu-percent'").pluck().all(device) as number[]));
+  db.close();
+  return Array.from({ length: 100 }, (_, i) => i).filter((i) => !ts.has(T0 + i * 1000));
 }
 
 describe('monitor concern in the agent process', () => {
@@ -56,8 +65,17 @@ describe('monitor concern in the agent process', () => {
     broker = await Mosquitto.start({ listener: ['allow_anonymous true', 'max_queued_messages 0'] });
     base = `http://127.0.0.1:${await freePort()}`;
     agent = start();
-    await waitForHealth(base, 200, 20_000);
+    await collecting();
   });
+  /** Healthy, and the collector subscribed (samples published before that are not its to store). */
+  const collecting = async () => {
+    await waitForHealth(base, 200, 20_000);
+    await waitFor(async () => {
+      const state = await json(await fetch(`${base}/api/v1/state`));
+      const monitor = state.tree.children.find((c: { id: string }) => c.id === 'monitor');
+      return monitor?.context.collector.state === 'subscribed';
+    }, 'collector subscribed');
+  };
   afterAll(async () => {
     if (agent.child.exitCode === null) agent.child.kill('SIGKILL');
     await broker.stop();
@@ -127,12 +145,12 @@ describe('monitor concern in the agent process', () => {
     const listed = (await json(await fetch(`${base}/api/v1/monitor/devices`))).devices.map((d: { id: string }) => d.id);
     expect(listed).toEqual(expect.arrayContaining(devices));
     expect(listed).not.toContain('peer-bad');
-    const series = await json(await fetch(`${base}/api/v1/monitor/devices/peer-7/series?key=cpu-percent&from=1700000000000&to=1700000010000&points=100`));
+    const series = await json(await fetch(`${base}/api/v1/monitor/devices/peer-7/series?key=cpu-percent&from=${T0}&to=${T0 + 10_000}&points=100`));
     expect(series.points.map((p: { avg: number }) => p.avg)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(agent.logs.filter((l) => l.msg?.toString().startsWith('monitoring sample refused') && l.device === 'peer-bad')).toHaveLength(1);
   });
 
-  it('loses nothing when the collector is killed with SIGKILL during ingest and started again', async () => {
+  it('loses nothing when the collector is killed with SIGKILL during ingest and started again', { timeout: 90_000 }, async () => {
     const devices = Array.from({ length: 10 }, (_, i) => `crash-${i}`);
     const publishing = publishers(broker.url, devices, 100, 20);
     await waitFor(() => (pointsIn(agent.stateDir).get('crash-0') ?? 0) > 20 || undefined, 'ingest under way');
@@ -141,10 +159,10 @@ describe('monitor concern in the agent process', () => {
     agent = start(agent.stateDir);
     const sent = await publishing;
     expect(sent).toBe(1000);
-    await waitForHealth(base, 200, 20_000);
+    await collecting();
     let counts = new Map<string, number>();
     await waitFor(() => ((counts = pointsIn(agent.stateDir)), devices.every((d) => counts.get(d) === 200)) || undefined, 'every sample stored', 20_000).catch((error) => {
-      throw new Error(`${error.message}: ${JSON.stringify([...counts].filter(([d]) => d.startsWith('crash-')))}; logs ${JSON.stringify(agent.logs.filter((l) => l.ns === 'monitor'))}`);
+      throw new Error(`${error.message}: ${JSON.stringify([...counts].filter(([d]) => d.startsWith('crash-')))}; missing ${JSON.stringify(missing(agent.stateDir, 'crash-0'))} logs ${JSON.stringify(agent.logs.filter((l) => l.ns === 'monitor'))}`);
     });
   });
 });
