@@ -179,10 +179,13 @@ async function seriesQuery() {
   const end = Date.now();
   const start = end - 86_400_000;
   const t0 = Date.now();
+  let batch = [];
   for (let ts = start; ts < end; ts += 1000) {
     const i = (ts - start) / 1000;
-    history.insert({ device: 'pi', ts, values: Object.fromEntries(Array.from({ length: keys }, (_, k) => [`metric-${k}`, Math.sin(i / 600 + k) * 50 + 50])) });
+    batch.push({ device: 'pi', ts, values: Object.fromEntries(Array.from({ length: keys }, (_, k) => [`metric-${k}`, Math.sin(i / 600 + k) * 50 + 50])) });
+    if (batch.length === 600) (history.insertMany(batch), (batch = []));
   }
+  history.insertMany(batch);
   const loadS = (Date.now() - t0) / 1000;
   const stored = history.stats.valuesStored;
   const times = [];
@@ -194,7 +197,7 @@ async function seriesQuery() {
   }
   const bytes = history.usedBytes();
   history.close();
-  console.log(`\n4. 24-hour series query: ${stored} values stored (${keys} keys x 86,400 s), ${fmt(bytes / 1024 ** 2, 0)} MiB, loaded in ${fmt(loadS, 1)} s (${Math.round(stored / loadS)} values/s, one transaction per sample)`);
+  console.log(`\n4. 24-hour series query: ${stored} values stored (${keys} keys x 86,400 s), ${fmt(bytes / 1024 ** 2, 0)} MiB, loaded in ${fmt(loadS, 1)} s (${Math.round(stored / loadS)} values/s, 600 samples per transaction)`);
   console.log(`downsampled to ${points} points (min/max/avg): p50 ${fmt(percentile(times, 50))} ms, p99 ${fmt(percentile(times, 99))} ms over 200 queries (target p99 < 50 ms)`);
 }
 

@@ -63,6 +63,7 @@ export class History {
   private readonly devices = new Map<string, { id: number; lastTs: number; keys: Map<string, number> }>();
   private readonly statements;
   private readonly insertTx;
+  private readonly insertManyTx;
 
   private constructor(
     private readonly db: Database.Database,
@@ -75,6 +76,7 @@ export class History {
       addPoint: db.prepare<[number, number, number]>('INSERT OR REPLACE INTO points (series_id, ts, value) VALUES (?, ?, ?)'),
     };
     this.insertTx = db.transaction((sample: StoredSample) => this.insertOne(sample));
+    this.insertManyTx = db.transaction((samples: readonly StoredSample[]) => samples.reduce((n, sample) => n + this.insertOne(sample), 0));
     for (const row of db.prepare('SELECT id, name, last_ts FROM devices').all() as Array<{ id: number; name: string; last_ts: number }>) {
       this.devices.set(row.name, { id: row.id, lastTs: row.last_ts, keys: new Map() });
     }
@@ -97,6 +99,11 @@ export class History {
   /** Stores a sample in one transaction; returns how many values were stored. */
   insert(sample: StoredSample): number {
     return this.insertTx(sample);
+  }
+
+  /** Stores several samples in one transaction (group commit: one WAL append for all). */
+  insertMany(samples: readonly StoredSample[]): number {
+    return this.insertManyTx(samples);
   }
 
   private insertOne(sample: StoredSample): number {
