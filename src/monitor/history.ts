@@ -50,7 +50,11 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, last_ts INTEGER NOT NULL, gap_ms INTEGER, latest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL, key TEXT NOT NULL, UNIQUE (device_id, key));
 CREATE TABLE IF NOT EXISTS points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minutes (series_id INTEGER NOT NULL, minute INTEGER NOT NULL, min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (series_id, minute)) WITHOUT ROWID;
 `;
+
+/** Buckets of at least this long are answered from the per-minute rollup. */
+const MINUTE_MS = 60_000;
 
 /**
  * Metric history in SQLite (WAL). A sample is one transaction: when `insert` returns, it is
@@ -73,7 +77,11 @@ export class History {
       addDevice: db.prepare<[string, number, string]>('INSERT INTO devices (name, last_ts, latest) VALUES (?, ?, ?) RETURNING id'),
       touchDevice: db.prepare<[number, number, string, number]>('UPDATE devices SET gap_ms = ? - last_ts, last_ts = ?, latest = ? WHERE id = ?'),
       addSeries: db.prepare<[number, string]>('INSERT INTO series (device_id, key) VALUES (?, ?) RETURNING id'),
-      addPoint: db.prepare<[number, number, number]>('INSERT OR REPLACE INTO points (series_id, ts, value) VALUES (?, ?, ?)'),
+      // A sample delivered twice (QoS 1 after a crash) keeps its first copy and is counted once.
+      addPoint: db.prepare<[number, number, number]>('INSERT OR IGNORE INTO points (series_id, ts, value) VALUES (?, ?, ?)'),
+      addToMinute: db.prepare<[number, number, number, number, number]>(
+        'INSERT INTO minutes (series_id, minute, min, max, sum, count) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (series_id, minute) DO UPDATE SET min = min(min, excluded.min), max = max(max, excluded.max), sum = sum + excluded.sum, count = count + 1',
+      ),
     };
     this.insertTx = db.transaction((sample: StoredSample) => this.insertOne(sample));
     this.insertManyTx = db.transaction((samples: readonly StoredSample[]) => samples.reduce((n, sample) => n + this.insertOne(sample), 0));
@@ -130,7 +138,8 @@ export class History {
         series = (s.addSeries.get(device.id, key) as { id: number }).id;
         device.keys.set(key, series);
       }
-      s.addPoint.run(series, sample.ts, value);
+      if (s.addPoint.run(series, sample.ts, value).changes === 0) continue;
+      s.addToMinute.run(series, sample.ts - (sample.ts % MINUTE_MS), value, value, value);
       stored++;
     }
     this.stats.samples++;
@@ -158,11 +167,23 @@ export class History {
     return row ? JSON.parse(row.latest) : undefined;
   }
 
-  /** Points of one series in [from, to), downsampled to at most `points` buckets (min/max/avg each). */
+  /**
+   * Points of one series in [from, to), downsampled to at most `points` buckets (min/max/avg
+   * each). Buckets of a minute or more are whole minutes, read from the per-minute rollup (so
+   * a day is 1,440 rows, not 86,400), with `from` rounded down to its minute.
+   */
   series(device: string, key: string, from: number, to: number, points: number): SeriesPoint[] {
     const id = this.devices.get(device)?.keys.get(key);
     if (id === undefined || to <= from) return [];
-    const bucket = Math.max(1, Math.ceil((to - from) / points));
+    let bucket = Math.max(1, Math.ceil((to - from) / points));
+    if (bucket >= MINUTE_MS) {
+      bucket = Math.ceil(bucket / MINUTE_MS) * MINUTE_MS;
+      const start = from - (from % MINUTE_MS);
+      const rows = this.db
+        .prepare('SELECT CAST((minute - ?) / ? AS INTEGER) AS b, min(min) AS min, max(max) AS max, sum(sum) / sum(count) AS avg, sum(count) AS count FROM minutes WHERE series_id = ? AND minute >= ? AND minute < ? GROUP BY b ORDER BY b')
+        .all(start, bucket, id, start, to) as Array<{ b: number; min: number; max: number; avg: number; count: number }>;
+      return rows.map((r) => ({ ts: start + r.b * bucket, min: r.min, max: r.max, avg: r.avg, count: r.count }));
+    }
     const rows = this.db
       .prepare('SELECT CAST((ts - ?) / ? AS INTEGER) AS b, min(value) AS min, max(value) AS max, avg(value) AS avg, count(*) AS count FROM points WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b')
       .all(from, bucket, id, from, to) as Array<{ b: number; min: number; max: number; avg: number; count: number }>;
@@ -180,9 +201,16 @@ export class History {
   /** Deletes points older than `cutoff` in every series (each an index range), in one transaction. */
   deleteBefore(cutoff: number): number {
     const del = this.db.prepare('DELETE FROM points WHERE series_id = ? AND ts < ?');
+    const delMinutes = this.db.prepare('DELETE FROM minutes WHERE series_id = ? AND minute < ?');
+    const minute = cutoff - (cutoff % MINUTE_MS); // the minute the cutoff falls in stays
     const run = this.db.transaction(() => {
       let n = 0;
-      for (const device of this.devices.values()) for (const id of device.keys.values()) n += del.run(id, cutoff).changes;
+      for (const device of this.devices.values()) {
+        for (const id of device.keys.values()) {
+          n += del.run(id, cutoff).changes;
+          delMinutes.run(id, minute);
+        }
+      }
       return n;
     });
     const deleted = run();

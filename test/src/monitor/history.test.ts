@@ -36,12 +36,23 @@ describe('metric history', () => {
   it('downsamples a series to min, max and average per bucket, never more buckets than asked', () => {
     const { h } = open();
     for (let i = 0; i < 1000; i++) h.insert({ device: 'a', ts: i * 1000, values: { v: i } });
-    const points = h.series('a', 'v', 0, 1_000_000, 10);
+    const points = h.series('a', 'v', 0, 100_000, 10);
     expect(points).toHaveLength(10);
-    expect(points[0]).toEqual({ ts: 0, min: 0, max: 99, avg: 49.5, count: 100 });
-    expect(points[9]).toEqual({ ts: 900_000, min: 900, max: 999, avg: 949.5, count: 100 });
+    expect(points[0]).toEqual({ ts: 0, min: 0, max: 9, avg: 4.5, count: 10 });
+    expect(points[9]).toEqual({ ts: 90_000, min: 90, max: 99, avg: 94.5, count: 10 });
     expect(h.series('a', 'v', 500_000, 510_000, 1000).map((p) => p.min)).toEqual([500, 501, 502, 503, 504, 505, 506, 507, 508, 509]);
     expect(h.series('a', 'missing', 0, 10, 10)).toEqual([]);
+  });
+
+  it('answers buckets of a minute or more from whole minutes of the rollup, with the same figures as the raw points', () => {
+    const { h } = open();
+    for (let i = 0; i < 1000; i++) h.insert({ device: 'a', ts: i * 1000, values: { v: i } });
+    h.insert({ device: 'a', ts: 5000, values: { v: 1e9 } }); // a duplicate delivery is ignored
+    const points = h.series('a', 'v', 0, 1_000_000, 10); // 100 s asked: 120 s buckets
+    expect(points.length).toBeLessThanOrEqual(10);
+    expect(points[0]).toEqual({ ts: 0, min: 0, max: 119, avg: 59.5, count: 120 });
+    expect(points.at(-1)).toEqual({ ts: 960_000, min: 960, max: 999, avg: 979.5, count: 40 });
+    expect(points.reduce((n, p) => n + p.count, 0)).toBe(1000);
   });
 
   it('deletes points older than the retention, and the oldest ones when over its byte bound', () => {
