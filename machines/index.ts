@@ -8,10 +8,11 @@ import { jobMachine } from './job.js';
 import { jobsMachine } from './jobs.js';
 import { linkMachine } from './link.js';
 import { listenerMachine } from './listener.js';
+import { monitorMachine } from './monitor.js';
 import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { alertMachine, alertsMachine, deviceMachine, devicesMachine, firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, outboxMachine, supervisorMachine };
+export { alertMachine, alertsMachine, deviceMachine, devicesMachine, firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, monitorMachine, outboxMachine, supervisorMachine };
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {
@@ -25,6 +26,7 @@ export const machines = {
   'firmware-entry': firmwareEntryMachine,
   devices: devicesMachine,
   device: deviceMachine,
+  monitor: monitorMachine,
   alerts: alertsMachine,
   alert: alertMachine,
 };

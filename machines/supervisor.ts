@@ -7,9 +7,10 @@ import type { DevicesInput } from './devices.js';
 import type { JobsInput } from './jobs.js';
 import type { LinkInput } from './link.js';
 import type { ListenerInput } from './listener.js';
+import type { MonitorInput } from './monitor.js';
 
 /** The static concerns, in start order: the embedded broker listens before the link dials it. */
-export const concerns = ['broker', 'link', 'outbox', 'jobs', 'devices', 'firmware', 'http'] as const;
+export const concerns = ['broker', 'link', 'outbox', 'jobs', 'devices', 'firmware', 'monitor', 'http'] as const;
 export type Concern = (typeof concerns)[number];
 
 export interface ConcernInputs {
@@ -19,6 +20,7 @@ export interface ConcernInputs {
   jobs: JobsInput;
   firmware: FirmwareInput;
   devices: DevicesInput;
+  monitor: MonitorInput;
   http: ListenerInput;
 }
 
@@ -131,6 +133,7 @@ export const supervisorMachine = setup({
     jobs: needsCallback('jobs') as AnyActorLogic,
     firmware: needsCallback('firmware') as AnyActorLogic,
     devices: needsCallback('devices') as AnyActorLogic,
+    monitor: needsCallback('monitor') as AnyActorLogic,
     http: needsCallback('http') as AnyActorLogic,
   },
   delays: {

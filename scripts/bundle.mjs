@@ -20,8 +20,9 @@ await build({
   minifyWhitespace: true,
   // a development-only dependency, loaded by name when --inspect is given; serialport and usb
   // carry native addons that find their binaries relative to their own package, so they stay
-  // in node_modules (required at run time, only when the devices concern needs them)
-  external: ['@statelyai/inspect', '@statelyai/inspect/server', 'serialport', 'usb'],
+  // in node_modules (required at run time, only when the devices concern needs them);
+  // better-sqlite3 likewise (the monitor's history)
+  external: ['@statelyai/inspect', '@statelyai/inspect/server', 'serialport', 'usb', 'better-sqlite3'],
   // CommonJS dependencies inside an ES module bundle still call require() for Node's built-ins
   banner: { js: "import { createRequire as __edgevisorRequire } from 'node:module'; const require = __edgevisorRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -6,6 +6,7 @@ import type { DeviceHub } from './devices/hub.js';
 import { devicesView } from './devices/view.js';
 import type { JobStats } from './jobs/stats.js';
 import type { DeadLetters } from './outbox/dead-letters.js';
+import type { MonitorStats } from './monitor/stats.js';
 import type { Outbox, OutboxStats } from './outbox/queue.js';
 import type { Slot } from './slot.js';
 
@@ -37,6 +38,8 @@ export interface MetricSources {
   jobs?: JobStats;
   firmware?: () => FirmwareFigures;
   devices?: DeviceHub;
+  /** host monitoring: the sampler's and collector's figures, and values stored in the history */
+  monitor?: () => MonitorStats & { valuesStored: number };
 }
 
 export function createMetrics(root: () => AnyActorRef | undefined, sources: MetricSources = {}): Metrics {
@@ -60,7 +63,7 @@ function countCpuBefore(registry: Registry, usage: NodeJS.CpuUsage): void {
 }
 
 function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, sources: MetricSources): Registry {
-  const { outbox, deadLetters, jobs, firmware, devices } = sources;
+  const { outbox, deadLetters, jobs, firmware, devices, monitor } = sources;
   const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
   const registry = new Registry();
   const before = process.cpuUsage();
@@ -194,6 +197,7 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     figure('edgevisor_firmware_registry_requests_total', 'Registry requests since start', 'counter', 'registryRequests');
   }
   if (devices) deviceMetrics(client, registry, root, devices);
+  if (monitor) monitorMetrics(client, registry, monitor);
   return registry;
 }
 
@@ -241,4 +245,18 @@ function deviceMetrics(client: typeof import('prom-client'), registry: Registry,
       for (const row of rows()) this.set({ device: row.id, state: row.state }, 1);
     },
   });
+}
+
+/** The monitor's own figures: what sampling costs, what is stored, what the collector takes and refuses. */
+function monitorMetrics(client: typeof import('prom-client'), registry: Registry, figures: () => MonitorStats & { valuesStored: number }): void {
+  const counter = (name: string, help: string, key: keyof MonitorStats | 'valuesStored') =>
+    new client.Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(figures()[key]); } });
+  counter('edgevisor_monitor_samples_total', 'Host samples taken since start', 'samples');
+  counter('edgevisor_monitor_sample_seconds_total', 'Seconds spent taking, storing and queueing host samples since start', 'sampleSecondsTotal');
+  new client.Gauge({ name: 'edgevisor_monitor_sample_seconds', help: 'How long the last host sample took', registers: [registry], collect() { this.set(figures().lastSampleSeconds); } });
+  counter('edgevisor_monitor_values_stored_total', 'Metric values written to the history since start (own and collected)', 'valuesStored');
+  counter('edgevisor_monitor_publish_failures_total', 'Own samples the outbox did not take', 'publishFailures');
+  counter('edgevisor_monitor_collector_messages_total', 'Monitoring messages the collector received', 'collectorMessages');
+  counter('edgevisor_monitor_collector_rejects_total', 'Monitoring messages refused as invalid (counted, logged once per device per minute, dropped)', 'collectorRejects');
+  counter('edgevisor_monitor_collector_store_failures_total', 'Collected samples that could not be stored and were left unacknowledged', 'collectorStoreFailures');
 }

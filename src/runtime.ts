@@ -16,6 +16,7 @@ import { agentCredentials, type Credentials } from './broker/credentials.js';
 import { firmwareActors } from './actors/firmware.js';
 import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs.js';
+import { monitorActors } from './actors/monitor/index.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
 import { outboxStoreActor, type OutboxStoreDeps } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
@@ -91,6 +92,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   };
   const devicesParts = devicesActors({ config, outbox: outboxSlot, session, manager: () => actor?.system.get('devices'), closing, log: forConcern(log, 'devices') });
   const devices = devicesMachine.provide({ actors: devicesParts.actors, actions: { refused: devicesParts.refused } });
+  const monitorParts = monitorActors({ config, outbox: outboxSlot, closing, log: forConcern(log, 'monitor') });
   const app = createApp({
     root,
     metrics: createMetrics(root, {
@@ -99,6 +101,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       jobs: jobsParts.stats,
       firmware: config.firmware.enabled ? firmwareFigures : undefined,
       devices: devicesParts.hub,
+      monitor: config.monitor.enabled ? () => ({ ...monitorParts.stats, valuesStored: monitorParts.history.current?.stats.valuesStored ?? 0 }) : undefined,
     }),
     changes,
     outbox: outboxSlot,
@@ -106,6 +109,9 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     maxPayloadBytes: config.outbox.maxPayloadBytes,
     jobRecords: jobsParts.records,
     devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known, writer: devicesParts.writer },
+    monitor: config.monitor.enabled
+      ? { history: monitorParts.history, hub: monitorParts.hub, thingName: config.thingName, intervalMs: monitorParts.intervalMs }
+      : undefined,
     log: forConcern(log, 'http'),
     token: config.http.token,
     // dist/bundle/main.js → dist/dashboard/
@@ -136,6 +142,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       jobs,
       firmware: firmwareParts.machine,
       devices,
+      monitor: monitorParts.machine,
       http,
     },
   });
@@ -206,6 +213,7 @@ export function supervisorInput(config: Config): SupervisorInput {
       jobs: config.jobs.enabled,
       devices: config.devices.enabled,
       firmware: config.firmware.enabled,
+      monitor: config.monitor.enabled,
       http: true,
     },
     inputs: {
@@ -233,6 +241,12 @@ export function supervisorInput(config: Config): SupervisorInput {
       devices: {
         maxDevices: config.devices.maxDevices,
         retry: { minMs: ms(config.devices.reconnectMinSeconds), maxMs: ms(config.devices.reconnectMaxSeconds) },
+        jitterSeed: randomInt(2 ** 31),
+      },
+      monitor: {
+        intervalMs: ms(config.monitor.intervalSeconds),
+        alerts: { rules: config.monitor.alerts, thingName: config.thingName },
+        retry: { minMs: 1000, maxMs: 60_000 },
         jitterSeed: randomInt(2 ** 31),
       },
       http: { name: 'http', host: config.http.host, port: config.http.port },

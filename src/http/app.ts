@@ -14,6 +14,8 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import type { JobRecords } from '../jobs/records.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { monitorRoutes, type MonitorRouteDeps } from './routes/monitor.js';
+import type { MonitorHub } from '../monitor/hub.js';
 import { outboxRoutes, type OutboxRouteDeps } from './routes/outbox.js';
 import { stateRoutes } from './routes/state.js';
 import { wsRoutes } from './ws.js';
@@ -32,6 +34,8 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   devices?: DevicesRouteDeps['devices'];
   /** the built dashboard (index.html, assets/, machines.json); GET / answers 503 without it */
   dashboardDir?: string;
+  /** host monitoring's history API and live samples */
+  monitor?: MonitorRouteDeps & { hub: MonitorHub };
 }
 
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
@@ -48,12 +52,13 @@ export function createApp(deps: AppDeps) {
     .route('/', outboxRoutes(deps));
   if (deps.jobRecords) api.route('/jobs', jobRoutes({ jobRecords: deps.jobRecords }));
   if (deps.devices) api.route('/devices', devicesRoutes({ root: deps.root, devices: deps.devices }));
+  if (deps.monitor) api.route('/monitor', monitorRoutes(deps.monitor));
 
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
   app.use('/ws', requireTokenOrTicket(deps.token, tickets));
-  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, writer: deps.devices?.writer }));
+  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, writer: deps.devices?.writer, samples: deps.monitor?.hub }));
   app.route('/', dashboardRoutes({ files }));
   if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, outbox: deps.outbox, log: deps.log }));
 

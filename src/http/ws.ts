@@ -5,6 +5,7 @@ import type { AnyActorRef } from 'xstate';
 import type { DeviceHub } from '../devices/hub.js';
 import type { DeviceWriter } from '../devices/writer.js';
 import type { Logger } from '../log.js';
+import type { MonitorHub } from '../monitor/hub.js';
 import type { ActorChanges } from '../observe.js';
 import { actorPath, actorView, stateView } from './views.js';
 
@@ -18,6 +19,8 @@ export interface WsDeps {
   readings?: DeviceHub;
   /** commands to peripherals ({"type":"write"}) */
   writer?: DeviceWriter;
+  /** host monitoring samples (own and collected), for clients that subscribe to them */
+  samples?: MonitorHub;
 }
 
 /** A client this far behind is cut off rather than buffered without bound. */
@@ -32,6 +35,8 @@ const MAX_EVENTS = 8;
  * {"type":"subscribe","devices":"*" | [ids]} to receive each peripheral reading as it is
  * parsed ({"type":"reading","device","reading"}, not coalesced) and each frame it rejects
  * ({"type":"rejected","device","reason","message","at"}); {"type":"unsubscribe"} stops them.
+ * {"type":"subscribe","monitor":"*" | [device ids]} likewise streams each stored monitoring
+ * sample ({"type":"sample","device","ts","values"}).
  * {"type":"write","device","command","ref"?} writes a command to a device and is answered
  * {"type":"write.result","ref",...} with accepted or the refusal's reason (docs/devices.md).
  * Anything else gets an {"type":"error"} frame and the stream goes on.
@@ -43,6 +48,7 @@ export function wsRoutes(deps: WsDeps) {
     upgradeWebSocket(() => {
       let unsubscribe = () => {};
       let unsubscribeReadings = () => {};
+      let unsubscribeSamples = () => {};
       let corked = false;
       let timer: NodeJS.Timeout | undefined;
       const dirty = new Map<string, { ref: AnyActorRef; events: string[] }>();
@@ -81,13 +87,17 @@ export function wsRoutes(deps: WsDeps) {
           const request = parseRequest(event.data);
           if (request === 'ping') send(ws, { type: 'pong' });
           else if (request === 'state') sendState(ws);
-          else if (request === 'unsubscribe') unsubscribeReadings();
+          else if (request === 'unsubscribe') (unsubscribeReadings(), unsubscribeSamples());
           else if ('write' in request) {
             const { write } = request;
             if (!deps.writer) return send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
             void deps.writer.write(write.device, write.command, 'ws').then((result) => send(ws, { type: 'write.result', ref: write.ref, ...result }));
-          }
-          else if ('subscribe' in request) {
+          } else if ('monitor' in request) {
+            unsubscribeSamples();
+            if (!deps.samples) return send(ws, { type: 'error', error: 'unavailable', message: 'monitoring is not enabled in this agent' });
+            unsubscribeSamples = deps.samples.subscribe((sample) => send(ws, { type: 'sample', ...sample }), request.monitor);
+            send(ws, { type: 'subscribed', monitor: request.monitor ? [...request.monitor] : '*' });
+          } else if ('subscribe' in request) {
             unsubscribeReadings();
             if (!deps.readings) return send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
             unsubscribeReadings = deps.readings.subscribe((device, hubEvent) => {
@@ -110,6 +120,7 @@ export function wsRoutes(deps: WsDeps) {
         onClose() {
           unsubscribe();
           unsubscribeReadings();
+          unsubscribeSamples();
           clearTimeout(timer);
         },
         onError(error) {
@@ -121,8 +132,9 @@ export function wsRoutes(deps: WsDeps) {
 }
 
 type WsWrite = { device: string; command: string; ref?: string };
+type Request = 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { monitor: Set<string> | null } | { write: WsWrite } | { error: string };
 
-function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { write: WsWrite } | { error: string } {
+function parseRequest(data: unknown): Request {
   if (typeof data !== 'string') return { error: 'send JSON text frames' };
   let message: unknown;
   try {
@@ -132,6 +144,10 @@ function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subsc
   }
   const type = (message as { type?: unknown } | null)?.type;
   if (type === 'ping' || type === 'state' || type === 'unsubscribe') return type;
+  if (type === 'subscribe' && 'monitor' in (message as object)) {
+    const ids = deviceSet((message as { monitor?: unknown }).monitor);
+    return ids === 'bad' ? { error: 'monitor must be "*" or an array of device ids' } : { monitor: ids };
+  }
   if (type === 'subscribe') {
     const devices = (message as { devices?: unknown }).devices;
     if (devices === '*' || devices === undefined) return { subscribe: null };
@@ -145,4 +161,10 @@ function parseRequest(data: unknown): 'ping' | 'state' | 'unsubscribe' | { subsc
     return { write: { device, command, ref } };
   }
   return { error: 'expected {"type":"ping"}, {"type":"state"}, {"type":"subscribe","devices":"*"} or {"type":"write","device","command"}' };
+}
+
+function deviceSet(value: unknown): Set<string> | null | 'bad' {
+  if (value === '*') return null;
+  if (Array.isArray(value) && value.length <= 1024 && value.every((d) => typeof d === 'string')) return new Set(value);
+  return 'bad';
 }

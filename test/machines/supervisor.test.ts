@@ -7,7 +7,7 @@ import { treeInput } from '../support/tree.js';
 
 const input: SupervisorInput = {
   ...treeInput,
-  enabled: { broker: false, link: true, outbox: false, jobs: false, devices: false, firmware: false, http: true },
+  enabled: { broker: false, link: true, outbox: false, jobs: false, devices: false, firmware: false, monitor: false, http: true },
   restart: { backoff: { minMs: 1000, maxMs: 8000 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 7 },
   drainTimeoutMs: 5000,
 };
@@ -59,7 +59,7 @@ describe('supervisor machine', () => {
     prepare.resolve();
     await flush();
     expect(actor.getSnapshot().value).toEqual({
-      running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', devices: 'disabled', firmware: 'disabled', http: 'up' },
+      running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', devices: 'disabled', firmware: 'disabled', monitor: 'disabled', http: 'up' },
     });
     expect(starts).toEqual({ link: 1, http: 1 });
     expect(actor.getSnapshot().children.link).toBeDefined();

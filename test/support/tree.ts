@@ -13,7 +13,7 @@ import { Slot } from '../../src/slot.js';
 import { fakeCallback } from './fakes.js';
 
 export const treeInput: SupervisorInput = {
-  enabled: { broker: false, link: true, outbox: true, jobs: false, devices: false, firmware: false, http: true },
+  enabled: { broker: false, link: true, outbox: true, jobs: false, devices: false, firmware: false, monitor: false, http: true },
   inputs: {
     broker: { name: 'embedded broker', host: '127.0.0.1', port: 1883 },
     link: { broker: 'mqtt://127.0.0.1:1883', backoff: { minMs: 5000, maxMs: 10_000 }, stableMs: 10_000, jitterSeed: 1 },
@@ -21,6 +21,7 @@ export const treeInput: SupervisorInput = {
     jobs: { direct: false, retry: { minMs: 100, maxMs: 1000 }, jitterSeed: 1 },
     devices: { maxDevices: 8, retry: { minMs: 100, maxMs: 1000 }, jitterSeed: 1 },
     firmware: { maxBytes: 1 << 20, maxEntries: 10, freshnessMs: 60_000, retry: { minMs: 1000, maxMs: 60_000 }, jitterSeed: 1 },
+    monitor: { intervalMs: 10_000, alerts: { rules: [], thingName: 'test' }, retry: { minMs: 1000, maxMs: 60_000 }, jitterSeed: 1 },
     http: { name: 'http', host: '127.0.0.1', port: 8080 },
   },
   restart: { backoff: { minMs: 50, maxMs: 100 }, maxRestarts: 3, stableMs: 60_000, jitterSeed: 1 },
