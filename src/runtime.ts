@@ -178,6 +178,7 @@ export function supervisorInput(config: Config): SupervisorInput {
       firmware: {
         maxBytes: config.firmware.maxCacheBytes,
         maxEntries: config.firmware.maxEntries,
+        maxNegativeEntries: config.firmware.maxNegativeEntries,
         freshnessMs: ms(config.firmware.freshnessSeconds),
         retry: { minMs: 1000, maxMs: ms(config.firmware.freshnessSeconds) },
         jitterSeed: randomInt(2 ** 31),
