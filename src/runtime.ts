@@ -18,8 +18,10 @@ import { outboxStoreActor } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
 import type { Config } from './config/schema.js';
 import { FirmwareService } from './firmware/service.js';
+import { AllowedHosts } from './http/allowed-hosts.js';
 import { createApp } from './http/app.js';
 import { firmwareFastPath } from './http/firmware-fast-path.js';
+import { httpWarnings } from './http/startup-warnings.js';
 import { forConcern, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
@@ -95,13 +97,21 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known },
     log: forConcern(log, 'http'),
     token: config.http.token,
+    guard: { hosts: new AllowedHosts({ listenHost: config.http.host, allowedHosts: config.http.allowedHosts }), allowedOrigins: config.http.allowedOrigins, maxBodyBytes: config.http.maxBodyBytes },
+    wsLimits: { maxClients: config.http.wsMaxClients, requestsPerSecond: config.http.wsRequestsPerSecond, burst: config.http.wsRequestBurst },
     firmware: config.firmware.enabled
       ? { firmware: firmwareService, repositoryPrefix: config.firmware.registry.repositoryPrefix, notifyTopicPrefix: config.firmware.notifyTopicPrefix, webhookSecret: config.firmware.webhookSecret }
       : undefined,
   });
   const http = listenerMachine.provide({
     actors: {
-      server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http'), fastPath: config.firmware.enabled ? firmwareFastPath(firmwareService) : undefined }),
+      server: httpServerActor({
+        fetch: app.fetch,
+        closing,
+        log: forConcern(log, 'http'),
+        fastPath: config.firmware.enabled ? firmwareFastPath(firmwareService) : undefined,
+        wsMaxPayloadBytes: config.http.wsMaxPayloadBytes,
+      }),
     },
   });
   const broker = listenerMachine.provide({
@@ -145,6 +155,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     return output;
   });
   actor.start();
+  for (const { key, message } of httpWarnings(config)) forConcern(log, 'http').warn({ key }, message);
   supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
   return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
 }

@@ -5,7 +5,10 @@ import { AppError, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ActorChanges } from '../observe.js';
+import { AllowedHosts } from './allowed-hosts.js';
 import { requireToken } from './auth.js';
+import { limitBody } from './body-limit.js';
+import { hostGuard, jsonBodiesOnly, originGuard } from './browser-guard.js';
 import { firmwareRoutes, type FirmwareRouteDeps } from './routes/firmware.js';
 import { devicesRoutes, type DevicesRouteDeps } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -14,7 +17,7 @@ import type { JobRecords } from '../jobs/records.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { outboxRoutes, type OutboxRouteDeps } from './routes/outbox.js';
 import { stateRoutes } from './routes/state.js';
-import { wsRoutes } from './ws.js';
+import { wsRoutes, type WsLimits } from './ws.js';
 
 export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   root: () => AnyActorRef | undefined;
@@ -28,14 +31,28 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   /** OtaFlux's device endpoints (/version, /firmware, /webhooks/harbor): open, devices send no token */
   firmware?: Omit<FirmwareRouteDeps, 'outbox' | 'log'>;
   devices?: DevicesRouteDeps['devices'];
+  /** browser guards and body limits; without them, the config's defaults on a loopback listener */
+  guard?: { hosts?: AllowedHosts; allowedOrigins?: readonly string[]; maxBodyBytes?: number };
+  wsLimits?: WsLimits;
 }
 
+/** Routes with a body limit of their own (publish: outbox.maxPayloadBytes). */
+const OWN_BODY_LIMIT = new Set(['/api/v1/publish']);
+
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
- * /health and /metrics stay open for probes and scrapers. */
+ * /health and /metrics stay open for probes and scrapers. Before any route: the Host check
+ * (DNS rebinding; device and probe endpoints exempt) and the Origin check (cross-origin
+ * requests that change state or open /ws). */
 export function createApp(deps: AppDeps) {
   const app = new Hono();
+  const maxBodyBytes = deps.guard?.maxBodyBytes ?? 64 * 1024;
+  const apiBodyLimit = limitBody(maxBodyBytes, (c, message) => c.json({ error: 'too_large', message: `${message} (http.maxBodyBytes)` }, 413));
+  app.use('*', hostGuard(deps.guard?.hosts ?? new AllowedHosts({ listenHost: '127.0.0.1', allowedHosts: [] })));
+  app.use('*', originGuard(deps.guard?.allowedOrigins ?? []));
   const api = new Hono()
     .use('*', requireToken(deps.token))
+    .use('*', jsonBodiesOnly())
+    .use('*', (c, next) => (OWN_BODY_LIMIT.has(c.req.path) ? next() : apiBodyLimit(c, next)))
     .route('/state', stateRoutes(deps))
     .route('/', outboxRoutes(deps));
   if (deps.jobRecords) api.route('/jobs', jobRoutes({ jobRecords: deps.jobRecords }));
@@ -44,9 +61,9 @@ export function createApp(deps: AppDeps) {
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
-  app.use('/ws', requireToken(deps.token));
-  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub }));
-  if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, outbox: deps.outbox, log: deps.log }));
+  app.use('/ws', requireToken(deps.token, { inQuery: true }));
+  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, limits: deps.wsLimits }));
+  if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, maxBodyBytes, outbox: deps.outbox, log: deps.log }));
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {

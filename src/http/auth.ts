@@ -1,16 +1,21 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 
+/** The token of an `Authorization: Bearer <token>` header; the scheme in any case (RFC 9110). */
+export function bearerOf(header: string | undefined): string | undefined {
+  return header ? /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1] : undefined;
+}
+
 /**
- * Bearer token check for the API and /ws when a token is configured. Browsers cannot set
- * headers on a WebSocket, so `?access_token=` is accepted as well.
+ * Bearer token check for the API and /ws when a token is configured. Only where `inQuery`
+ * (/ws: browsers cannot set headers on a WebSocket) is `?access_token=` taken as well: a URL
+ * ends up in logs, history and Referer headers.
  */
-export function requireToken(token: string | undefined): MiddlewareHandler {
+export function requireToken(token: string | undefined, options: { inQuery?: boolean } = {}): MiddlewareHandler {
   if (!token) return async (_c, next) => next();
   const expected = Buffer.from(token);
   return async (c, next) => {
-    const header = c.req.header('authorization');
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : c.req.query('access_token');
+    const given = bearerOf(c.req.header('authorization')) ?? (options.inQuery ? c.req.query('access_token') : undefined);
     const candidate = Buffer.from(given ?? '');
     if (candidate.length !== expected.length || !timingSafeEqual(candidate, expected)) {
       c.header('WWW-Authenticate', 'Bearer');
