@@ -52,7 +52,7 @@ const Http = z
     maxBodyBytes: z.number().int().min(1024).default(64 * 1024).describe('largest request body of POST /webhooks/harbor and the JSON API routes (publish has outbox.maxPayloadBytes); larger ones get 413'),
     wsMaxPayloadBytes: z.number().int().min(1024).default(64 * 1024).describe('largest WebSocket frame a client may send; larger ones close the socket (1009)'),
     wsRequestsPerSecond: z.number().positive().default(10).describe('requests a WebSocket client may send per second on average'),
-    wsRequestBurst: z.number().int().min(1).default(20).describe('requests a WebSocket client may send at once; beyond it requests are refused and twice that many refused in a row close the socket (1008)'),
+    wsRequestBurst: z.number().int().min(1).default(20).describe('requests a WebSocket client may send at once; beyond it requests are refused, and more than that many refused in a row close the socket (1008)'),
     wsMaxClients: z.number().int().min(1).default(100).describe('WebSocket clients at once; more are refused with 503'),
   })
   .refine((h) => h.token !== undefined || isLoopback(h.host), {
