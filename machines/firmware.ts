@@ -7,8 +7,11 @@ import type { EntryOutput, RegistryEvent, StoredEvent } from './firmware-entry.j
 export interface FirmwareInput {
   /** bytes of verified firmware held at most (LRU) */
   maxBytes: number;
-  /** live entries at most, whatever their size (a flood of unknown ids stays bounded) */
+  /** entries with a verified build at most, whatever their size */
   maxEntries: number;
+  /** entries without a build (cold, or the negative cache of unknown ids) at most; they only
+   * ever evict each other, never a build (default: maxEntries) */
+  maxNegativeEntries?: number;
   freshnessMs: number;
   retry: BackoffPolicy;
   jitterSeed: number;
@@ -20,6 +23,8 @@ export interface EntryUse {
   bytes: number;
   /** logical time of the last use: the least recently used entry goes first */
   used: number;
+  /** a verified build was stored: it counts against maxEntries, not maxNegativeEntries */
+  built?: boolean;
 }
 
 export interface EntryRecord {
@@ -61,16 +66,21 @@ const deviceOf = (id: string | undefined) => (id?.startsWith('firmware:') ? id.s
 type Done = { type: string; actorId?: string; output?: EntryOutput; error?: unknown };
 const outageOf = (event: FirmwareEvent | Done): Failure | null => (event.type === 'firmware.registry' ? (event as RegistryEvent).outage : null);
 
-/** Entry removals to keep within both bounds, least recently used first, sparing `keep`. */
-function evictions(context: FirmwareContext, entries: Record<string, EntryUse>, keep: string | null, extra: number): string[] {
-  let bytes = Object.values(entries).reduce((sum, e) => sum + e.bytes, 0);
-  let count = Object.keys(entries).length + extra;
-  const order = Object.entries(entries)
-    .filter(([device]) => device !== keep)
-    .sort((a, b) => a[1].used - b[1].used);
+/**
+ * Entry removals to keep one pool within its bounds, least recently used first, sparing
+ * `keep`: the built pool (maxBytes, maxEntries) or the pool without a build
+ * (maxNegativeEntries, `extra` counting the one about to be spawned). A pool only ever evicts
+ * its own, so a flood of unknown ids cannot push a real build out of memory.
+ */
+function evictions(context: FirmwareContext, entries: Record<string, EntryUse>, pool: 'built' | 'negative', keep: string | null, extra = 0): string[] {
+  const members = Object.entries(entries).filter(([, use]) => Boolean(use.built) === (pool === 'built'));
+  const maxCount = pool === 'built' ? context.maxEntries : (context.maxNegativeEntries ?? context.maxEntries);
+  let bytes = members.reduce((sum, [, e]) => sum + e.bytes, 0);
+  let count = members.length + extra;
+  const order = members.filter(([device]) => device !== keep).sort((a, b) => a[1].used - b[1].used);
   const out: string[] = [];
   for (const [device, use] of order) {
-    if (bytes <= context.maxBytes && count <= context.maxEntries) break;
+    if (bytes <= context.maxBytes && count <= maxCount) break;
     out.push(device);
     bytes -= use.bytes;
     count--;
@@ -81,8 +91,10 @@ function evictions(context: FirmwareContext, entries: Record<string, EntryUse>, 
 /**
  * The firmware concern: one `firmware:<device>` entry per device asked for, spawned on the
  * first request (concurrent requests share it: one registry round trip). The verified bytes
- * they hold are bounded in total (maxBytes) and in number (maxEntries); the least recently
- * used entries are stopped to make room. An entry that ends (no good build) is removed and
+ * they hold are bounded in total (maxBytes) and in number (maxEntries); entries without a
+ * build (a cold fetch, or the negative cache of an unknown id) are bounded apart
+ * (maxNegativeEntries) and never push a build out. The least recently used entries of a pool
+ * are stopped to make room. An entry that ends (no good build) is removed and
  * its outcome recorded.
  */
 export const firmwareMachine = setup({
@@ -102,7 +114,7 @@ export const firmwareMachine = setup({
         enqueue.sendTo(entryId(device), { type });
         return;
       }
-      const evict = evictions(context, context.entries, null, 1);
+      const evict = evictions(context, context.entries, 'negative', null, 1);
       const entries = { ...context.entries };
       for (const d of evict) {
         delete entries[d];
@@ -124,8 +136,8 @@ export const firmwareMachine = setup({
     stored: enqueueActions(({ context, event, enqueue }) => {
       const { device, bytes } = event as StoredEvent;
       if (!context.entries[device]) return;
-      const entries = { ...context.entries, [device]: { ...context.entries[device], bytes } };
-      const evict = evictions(context, entries, device, 0);
+      const entries = { ...context.entries, [device]: { ...context.entries[device], bytes, built: true } };
+      const evict = evictions(context, entries, 'built', device);
       for (const d of evict) {
         delete entries[d];
         enqueue.stopChild(entryId(d));

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseCli, usage, type CliOptions } from './cli.js';
 import { loadConfig } from './config/load.js';
+import { redactSecrets } from './config/redact.js';
 import type { Config } from './config/schema.js';
 import { createLogger, forConcern, type Logger } from './log.js';
 
@@ -18,7 +19,7 @@ async function main(argv: string[]): Promise<number> {
 
   const loaded = loadConfig({ file: cli.config, env: process.env });
   if (!loaded.ok) return fail(`edgevisor: ${loaded.error}`, 2);
-  if (cli.command === 'print-config') return void console.log(JSON.stringify(masked(loaded.config), null, 2)), 0;
+  if (cli.command === 'print-config') return void console.log(JSON.stringify(redactSecrets(loaded.config), null, 2)), 0;
   if (cli.command === 'publish') {
     const { publishThroughAgent } = await import('./publish-command.js');
     try {
@@ -81,14 +82,6 @@ function fail(line: string, code: number): number {
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-function masked(config: Config): Config {
-  const copy = structuredClone(config);
-  if (copy.mqtt.password) copy.mqtt.password = '***';
-  if (copy.http.token) copy.http.token = '***';
-  if (copy.firmware.registry.password) copy.firmware.registry.password = '***';
-  return copy;
 }
 
 /** Concerns the config may already name, but that this build does not run yet. */

@@ -22,8 +22,10 @@ import { outboxStoreActor, type OutboxStoreDeps } from './actors/outbox-store.js
 import { Closing } from './closing.js';
 import type { Config } from './config/schema.js';
 import { FirmwareService } from './firmware/service.js';
+import { AllowedHosts } from './http/allowed-hosts.js';
 import { createApp } from './http/app.js';
 import { firmwareFastPath } from './http/firmware-fast-path.js';
+import { httpWarnings } from './http/startup-warnings.js';
 import { forConcern, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { brokerUrl, mqttOptions, publicBrokerUrl, statusTopic } from './mqtt/options.js';
@@ -116,13 +118,21 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     token: config.http.token,
     // dist/bundle/main.js → dist/dashboard/
     dashboardDir: fileURLToPath(new URL('../dashboard/', import.meta.url)),
+    guard: { hosts: new AllowedHosts({ listenHost: config.http.host, allowedHosts: config.http.allowedHosts }), allowedOrigins: config.http.allowedOrigins, maxBodyBytes: config.http.maxBodyBytes },
+    wsLimits: { maxClients: config.http.wsMaxClients, requestsPerSecond: config.http.wsRequestsPerSecond, burst: config.http.wsRequestBurst },
     firmware: config.firmware.enabled
       ? { firmware: firmwareService, repositoryPrefix: config.firmware.registry.repositoryPrefix, notifyTopicPrefix: config.firmware.notifyTopicPrefix, webhookSecret: config.firmware.webhookSecret }
       : undefined,
   });
   const http = listenerMachine.provide({
     actors: {
-      server: httpServerActor({ fetch: app.fetch, closing, log: forConcern(log, 'http'), fastPath: config.firmware.enabled ? firmwareFastPath(firmwareService) : undefined }),
+      server: httpServerActor({
+        fetch: app.fetch,
+        closing,
+        log: forConcern(log, 'http'),
+        fastPath: config.firmware.enabled ? firmwareFastPath(firmwareService) : undefined,
+        wsMaxPayloadBytes: config.http.wsMaxPayloadBytes,
+      }),
     },
   });
   const broker = listenerMachine.provide({
@@ -169,6 +179,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   });
   watchRestarts(actor, supervisorLog);
   actor.start();
+  for (const { key, message } of httpWarnings(config)) forConcern(log, 'http').warn({ key }, message);
   supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
   return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
 }
@@ -234,6 +245,7 @@ export function supervisorInput(config: Config): SupervisorInput {
       firmware: {
         maxBytes: config.firmware.maxCacheBytes,
         maxEntries: config.firmware.maxEntries,
+        maxNegativeEntries: config.firmware.maxNegativeEntries,
         freshnessMs: ms(config.firmware.freshnessSeconds),
         retry: { minMs: 1000, maxMs: ms(config.firmware.freshnessSeconds) },
         jitterSeed: randomInt(2 ** 31),

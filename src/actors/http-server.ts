@@ -17,12 +17,14 @@ export interface HttpServerDeps {
   graceMs?: number;
   /** answers the hottest requests (cached firmware) straight on Node's objects; false passes to the app */
   fastPath?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** largest WebSocket frame a client may send (ws's own default is 100 MiB); larger ones close it with 1009 */
+  wsMaxPayloadBytes?: number;
 }
 
 /** The Hono app on a Node HTTP server with WebSocket upgrades (the `server` of the http listener). */
 export function httpServerActor(deps: HttpServerDeps) {
   return fromCallback<ServerEvent, ListenerInput>(({ sendBack, input }) => {
-    const wss = new WebSocketServer({ noServer: true });
+    const wss = new WebSocketServer({ noServer: true, maxPayload: deps.wsMaxPayloadBytes ?? 64 * 1024 });
     const fast = deps.fastPath;
     const withFastPath = fast
       ? (options: ServerOptions, listener: RequestListener) => createServer(options, (req, res) => void (fast(req, res) || listener(req, res)))

@@ -76,6 +76,16 @@ const Http = z
     host: z.string().default('127.0.0.1').describe('address of the API, WebSocket, dashboard and firmware listener'),
     port: port('port of that listener', 8080),
     token: z.string().min(16).optional().describe('bearer token; required when host is not a loopback address'),
+    allowedOrigins: z
+      .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin: http(s)://host[:port], no path'))
+      .default([])
+      .describe('browser origins besides the agent\'s own that may send mutating requests and open /ws (e.g. "https://ops.example.com")'),
+    allowedHosts: z.array(z.string().min(1)).default([]).describe('Host header names besides loopback, http.host, the hostname and the interface addresses that the API, /ws and the dashboard answer (DNS-rebinding guard)'),
+    maxBodyBytes: z.number().int().min(1024).default(64 * 1024).describe('largest request body of POST /webhooks/harbor and the JSON API routes (publish has outbox.maxPayloadBytes); larger ones get 413'),
+    wsMaxPayloadBytes: z.number().int().min(1024).default(64 * 1024).describe('largest WebSocket frame a client may send; larger ones close the socket (1009)'),
+    wsRequestsPerSecond: z.number().positive().default(10).describe('requests a WebSocket client may send per second on average'),
+    wsRequestBurst: z.number().int().min(1).default(20).describe('requests a WebSocket client may send at once; beyond it requests are refused, and more than that many refused in a row close the socket (1008)'),
+    wsMaxClients: z.number().int().min(1).default(100).describe('WebSocket clients at once; more are refused with 503'),
   })
   .refine((h) => h.token !== undefined || isLoopback(h.host), {
     message: 'a token (at least 16 characters) is required when host is not a loopback address',
@@ -116,7 +126,8 @@ const Firmware = z
       .default({ repositoryPrefix: '', insecure: false }),
     cacheDir: z.string().optional().describe('firmware cache; defaults to <stateDir>/firmware'),
     maxCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('cache bound in bytes, on disk and in memory (LRU)'),
-    maxEntries: z.number().int().positive().default(1000).describe('devices held in the cache at most'),
+    maxEntries: z.number().int().positive().default(1000).describe('devices with a build held in the cache at most'),
+    maxNegativeEntries: z.number().int().positive().default(256).describe('devices without a build (unknown ids, failed lookups) remembered at most; they never evict a device with a build'),
     notifyTopicPrefix: z.string().default('firmware').describe('new firmware is announced on <prefix>/<device>'),
     freshnessSeconds: seconds('a cached build is served without asking the registry for this long; then the next request refreshes it', 300),
     allowPrerelease: z.boolean().default(true).describe('pre-release tags (1.2.0-rc.1) can be latest (OtaFlux: yes)'),

@@ -5,7 +5,10 @@ import { AppError, statusOf } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ActorChanges } from '../observe.js';
+import { AllowedHosts } from './allowed-hosts.js';
 import { requireToken, requireTokenOrTicket } from './auth.js';
+import { limitBody } from './body-limit.js';
+import { hostGuard, jsonBodiesOnly, originGuard } from './browser-guard.js';
 import { dashboardFiles, dashboardRoutes, machinesRoutes } from './routes/dashboard.js';
 import { WsTickets } from './ws-tickets.js';
 import { firmwareRoutes, type FirmwareRouteDeps } from './routes/firmware.js';
@@ -18,7 +21,7 @@ import { monitorRoutes, type MonitorRouteDeps } from './routes/monitor.js';
 import type { MonitorHub } from '../monitor/hub.js';
 import { outboxRoutes, type OutboxRouteDeps } from './routes/outbox.js';
 import { stateRoutes } from './routes/state.js';
-import { wsRoutes } from './ws.js';
+import { wsRoutes, type WsLimits } from './ws.js';
 
 export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   root: () => AnyActorRef | undefined;
@@ -36,16 +39,30 @@ export interface AppDeps extends Omit<OutboxRouteDeps, 'root'> {
   dashboardDir?: string;
   /** host monitoring's history API and live samples */
   monitor?: MonitorRouteDeps & { hub: MonitorHub };
+  /** browser guards and body limits; without them, the config's defaults on a loopback listener */
+  guard?: { hosts?: AllowedHosts; allowedOrigins?: readonly string[]; maxBodyBytes?: number };
+  wsLimits?: WsLimits;
 }
 
+/** Routes with a body limit of their own (publish: outbox.maxPayloadBytes). */
+const OWN_BODY_LIMIT = new Set(['/api/v1/publish']);
+
 /** The HTTP surface: one sub-app per resource, each built from the dependencies it needs.
- * /health and /metrics stay open for probes and scrapers. */
+ * /health and /metrics stay open for probes and scrapers. Before any route: the Host check
+ * (DNS rebinding; device and probe endpoints exempt) and the Origin check (cross-origin
+ * requests that change state or open /ws). */
 export function createApp(deps: AppDeps) {
   const app = new Hono();
   const tickets = new WsTickets();
   const files = dashboardFiles(deps.dashboardDir ?? '/nonexistent');
+  const maxBodyBytes = deps.guard?.maxBodyBytes ?? 64 * 1024;
+  const apiBodyLimit = limitBody(maxBodyBytes, (c, message) => c.json({ error: 'too_large', message: `${message} (http.maxBodyBytes)` }, 413));
+  app.use('*', hostGuard(deps.guard?.hosts ?? new AllowedHosts({ listenHost: '127.0.0.1', allowedHosts: [] })));
+  app.use('*', originGuard(deps.guard?.allowedOrigins ?? []));
   const api = new Hono()
     .use('*', requireToken(deps.token))
+    .use('*', jsonBodiesOnly())
+    .use('*', (c, next) => (OWN_BODY_LIMIT.has(c.req.path) ? next() : apiBodyLimit(c, next)))
     .route('/state', stateRoutes(deps))
     .route('/machines', machinesRoutes({ files }))
     .post('/ws-ticket', (c) => c.json(tickets.issue()))
@@ -58,9 +75,9 @@ export function createApp(deps: AppDeps) {
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
   app.use('/ws', requireTokenOrTicket(deps.token, tickets));
-  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, writer: deps.devices?.writer, samples: deps.monitor?.hub }));
+  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, writer: deps.devices?.writer, samples: deps.monitor?.hub, limits: deps.wsLimits }));
   app.route('/', dashboardRoutes({ files }));
-  if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, outbox: deps.outbox, log: deps.log }));
+  if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, maxBodyBytes, outbox: deps.outbox, log: deps.log }));
 
   app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {

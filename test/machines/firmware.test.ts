@@ -67,6 +67,20 @@ describe('firmware manager machine', () => {
     expect(t.context().records.length).toBeLessThanOrEqual(100);
   });
 
+  it('keeps entries without a build apart: a flood of unknown ids never evicts a build, and stays within maxNegativeEntries', async () => {
+    const t = start({ maxEntries: 2, maxNegativeEntries: 3 });
+    for (const device of ['a', 'b']) t.actor.send({ type: 'firmware.request', device });
+    t.entry('a').send({ type: 'store', bytes: 10 });
+    t.entry('b').send({ type: 'store', bytes: 10 });
+    await flush();
+    for (let i = 0; i < 50; i++) t.actor.send({ type: 'firmware.request', device: `u${i}` });
+    expect(t.entries()).toEqual(['firmware:a', 'firmware:b', 'firmware:u47', 'firmware:u48', 'firmware:u49']);
+    // A third build evicts the least recently used build, not an unknown id.
+    t.entry('u49').send({ type: 'store', bytes: 10 });
+    await flush();
+    expect(t.entries()).toEqual(['firmware:b', 'firmware:u47', 'firmware:u48', 'firmware:u49']);
+  });
+
   it('removes an entry that ended without a good build and records why', async () => {
     const t = start();
     t.actor.send({ type: 'firmware.request', device: 'ghost' });

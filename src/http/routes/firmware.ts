@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { limitBody } from '../body-limit.js';
 import { isValidDeviceId } from '../../firmware/device-id.js';
 import { checkHarborPayload, deviceOfPush } from '../../firmware/harbor.js';
 import { etagMatches, parseRange } from '../../firmware/range.js';
@@ -14,6 +15,8 @@ export interface FirmwareRouteDeps {
   repositoryPrefix: string;
   notifyTopicPrefix: string;
   webhookSecret?: string;
+  /** largest webhook body; larger ones get 413 before they are read (a Harbor payload is a few KB) */
+  maxBodyBytes?: number;
   log: Logger;
 }
 
@@ -59,8 +62,14 @@ export function firmwareRoutes(deps: FirmwareRouteDeps) {
     return firmwareResponse(c, hot);
   });
 
-  app.post('/webhooks/harbor', async (c) => {
+  const maxBody = deps.maxBodyBytes ?? 64 * 1024;
+  // OtaFlux's (axum's) words for an oversize body, and the key that sets the limit.
+  const tooLarge = (c: Context) => c.text(`Failed to buffer the request body: length limit exceeded (http.maxBodyBytes is ${maxBody} bytes)`, 413);
+  const secret: MiddlewareHandler = async (c, next) => {
     if (deps.webhookSecret && !sameSecret(c.req.header('authorization'), deps.webhookSecret)) return text('Invalid or missing Authorization header', 401);
+    return next();
+  };
+  app.post('/webhooks/harbor', secret, limitBody(maxBody, tooLarge), async (c) => {
     if (!/^application\/json\b/i.test(c.req.header('content-type') ?? '')) {
       return text('Expected request with `Content-Type: application/json`', 415);
     }

@@ -1,6 +1,5 @@
 import { sValidator } from '@hono/standard-validator';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { AnyActorRef } from 'xstate';
 import { z } from 'zod';
@@ -9,6 +8,7 @@ import { isWellFormed, topicName } from '../../mqtt/topic.js';
 import type { DeadLetters } from '../../outbox/dead-letters.js';
 import type { Outbox } from '../../outbox/queue.js';
 import type { Slot } from '../../slot.js';
+import { limitBody } from '../body-limit.js';
 import { firstIssue } from '../validation.js';
 import { deadLetterRoutes } from './dead-letters.js';
 import { refusalResponse } from './refusal.js';
@@ -66,7 +66,7 @@ export function outboxRoutes(deps: OutboxRouteDeps) {
     .post(
       '/publish',
       // base64 makes a payload a third bigger, and JSON adds a little
-      bodyLimit({ maxSize: Math.ceil(deps.maxPayloadBytes * 1.4) + 70_000, onError: (c) => c.json({ error: 'too_large', message: 'request body too large' }, 413) }),
+      limitBody(Math.ceil(deps.maxPayloadBytes * 1.4) + 70_000, (c, message) => c.json({ error: 'too_large', message }, 413)),
       utf8Body,
       sValidator('json', PublishBody, (result, c) => {
         if (!result.success) return c.json({ error: 'bad_request', message: firstIssue(result.error) }, 400);
