@@ -1,5 +1,6 @@
 import { assign, sendTo, setup } from 'xstate';
 import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
+import { alertsMachine, type AlertsInput } from './alerts.js';
 import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure, type Failure } from './shared/types.js';
 
@@ -9,24 +10,6 @@ export interface MonitorSample {
   /** ms since the epoch */
   ts: number;
   values: Record<string, number>;
-}
-
-/** An alert rule as monitor.alerts[] holds it (validated by the config schema). */
-export interface AlertRuleConfig {
-  id: string;
-  metric: string;
-  op: '>' | '>=' | '<' | '<=';
-  threshold: number;
-  clear?: number;
-  forSeconds: number;
-  severity: string;
-  devices: 'self' | 'all' | string[];
-}
-
-/** The input of the `alerts` child (the alerts manager; a no-op while none is provided). */
-export interface AlertsInput {
-  rules: AlertRuleConfig[];
-  thingName: string;
 }
 
 export interface MonitorInput {
@@ -106,7 +89,7 @@ export const monitorMachine = setup({
     sampleHost: needs<SampleOutput>('sampleHost'),
     sampleFeed: needsCallback<SampleStoredEvent>('sampleFeed'),
     collector: needsCallback<CollectorEvent>('collector'),
-    alerts: needsCallback<{ type: 'alerts.sample'; sample: MonitorSample }, AlertsInput>('alerts'),
+    alerts: alertsMachine,
   },
   delays: {
     interval: ({ context }) => context.intervalMs,
@@ -155,7 +138,10 @@ export const monitorMachine = setup({
         {
           src: 'alerts',
           id: 'alerts',
+          systemId: 'alerts',
           input: ({ context }) => context.alerts,
+          // It ends only when its notifier broke: states and pending notices are on disk, and a restart restores them.
+          onDone: { target: 'broken', actions: assign({ error: () => ({ code: 'alerts_ended', message: 'the alerts manager stopped' }) }) },
           onError: { target: 'broken', actions: assign({ error: ({ event }) => toFailure(event.error, 'alerts_crashed') }) },
         },
       ],

@@ -7,6 +7,7 @@ import { devicesView } from './devices/view.js';
 import type { JobStats } from './jobs/stats.js';
 import type { DeadLetters } from './outbox/dead-letters.js';
 import type { MonitorStats } from './monitor/stats.js';
+import type { AlertsContext } from '../machines/alerts.js';
 import type { Outbox, OutboxStats } from './outbox/queue.js';
 import type { Slot } from './slot.js';
 
@@ -197,7 +198,10 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     figure('edgevisor_firmware_registry_requests_total', 'Registry requests since start', 'counter', 'registryRequests');
   }
   if (devices) deviceMetrics(client, registry, root, devices);
-  if (monitor) monitorMetrics(client, registry, monitor);
+  if (monitor) {
+    monitorMetrics(client, registry, monitor);
+    alertMetrics(client, registry, root);
+  }
   return registry;
 }
 
@@ -243,6 +247,34 @@ function deviceMetrics(client: typeof import('prom-client'), registry: Registry,
     collect() {
       this.reset();
       for (const row of rows()) this.set({ device: row.id, state: row.state }, 1);
+    },
+  });
+}
+
+/** The alerts manager's figures, read from its snapshot (the monitor invokes it with systemId 'alerts'). */
+function alertMetrics(client: typeof import('prom-client'), registry: Registry, root: () => AnyActorRef | undefined): void {
+  const context = () => root()?.system.get('alerts')?.getSnapshot().context as AlertsContext | undefined;
+  new client.Gauge({
+    name: 'edgevisor_alerts_firing',
+    help: 'Alerts (rule x device) firing now',
+    registers: [registry],
+    collect() {
+      this.set(Object.values(context()?.alerts ?? {}).filter((alert) => alert.level === 'firing').length);
+    },
+  });
+  const counter = (name: string, help: string, key: keyof AlertsContext['counters']) =>
+    new client.Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(context()?.counters[key] ?? 0); } });
+  counter('edgevisor_alert_notices_total', 'Alert notices (firing, resolved) handed to the notifier', 'notices');
+  counter('edgevisor_alert_notices_suppressed_total', 'Alert notices held back by the per-rule rate limit', 'suppressed');
+  counter('edgevisor_alerts_refused_total', 'Rule x device alerts refused by monitor.maxAlerts', 'refused');
+  new client.Gauge({
+    name: 'edgevisor_alert_notices_pending',
+    help: 'Alert notices waiting for their channel (slack, mqtt)',
+    labelNames: ['channel'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const status of Object.values(context()?.delivery ?? {})) this.set({ channel: status.channel }, status.pending);
     },
   });
 }

@@ -17,6 +17,8 @@ import { firmwareActors } from './actors/firmware.js';
 import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs.js';
 import { monitorActors } from './actors/monitor/index.js';
+import { alertsActors } from './alerts/index.js';
+import { alertsMachine } from '../machines/alerts.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
 import { outboxStoreActor, type OutboxStoreDeps } from './actors/outbox-store.js';
 import { Closing } from './closing.js';
@@ -94,7 +96,17 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
   };
   const devicesParts = devicesActors({ config, outbox: outboxSlot, session, manager: () => actor?.system.get('devices'), closing, log: forConcern(log, 'devices') });
   const devices = devicesMachine.provide({ actors: devicesParts.actors, actions: { refused: devicesParts.refused } });
-  const monitorParts = monitorActors({ config, outbox: outboxSlot, closing, log: forConcern(log, 'monitor') });
+  // Made once per process (outside what the supervisor restarts): one alert store over restarts.
+  const alertParts = alertsActors({
+    stateDir: config.stateDir,
+    thingName: config.thingName,
+    topicPrefix: config.monitor.topicPrefix,
+    slackWebhookUrl: config.monitor.slackWebhookUrl,
+    slackMaxPending: config.monitor.slackMaxPending,
+    outbox: outboxSlot,
+    log: forConcern(log, 'alerts'),
+  });
+  const monitorParts = monitorActors({ config, outbox: outboxSlot, closing, alerts: alertsMachine.provide({ actors: alertParts.actors }), log: forConcern(log, 'monitor') });
   const app = createApp({
     root,
     metrics: createMetrics(root, {
@@ -257,7 +269,13 @@ export function supervisorInput(config: Config): SupervisorInput {
       },
       monitor: {
         intervalMs: ms(config.monitor.intervalSeconds),
-        alerts: { rules: config.monitor.alerts, thingName: config.thingName },
+        alerts: {
+          rules: config.monitor.alerts,
+          thingName: config.thingName,
+          maxAlerts: config.monitor.maxAlerts,
+          rateLimit: { max: config.monitor.alertRateLimit.max, windowMs: ms(config.monitor.alertRateLimit.windowSeconds) },
+          staleAfterMs: ms(config.monitor.alertStaleSeconds ?? 3 * config.monitor.intervalSeconds),
+        },
         retry: { minMs: 1000, maxMs: 60_000 },
         jitterSeed: randomInt(2 ** 31),
       },

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { AlertRulesSchema, AlertSettingsShape } from './alerts.js';
 
 /** One schema for the config file, the environment overrides, --help and
  * deploy/config.schema.json. Every object is strict: an unknown key is an error. */
@@ -163,25 +164,6 @@ const Devices = z
   })
   .prefault({});
 
-const AlertRule = z
-  .strictObject({
-    id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, "_" or "-"').describe('rule id (part of alert actor ids and notices)'),
-    metric: z.string().regex(/^[a-z0-9][a-z0-9-]{0,127}$/, 'must be a metric key such as cpu-percent').describe('metric key, e.g. cpu-percent'),
-    op: z.enum(['>', '>=', '<', '<=']).describe('comparison of the value against threshold'),
-    threshold: z.number().describe('the alert fires when value op threshold holds for forSeconds'),
-    clear: z.number().optional().describe('hysteresis: it resolves only once the value is back past this (defaults to threshold)'),
-    forSeconds: z.number().min(0).default(0).describe('how long the condition must hold before firing'),
-    severity: z.string().min(1).max(32).default('warning').describe('e.g. info, warning, critical'),
-    devices: z
-      .union([z.enum(['self', 'all']), z.array(z.string().min(1).max(128)).min(1).max(1000)])
-      .default('self')
-      .describe('"self", "all" (collected devices too) or a list of device ids'),
-  })
-  .refine((r) => r.clear === undefined || (r.op.startsWith('>') ? r.clear <= r.threshold : r.clear >= r.threshold), {
-    message: 'clear must be on the healthy side of threshold (<= it for > and >=, >= it for < and <=)',
-    path: ['clear'],
-  });
-
 const Monitor = z
   .strictObject({
     enabled: z.boolean().default(false).describe('host metrics, history and alerts'),
@@ -192,8 +174,9 @@ const Monitor = z
     maxHistoryBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024).describe('the history database is kept under this many bytes (oldest points go first)'),
     maxDevices: z.number().int().min(1).max(100_000).default(5000).describe('devices the history holds at most (collector mode)'),
     sysfsRoot: z.string().min(1).default('/sys').describe('where sysfs is mounted, for temperatures (tests and containers)'),
-    alerts: z.array(AlertRule).max(256).default([]).describe('threshold alert rules'),
-    slackWebhookUrl: z.string().url().optional().describe('Slack incoming webhook for alerts'),
+    alerts: AlertRulesSchema,
+    ...AlertSettingsShape,
+    slackWebhookUrl: z.url({ protocol: /^https?$/ }).optional().describe('Slack incoming webhook for alerts (a secret: masked by --print-config)'),
   })
   .prefault({});
 

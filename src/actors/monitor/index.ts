@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { fromCallback } from 'xstate';
+import { alertsMachine } from '../../../machines/alerts.js';
 import { monitorMachine } from '../../../machines/monitor.js';
 import type { Closing } from '../../closing.js';
 import type { Config } from '../../config/schema.js';
@@ -20,6 +20,8 @@ export interface MonitorDeps {
   config: Config;
   outbox: Slot<Outbox>;
   closing: Closing;
+  /** the alerts manager with its notifier (src/alerts/index.ts) */
+  alerts: typeof alertsMachine;
   log: Logger;
   now?: () => number;
 }
@@ -77,8 +79,7 @@ export function monitorActors(deps: MonitorDeps) {
         now,
         log,
       }),
-      // Until the alerts manager is provided here, rules are validated and kept, and nothing listens.
-      alerts: fromCallback(() => {}),
+      alerts: deps.alerts,
     },
   });
   return { machine, history, hub, stats, intervalMs };

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { Drainer } from '../../../src/outbox/drainer.js';
 import { Outbox } from '../../../src/outbox/queue.js';
 import { Slot } from '../../../src/slot.js';
 import { AlertRuleSchema, AlertRulesSchema } from '../../../src/config/alerts.js';
+import { FakeSlack } from '../../support/fake-slack.js';
 import { killOnExit, Mosquitto } from '../../support/mosquitto.js';
 import { subscriber } from '../../support/mqtt.js';
 import { freePort, waitFor } from '../../support/ports.js';
@@ -28,49 +28,6 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** A loopback stand-in for Slack's incoming webhook: answers what `answer` says, records every body it took (200). */
-class FakeSlack {
-  readonly taken: Array<{ text: string; blocks: unknown[] }> = [];
-  requests = 0;
-  answer: (n: number) => { status: number; headers?: Record<string, string>; body?: string } = () => ({ status: 200, body: 'ok' });
-  private server: Server | undefined;
-  private constructor(readonly port: number) {}
-
-  static async start(): Promise<FakeSlack> {
-    const slack = new FakeSlack(await freePort());
-    await slack.listen();
-    return slack;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/services/T000/B000/XXXX`;
-  }
-
-  listen(): Promise<void> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    return new Promise((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  /** Stops listening: connections are refused until `listen` again. */
-  close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    server?.closeAllConnections();
-    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      const answer = this.answer(++this.requests);
-      if (answer.status === 200) this.taken.push(JSON.parse(body));
-      res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
-    });
-  }
-}
-
-/** The alerts manager with the real notifier and store over `stateDir`; samples in sample time. */
 function agent(stateDir: string, slack: FakeSlack | null, outbox = new Slot<Outbox>(), input: Partial<AlertsInput> = {}) {
   const parts = alertsActors({ stateDir, thingName: 'box-1', slackWebhookUrl: slack?.url, outbox, log: silent, retry: { minMs: 10, maxMs: 80 } });
   const actor = createActor(alertsMachine.provide({ actors: parts.actors }), { input: { rules: [rule], thingName: 'box-1', ...input }, clock: new SimulatedClock() });
