@@ -68,7 +68,7 @@ export function embeddedBrokerActor(deps: EmbeddedBrokerDeps) {
     };
     server.maxConnections = limits.maxConnections;
     broker.catch((error) => sendBack({ type: 'server.failed', error: toFailure(error) }));
-    server.once('error', (error) => sendBack({ type: 'server.failed', error: listenFailure(error, input, brokerPortHint(input.port)) }));
+    server.once('error', (error) => sendBack({ type: 'server.failed', error: listenFailure(error, brokerPortHint(input.port)) }));
     server.listen(input.port, input.host, () => {
       const { address, port } = server.address() as AddressInfo;
       deps.log.info({ host: address, port, tls: Boolean(mqtt.embeddedTls), anonymous: mqtt.embeddedAllowAnonymous, users: users?.size ?? 0 }, 'embedded broker listening');

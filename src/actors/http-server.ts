@@ -31,7 +31,7 @@ export function httpServerActor(deps: HttpServerDeps) {
       : undefined;
     const server = serve({ fetch: deps.fetch as never, hostname: input.host, port: input.port, websocket: { server: wss }, createServer: withFastPath as never }) as Server;
     let listening = false;
-    server.on('error', (error) => sendBack({ type: 'server.failed', error: listening ? toFailure(error) : listenFailure(error, input, httpPortHint) }));
+    server.on('error', (error) => sendBack({ type: 'server.failed', error: listening ? toFailure(error) : listenFailure(error, httpPortHint) }));
     server.on('listening', () => {
       listening = true;
       const { address, port } = server.address() as AddressInfo;

@@ -1,10 +1,10 @@
 import { toFailure, type Failure } from '../../machines/shared/types.js';
 
 /** A listener that could not start, said so that the operator knows what to change. */
-export function listenFailure(error: unknown, where: { host: string; port: number }, fix: string): Failure {
+export function listenFailure(error: unknown, fix: string): Failure {
   const failure = toFailure(error);
   if ((error as NodeJS.ErrnoException)?.code !== 'EADDRINUSE') return failure;
-  return { ...failure, message: `${where.host}:${where.port} is already in use: ${fix}` };
+  return { ...failure, message: `already in use: ${fix}` };
 }
 
 export const brokerPortHint = (port: number) =>

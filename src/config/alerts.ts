@@ -9,7 +9,7 @@ const DEVICE = /^[A-Za-z0-9:_.-]{1,128}$/;
 export const AlertRuleSchema = z
   .strictObject({
     id: z.string().regex(ID, 'must be 1-64 characters of A-Z, a-z, 0-9, "_", "." or "-"').describe('rule id, unique; alerts are named alert:<id>:<device>'),
-    metric: z.string().min(1).max(128).describe('flattened metric key, e.g. cpu-percent'),
+    metric: z.string().regex(/^[a-z0-9][a-z0-9-]{0,127}$/, 'must be a metric key such as cpu-percent').describe('flattened metric key, e.g. cpu-percent'),
     op: z.enum(['>', '>=', '<', '<=']).describe('breach when value op threshold'),
     threshold: z.number().finite().describe('breach threshold'),
     clear: z.number().finite().optional().describe('a firing alert resolves when value op clear no longer holds (hysteresis); defaults to threshold'),

@@ -176,7 +176,7 @@ describe('agent process: bad start-up', () => {
     try {
       const agent = runAgent({ config: { mqtt: { url: inject('mqttUrl') }, http: { port } } });
       expect((await agent.exited).code).toBe(1);
-      expect(agent.stderr()).toBe(`edgevisor: http: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`);
+      expect(agent.stderr()).toBe(`edgevisor: http: cannot listen on 127.0.0.1:${port}: already in use: set http.port to a free port\n`);
     } finally {
       blocker.close();
     }

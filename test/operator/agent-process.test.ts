@@ -47,7 +47,7 @@ describe('the agent process, as an operator sees it', () => {
       agent = runAgent({ config: { mqtt: { url: 'embedded', embeddedPort: port }, http: { host: '127.0.0.1', port: await freePort() } } });
       const { code } = await agent.exited;
       expect(code).toBe(1);
-      expect(agent.stderr()).toContain(`127.0.0.1:${port} is already in use`);
+      expect(agent.stderr()).toContain(`cannot listen on 127.0.0.1:${port}: already in use`);
       expect(agent.stderr()).toContain(`mqtt.url "mqtt://127.0.0.1:${port}"`);
     } finally {
       taken.close();

@@ -19,7 +19,7 @@ describe('release tarball and scripts/install.sh', () => {
   let unpacked: string;
 
   beforeAll(() => {
-    const tarball = execFileSync('sh', ['scripts/release.sh'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+    const tarball = execFileSync('sh', ['scripts/release.sh', '--built'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
     execFileSync('tar', ['-xzf', join(repo, tarball), '-C', work]);
     rmSync(join(repo, tarball));
     unpacked = join(work, basename(tarball, '.tar.gz'));

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -18,6 +18,7 @@ export default async function setup(project: TestProject) {
   // Every temporary file of the run (tests, agents, brokers) goes under one directory, removed at
   // the end: the workers and what they start inherit TMPDIR, which os.tmpdir() reads.
   const runTmp = mkdtempSync(join(tmpdir(), 'edgevisor-test-'));
+  chmodSync(runTmp, 0o755); // as /tmp is to them: the tests that run a step as another user need to reach it
   process.env.TMPDIR = runTmp;
   let own: Mosquitto | undefined;
   let url = process.env.EDGEVISOR_TEST_MQTT_URL;

@@ -51,6 +51,8 @@ describe('host sampler', () => {
   it('reads the always-present keys and the root file system from the real /proc', async () => {
     const s = await sampler({ intervalMs: 1000, path: '' });
     await s.sample(Date.now() - 1000);
+    // rates are deltas of jiffies (10 ms): a second sample at once may see a core that did not tick
+    await new Promise((resolve) => setTimeout(resolve, 200));
     const values = await s.sample();
     for (const key of ['cpu-percent', 'memory-used-bytes', 'memory-used-percent', 'uptime-seconds', 'load-1m', 'cpu-0-percent', 'agent-rss-bytes', 'disk-root-used-bytes', 'disk-root-inodes-total']) {
       expect(values[key], key).toBeTypeOf('number');
