@@ -73,8 +73,10 @@ export function outboxStoreActor(deps: OutboxStoreDeps) {
     });
     if (deps.session.current) sendBack({ type: 'link.up' });
 
+    let statsSentAt = 0;
     const sendStats = () => {
       statsTimer = undefined;
+      statsSentAt = Date.now();
       if (stores) sendBack({ type: 'outbox.stats', counters: countersOf(stores.outbox.stats(), stores.deadLetters) });
     };
 
@@ -93,7 +95,9 @@ export function outboxStoreActor(deps: OutboxStoreDeps) {
           const { unwritable: reason, depth } = outbox.stats();
           if (Boolean(reason) !== unwritable) logStorage(deps.log, reason, depth);
           unwritable = Boolean(reason);
-          statsTimer ??= setTimeout(sendStats, deps.statsIntervalMs ?? 250);
+          // At most one report per interval, but the first change after a quiet spell at once (a dashboard shows it).
+          const interval = deps.statsIntervalMs ?? 250;
+          statsTimer ??= setTimeout(sendStats, Math.max(0, statsSentAt + interval - Date.now()));
         });
         deps.outbox.set(outbox);
         deps.deadLetters.set(opened.deadLetters);
