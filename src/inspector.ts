@@ -30,6 +30,7 @@ export async function startInspector(log: Logger, options: InspectorOptions) {
     const relay = await startRelay(options);
     const inspector = createWebSocketInspector({ url: `ws://${urlHost(options.host)}:${options.port}` });
     log.warn({ host: options.host, port: options.port }, 'statechart inspector relay started (development only)');
+    if (!isLoopback(options.host)) log.warn({ host: options.host }, 'the inspector relay has no authentication and shows job arguments and device data: keep it on loopback');
     return {
       inspect: (event: InspectionEvent) => inspector.inspect.next?.(event),
       stop: () => {
@@ -43,6 +44,7 @@ export async function startInspector(log: Logger, options: InspectorOptions) {
   }
 }
 
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 const urlHost = (host: string) => (host.includes(':') ? `[${host}]` : host);
 
 /** A page that frames stately.ai/inspect and forwards what the relay broadcasts; each message from one client goes to the others. */

@@ -136,15 +136,18 @@ describe('monitor concern in the agent process', () => {
     await bad.publishAsync('devices/peer-bad/monitoring', 'not json', { qos: 1 });
     await bad.publishAsync('devices/peer-bad/monitoring', JSON.stringify({ schema: 1, ts: 5, values: { 'cpu-percent': 'high' } }), { qos: 1 });
     await bad.publishAsync('devices/peer-0/monitoring', JSON.stringify({ schema: 2, ts: 5, values: {} }), { qos: 1 });
+    // over the 64 KiB a sample may have: refused before it is parsed
+    await bad.publishAsync('devices/peer-big/monitoring', JSON.stringify({ schema: 1, ts: T0, values: { 'cpu-percent': 1 }, pad: 'x'.repeat(70_000) }), { qos: 1 });
     await bad.endAsync();
     expect(sent).toBe(200);
     await waitFor(async () => {
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      return /edgevisor_monitor_collector_rejects_total 3\b/.test(metrics) && Number(/edgevisor_monitor_collector_messages_total (\d+)/.exec(metrics)?.[1]) >= 203;
+      return /edgevisor_monitor_collector_rejects_total 4\b/.test(metrics) && Number(/edgevisor_monitor_collector_messages_total (\d+)/.exec(metrics)?.[1]) >= 204;
     }, 'collector figures on /metrics');
     const listed = (await json(await fetch(`${base}/api/v1/monitor/devices`))).devices.map((d: { id: string }) => d.id);
     expect(listed).toEqual(expect.arrayContaining(devices));
     expect(listed).not.toContain('peer-bad');
+    expect(listed).not.toContain('peer-big');
     const series = await json(await fetch(`${base}/api/v1/monitor/devices/peer-7/series?key=cpu-percent&from=${T0}&to=${T0 + 10_000}&points=100`));
     expect(series.points.map((p: { avg: number }) => p.avg)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(agent.logs.filter((l) => l.msg?.toString().startsWith('monitoring sample refused') && l.device === 'peer-bad')).toHaveLength(1);

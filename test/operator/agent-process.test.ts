@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { terminate } from '../support/processes.js';
@@ -74,6 +75,12 @@ describe('the agent process, as an operator sees it', () => {
     agent = runAgent({ config, args: ['--inspect'], env: { EDGEVISOR_INSPECT_PORT: String(inspectPort) } });
     await waitFor(() => agent!.logs.find((line) => line.msg === 'statechart inspector relay started (development only)'), 'inspector relay');
     expect(listenersOn(inspectPort)).toEqual(['127.0.0.1']);
+    // a frame over the relay's 1 MiB is refused: the connection is closed with 1009
+    const socket = new WebSocket(`ws://127.0.0.1:${inspectPort}`);
+    await once(socket, 'open');
+    socket.send(Buffer.alloc(2 * 1024 * 1024));
+    const [code] = await once(socket, 'close');
+    expect(code).toBe(1009);
   });
 });
 
