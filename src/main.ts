@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseCli, usage, type CliOptions } from './cli.js';
 import { loadConfig } from './config/load.js';
 import { redactSecrets } from './config/redact.js';
-import type { Config } from './config/schema.js';
-import { createLogger, forConcern, type Logger } from './log.js';
+import { createLogger, forConcern } from './log.js';
 
 /** Entry point: parse, load the config, run the tree, map signals and outcomes to exit codes. */
 async function main(argv: string[]): Promise<number> {
@@ -45,7 +44,6 @@ async function main(argv: string[]): Promise<number> {
   const { startInspector, inspectorOptions } = await import('./inspector.js');
   const rootLog = createLogger(loaded.config.log);
   const log = forConcern(rootLog, 'agent');
-  warnAboutPendingConcerns(loaded.config, log);
   const inspector = cli.inspect ? await startInspector(log, inspectorOptions(process.env)) : undefined;
   const runtime = startRuntime(loaded.config, rootLog, { inspect: inspector?.inspect });
   const { startSystemdNotify } = await import('./systemd-notify.js');
@@ -82,13 +80,6 @@ function fail(line: string, code: number): number {
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-/** Concerns the config may already name, but that this build does not run yet. */
-function warnAboutPendingConcerns(config: Config, log: Logger): void {
-  for (const name of ['monitor'] as const) {
-    if (config[name].enabled) log.warn({ concern: name }, `${name}.enabled is set, but this build does not run the ${name} concern yet`);
-  }
 }
 
 main(process.argv.slice(2)).then(
