@@ -13,31 +13,35 @@ import type { Logger } from './log.js';
 export function startSystemdNotify(env: NodeJS.ProcessEnv, root: AnyActorRef, log: Logger) {
   if (!env.NOTIFY_SOCKET) return undefined;
   const pingMs = Number(env.WATCHDOG_USEC) / 2000;
-  let sending = false;
-  let wanted: string[] | undefined;
   let ready = false;
   let phase: Phase = 'starting';
-  // One systemd-notify at a time; what is asked meanwhile is sent next (the newest status wins).
-  const send = (assignments: string[]) => {
-    if (sending) return void (wanted = [...new Set([...(wanted ?? []), ...assignments])].filter((a) => !a.startsWith('STATUS=') && a !== 'READY=1'));
-    sending = true;
+  const notify = (assignments: string[], done = () => {}) =>
     execFile('systemd-notify', assignments, { timeout: 10_000 }, (error) => {
-      sending = false;
       if (error) log.debug({ err: error.message, assignments }, 'systemd-notify failed');
-      const next = wanted;
-      wanted = undefined;
-      if (next) send([...next, ...(next.includes('STOPPING=1') ? [] : status())]);
+      done();
     });
-  };
-  const status = () => {
+  // One systemd-notify at a time; what is asked meanwhile goes with the next call, with the
+  // status as it is then. READY=1 is repeated with every message once the tree ran.
+  let sending = false;
+  let again = false;
+  let watchdogDue = false;
+  const flush = () => {
+    if (sending) return void (again = true);
+    sending = true;
+    again = false;
     phase = phaseOf(root);
     ready ||= phase === 'running' || phase === 'degraded';
-    return [`STATUS=${phase}`, ...(ready ? ['READY=1'] : [])];
+    const assignments = [...(watchdogDue ? ['WATCHDOG=1'] : []), `STATUS=${phase}`, ...(ready ? ['READY=1'] : [])];
+    watchdogDue = false;
+    notify(assignments, () => {
+      sending = false;
+      if (again) flush();
+    });
   };
   const subscription = root.subscribe(() => {
-    if (phaseOf(root) !== phase) send(status());
+    if (phaseOf(root) !== phase) flush();
   });
-  send(status()); // the tree may have moved before this was called
+  flush(); // the tree may have moved before this was called
 
   const delay = monitorEventLoopDelay({ resolution: 20 });
   let timer: NodeJS.Timeout | undefined;
@@ -47,7 +51,7 @@ export function startSystemdNotify(env: NodeJS.ProcessEnv, root: AnyActorRef, lo
       const blockedMs = delay.max / 1e6;
       delay.reset();
       // A loop blocked for most of the period is not healthy: let systemd's watchdog act.
-      if (blockedMs < pingMs) send(['WATCHDOG=1', ...status()]);
+      if (blockedMs < pingMs) (watchdogDue = true), flush();
       else log.warn({ blockedMs: Math.round(blockedMs), pingMs }, 'event loop blocked: watchdog ping withheld');
     }, pingMs);
     timer.unref();
@@ -58,9 +62,8 @@ export function startSystemdNotify(env: NodeJS.ProcessEnv, root: AnyActorRef, lo
       subscription.unsubscribe();
       if (timer) clearInterval(timer);
       delay.disable();
-      wanted = undefined;
-      sending = false;
-      send(['STOPPING=1']); // at once, beside any call still waiting on its barrier
+      again = false;
+      notify(['STOPPING=1']); // at once, beside any call still waiting on its barrier
     },
   };
 }
