@@ -158,9 +158,8 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     },
   });
 
+  const counter = (name: string, help: string, value: () => number) => totalCounter(client, registry, name, help, value);
   if (jobs) {
-    const counter = (name: string, help: string, value: () => number) =>
-      new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(value()); } });
     new Counter({
       name: 'edgevisor_jobs_total',
       help: 'Job executions finished since start, by outcome',
@@ -189,7 +188,7 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     const figure = (name: string, help: string, kind: 'gauge' | 'counter', key: keyof FirmwareFigures) =>
       kind === 'gauge'
         ? new Gauge({ name, help, registers: [registry], collect() { this.set(firmware()[key]); } })
-        : new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(firmware()[key]); } });
+        : counter(name, help, () => firmware()[key]);
     figure('edgevisor_firmware_cache_hits_total', 'Firmware requests answered from memory since start', 'counter', 'hits');
     figure('edgevisor_firmware_cache_misses_total', 'Firmware requests that had to wait for the registry or the disk cache', 'counter', 'misses');
     figure('edgevisor_firmware_cache_entries', 'Devices with a firmware cache entry', 'gauge', 'entries');
@@ -251,6 +250,11 @@ function deviceMetrics(client: typeof import('prom-client'), registry: Registry,
   });
 }
 
+/** A counter whose total is kept elsewhere and read at scrape time. */
+function totalCounter(client: typeof import('prom-client'), registry: Registry, name: string, help: string, read: () => number) {
+  return new client.Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+}
+
 /** The alerts manager's figures, read from its snapshot (the monitor invokes it with systemId 'alerts'). */
 function alertMetrics(client: typeof import('prom-client'), registry: Registry, root: () => AnyActorRef | undefined): void {
   const context = () => root()?.system.get('alerts')?.getSnapshot().context as AlertsContext | undefined;
@@ -262,8 +266,7 @@ function alertMetrics(client: typeof import('prom-client'), registry: Registry, 
       this.set(Object.values(context()?.alerts ?? {}).filter((alert) => alert.level === 'firing').length);
     },
   });
-  const counter = (name: string, help: string, key: keyof AlertsContext['counters']) =>
-    new client.Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(context()?.counters[key] ?? 0); } });
+  const counter = (name: string, help: string, key: keyof AlertsContext['counters']) => totalCounter(client, registry, name, help, () => context()?.counters[key] ?? 0);
   counter('edgevisor_alert_notices_total', 'Alert notices (firing, resolved) handed to the notifier', 'notices');
   counter('edgevisor_alert_notices_suppressed_total', 'Alert notices held back by the per-rule rate limit', 'suppressed');
   counter('edgevisor_alerts_refused_total', 'Rule x device alerts refused by monitor.maxAlerts', 'refused');
@@ -281,8 +284,7 @@ function alertMetrics(client: typeof import('prom-client'), registry: Registry, 
 
 /** The monitor's own figures: what sampling costs, what is stored, what the collector takes and refuses. */
 function monitorMetrics(client: typeof import('prom-client'), registry: Registry, figures: () => MonitorStats & { valuesStored: number }): void {
-  const counter = (name: string, help: string, key: keyof MonitorStats | 'valuesStored') =>
-    new client.Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(figures()[key]); } });
+  const counter = (name: string, help: string, key: keyof MonitorStats | 'valuesStored') => totalCounter(client, registry, name, help, () => figures()[key]);
   counter('edgevisor_monitor_samples_total', 'Host samples taken since start', 'samples');
   counter('edgevisor_monitor_sample_seconds_total', 'Seconds spent taking, storing and queueing host samples since start', 'sampleSecondsTotal');
   new client.Gauge({ name: 'edgevisor_monitor_sample_seconds', help: 'How long the last host sample took', registers: [registry], collect() { this.set(figures().lastSampleSeconds); } });
