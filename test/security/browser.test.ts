@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
-import { runAgent, runCli, waitForHealth, type AgentProcess } from '../support/agent.js';
+import { runAgent, runCli, uniqueThingName, waitForHealth, type AgentProcess } from '../support/agent.js';
 import { freePort } from '../support/ports.js';
 import { rawRequest } from '../support/raw-http.js';
 
@@ -28,7 +28,7 @@ async function startAgent(http: Record<string, unknown>): Promise<{ agent: Agent
   const port = await freePort();
   const agent = runAgent({
     config: {
-      thingName: `browser-${process.pid}`,
+      thingName: uniqueThingName('browser'),
       mqtt: { url: inject('mqttUrl'), reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.5 },
       http: { port, ...http },
       firmware: { enabled: true, registry: { url: '127.0.0.1:9', insecure: true } },

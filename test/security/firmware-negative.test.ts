@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
+import { runAgent, uniqueThingName, waitForHealth, type AgentProcess } from '../support/agent.js';
 import { fakeImage, push } from '../support/firmware.js';
 import { freePort } from '../support/ports.js';
 import { DockerRegistry, RegistryProxy } from '../support/registry.js';
@@ -27,7 +27,7 @@ describe('a flood of unknown device ids on /version, against a real docker-regis
     const port = await freePort();
     const agent = runAgent({
       config: {
-        thingName: `neg-${process.pid}`,
+        thingName: uniqueThingName('neg'),
         mqtt: { url: inject('mqttUrl'), reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.5 },
         http: { port },
         firmware: { enabled: true, freshnessSeconds: 3600, registry: { url: proxy.host, insecure: true, repositoryPrefix: 'fw' }, ...firmware },

@@ -18,6 +18,26 @@ export interface AgentProcess {
   configFile?: string;
 }
 
+/**
+ * MQTT client ids of the agents this test file has running. Two live agents with one id on one
+ * broker take the session from each other in turn, so /health flaps: refuse that at once.
+ */
+const liveClientIds = new Set<string>();
+
+function claimClientId(config: Record<string, unknown> | undefined): (() => void) | undefined {
+  const mqtt = config?.mqtt as { url?: string; clientId?: string } | undefined;
+  const id = mqtt?.clientId ?? (config?.thingName as string | undefined);
+  if (!mqtt?.url || mqtt.url === 'embedded' || !id) return undefined;
+  const key = `${mqtt.url} ${id}`;
+  if (liveClientIds.has(key)) throw new Error(`runAgent: another agent of this test is still running as MQTT client "${id}" on ${mqtt.url}; give each live agent its own thingName`);
+  liveClientIds.add(key);
+  return () => liveClientIds.delete(key);
+}
+
+let things = 0;
+/** A thing name no other agent of this run uses. */
+export const uniqueThingName = (prefix: string) => `${prefix}-${process.pid}-${++things}`;
+
 /** The built agent as a child process, the way systemd runs it. */
 export function runAgent(
   options: { config?: Record<string, unknown>; args?: string[]; env?: Record<string, string>; stateDir?: string; entry?: string } = {},
@@ -37,6 +57,7 @@ export function runAgent(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   killOnExit(child);
+  const release = claimClientId(options.config);
   const logs: AgentProcess['logs'] = [];
   let stdout = '';
   let partial = '';
@@ -49,7 +70,10 @@ export function runAgent(
   });
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('exit', (code, signal) => {
+      release?.();
+      resolve({ code, signal });
+    }),
   );
   return { child, logs, stdout: () => stdout, stderr: () => stderr, exited, stateDir, configFile };
 }
