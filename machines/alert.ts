@@ -196,6 +196,7 @@ export const alertMachine = setup({
 }).createMachine({
   id: 'alert',
   version: alertVersion,
+  options: { maxIterations: 1000 },
   context: ({ input }) => {
     const r = input.restored;
     return {

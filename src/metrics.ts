@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { AnyActorRef } from 'xstate';
 import { concerns, type SupervisorContext } from '../machines/supervisor.js';
-import { healthView, phaseOf, type Phase } from './http/views.js';
+import { healthView, phaseOf, type Phase } from './views.js';
 import type { DeviceHub } from './devices/hub.js';
 import { devicesView } from './devices/view.js';
 import type { JobStats } from './jobs/stats.js';

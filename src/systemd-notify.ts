@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
-import { phaseOf, type Phase } from './http/views.js';
+import { phaseOf, type Phase } from './views.js';
 import type { Logger } from './log.js';
 
 /**

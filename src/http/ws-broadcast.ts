@@ -1,6 +1,6 @@
 import type { AnyActorRef } from 'xstate';
 import type { ActorChanges } from '../observe.js';
-import { actorPath, actorView, stateView } from './views.js';
+import { ActorPaths, actorView, stateView } from '../views.js';
 
 /** Event types kept per actor per coalescing window (the newest). */
 const MAX_EVENTS = 8;
@@ -16,7 +16,8 @@ export type BroadcastClient = (text: string) => void;
  */
 export class ChangeBroadcast {
   private readonly clients = new Set<BroadcastClient>();
-  private readonly dirty = new Map<string, { ref: AnyActorRef; events: string[] }>();
+  private readonly dirty = new Map<string, { ref: AnyActorRef; path: string[]; events: string[] }>();
+  private readonly paths = new ActorPaths();
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private state: { text: string; root: AnyActorRef } | undefined;
@@ -59,8 +60,11 @@ export class ChangeBroadcast {
 
   private onChange(ref: AnyActorRef, eventType: string): void {
     this.state = undefined;
-    const key = actorPath(ref).join('/');
-    const entry = this.dirty.get(key) ?? { ref, events: [] };
+    const root = this.root();
+    if (!root) return;
+    const path = this.paths.of(root, ref);
+    const key = path.join('/');
+    const entry = this.dirty.get(key) ?? { ref, path, events: [] };
     entry.events.push(eventType);
     if (entry.events.length > MAX_EVENTS) entry.events.shift();
     this.dirty.set(key, entry);
@@ -70,9 +74,9 @@ export class ChangeBroadcast {
   private flush(): void {
     this.timer = undefined;
     const texts: string[] = [];
-    for (const { ref, events } of this.dirty.values()) {
+    for (const { ref, path, events } of this.dirty.values()) {
       const { children: _omitted, ...actor } = actorView(ref, 0);
-      texts.push(JSON.stringify({ type: 'actor', path: actorPath(ref), actor, events }));
+      texts.push(JSON.stringify({ type: 'actor', path, actor, events }));
     }
     this.dirty.clear();
     for (const client of [...this.clients]) for (const text of texts) client(text);

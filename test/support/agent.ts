@@ -87,7 +87,7 @@ export async function health(base: string): Promise<{ status: number; body: any 
   }
 }
 
-export const waitForHealth = (base: string, status: number, timeoutMs = 10_000) =>
+export const waitForHealth = (base: string, status: number, timeoutMs = 30_000) =>
   waitFor(async () => {
     const h = await health(base);
     return h?.status === status ? h : undefined;

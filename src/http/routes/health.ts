@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { AnyActorRef } from 'xstate';
-import { healthView } from '../views.js';
+import { healthView } from '../../views.js';
 
 /** GET /health: 200 when every enabled concern is healthy, 503 with the reasons when not. */
 export function healthRoutes(deps: { root: () => AnyActorRef | undefined }) {

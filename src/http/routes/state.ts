@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { AnyActorRef } from 'xstate';
 import { AppError } from '../../errors.js';
-import { stateView } from '../views.js';
+import { stateView } from '../../views.js';
 
 /** GET /api/v1/state: the actor tree as plain JSON. */
 export function stateRoutes(deps: { root: () => AnyActorRef | undefined }) {

@@ -1,5 +1,5 @@
 import type { AnyActorRef, StateValue } from 'xstate';
-import { concerns, type Concern, type SupervisorContext } from '../../machines/supervisor.js';
+import { concerns, type Concern, type SupervisorContext } from '../machines/supervisor.js';
 
 /** Plain, versioned JSON shapes of the actor tree. Routes and /ws render snapshots only
  * through here; a raw snapshot holds actor refs and internals and is never sent. */
@@ -44,7 +44,7 @@ export function publicContext(context: unknown): Record<string, unknown> | null 
 /** One actor and, unless `depth` is 0, its descendants. */
 export function actorView(ref: AnyActorRef, depth = Infinity): ActorView {
   const snap = snapshotOf(ref);
-  const children = Object.values(snap.children ?? {}).filter((c): c is AnyActorRef => Boolean(c));
+  const children = liveChildren(ref);
   const logic = (ref as { logic?: { id?: unknown; root?: unknown } }).logic;
   return {
     id: ref.id,
@@ -57,11 +57,35 @@ export function actorView(ref: AnyActorRef, depth = Infinity): ActorView {
   };
 }
 
-/** The ids from the root down to this actor. */
-export function actorPath(ref: AnyActorRef): string[] {
-  const path: string[] = [];
-  for (let node: AnyActorRef | undefined = ref; node; node = node._parent) path.unshift(node.id);
-  return path;
+const liveChildren = (ref: AnyActorRef) => Object.values(snapshotOf(ref).children ?? {}).filter((c): c is AnyActorRef => Boolean(c));
+
+/**
+ * The ids from the root down to actors, read from the tree's public snapshots (never from
+ * xstate's internal parent link). A path, once seen, is kept for as long as its actor lives, so
+ * an actor that has just left its parent (a job that finished) still reports where it was.
+ */
+export class ActorPaths {
+  private readonly known = new WeakMap<AnyActorRef, string[]>();
+
+  of(root: AnyActorRef, ref: AnyActorRef): string[] {
+    const path = this.known.get(ref) ?? this.find(root, ref, [root.id]) ?? [ref.id];
+    this.known.set(ref, path);
+    // its children's paths are known now, before any of them might leave
+    for (const child of liveChildren(ref)) if (!this.known.has(child)) this.known.set(child, [...path, child.id]);
+    return path;
+  }
+
+  private find(node: AnyActorRef, ref: AnyActorRef, path: string[]): string[] | undefined {
+    if (node === ref) return path;
+    for (const child of liveChildren(node)) {
+      const found = this.find(child, ref, [...path, child.id]);
+      if (found) {
+        this.known.set(child, [...path, child.id]);
+        return found;
+      }
+    }
+    return undefined;
+  }
 }
 
 export function phaseOf(root: AnyActorRef): Phase {
