@@ -17,7 +17,7 @@ import { firmwareActors } from './actors/firmware.js';
 import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs.js';
 import { monitorActors } from './actors/monitor/index.js';
-import { alertsActors } from './alerts/index.js';
+import { alertsActors } from './actors/alerts/index.js';
 import { alertsMachine } from '../machines/alerts.js';
 import { mqttClientActor } from './actors/mqtt-client.js';
 import { outboxStoreActor, type OutboxStoreDeps } from './actors/outbox-store.js';

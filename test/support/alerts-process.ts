@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline';
 import { createActor } from 'xstate';
 import { alertsMachine } from '../../machines/alerts.js';
-import { alertsActors } from '../../src/alerts/index.js';
+import { alertsActors } from '../../src/actors/alerts/index.js';
 import { createLogger } from '../../src/log.js';
 import { Slot } from '../../src/slot.js';
 

@@ -20,7 +20,7 @@ export interface MonitorDeps {
   config: Config;
   outbox: Slot<Outbox>;
   closing: Closing;
-  /** the alerts manager with its notifier (src/alerts/index.ts) */
+  /** the alerts manager with its notifier (src/actors/alerts/index.ts) */
   alerts: typeof alertsMachine;
   log: Logger;
   now?: () => number;

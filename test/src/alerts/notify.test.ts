@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
 import type { AlertNotice, AlertRule } from '../../../machines/alert.js';
 import { alertsMachine, type AlertsInput } from '../../../machines/alerts.js';
-import { alertsActors } from '../../../src/alerts/index.js';
+import { alertsActors } from '../../../src/actors/alerts/index.js';
 import { slackMessage } from '../../../src/alerts/slack.js';
 import { createLogger } from '../../../src/log.js';
 import { Drainer } from '../../../src/outbox/drainer.js';

@@ -1,14 +1,14 @@
 import { randomInt } from 'node:crypto';
-import type { BackoffPolicy } from '../../machines/shared/backoff.js';
-import { alertNotifierActor } from '../actors/alerts/notifier.js';
-import { restoreAlertsActor } from '../actors/alerts/restore.js';
-import type { Logger } from '../log.js';
-import type { Outbox } from '../outbox/queue.js';
-import type { Slot } from '../slot.js';
-import type { Channel } from './channel.js';
-import { mqttChannel } from './mqtt.js';
-import { slackChannel } from './slack.js';
-import { AlertStore } from './store.js';
+import type { BackoffPolicy } from '../../../machines/shared/backoff.js';
+import { alertNotifierActor } from './notifier.js';
+import { restoreAlertsActor } from './restore.js';
+import type { Logger } from '../../log.js';
+import type { Outbox } from '../../outbox/queue.js';
+import type { Slot } from '../../slot.js';
+import type { Channel } from '../../alerts/channel.js';
+import { mqttChannel } from '../../alerts/mqtt.js';
+import { slackChannel } from '../../alerts/slack.js';
+import { AlertStore } from '../../alerts/store.js';
 
 export interface AlertsDeps {
   stateDir: string;
