@@ -41,6 +41,8 @@ export function envKeys(): EnvKey[] {
 /** Turns the EDGEVISOR_* variables into a partial config object, or names the bad one. */
 export function fromEnv(env: NodeJS.ProcessEnv): { value: Record<string, unknown> } | { error: string } {
   const value: Record<string, unknown> = {};
+  // deriving the keys costs ~30 ms of start-up: only when some EDGEVISOR_ variable is set
+  if (!Object.keys(env).some((name) => name.startsWith(ENV_PREFIX))) return { value };
   for (const key of envKeys()) {
     const raw = env[key.name];
     if (raw === undefined) continue;
