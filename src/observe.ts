@@ -1,4 +1,5 @@
 import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { Topic } from './events.js';
 import type { Logger } from './log.js';
 
 /** `eventType`: the event that produced the new snapshot (for the dashboard's transition list). */
@@ -10,9 +11,11 @@ export type ChangeListener = (ref: AnyActorRef, eventType: string) => void;
  * in one place, instead of by log actions in the charts.
  */
 export class ActorChanges {
-  private readonly listeners = new Set<ChangeListener>();
+  private readonly changes: Topic<{ ref: AnyActorRef; eventType: string }>;
 
-  constructor(private readonly log?: Logger) {}
+  constructor(private readonly log?: Logger) {
+    this.changes = new Topic(undefined, (error) => this.log?.error({ err: String(error) }, 'change listener failed'));
+  }
 
   readonly inspect = (event: InspectionEvent): void => {
     if (event.type !== '@xstate.snapshot') return;
@@ -21,17 +24,10 @@ export class ActorChanges {
     if (this.log?.isLevelEnabled('debug') && snapshot.value !== undefined) {
       this.log.debug({ actor: ref.id, state: snapshot.value, status: snapshot.status, event: event.event.type }, 'transition');
     }
-    for (const listener of this.listeners) {
-      try {
-        listener(ref, event.event.type);
-      } catch (error) {
-        this.log?.error({ err: String(error) }, 'change listener failed');
-      }
-    }
+    this.changes.publish({ ref, eventType: event.event.type });
   };
 
   subscribe(listener: ChangeListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.changes.subscribe(({ ref, eventType }) => listener(ref, eventType));
   }
 }

@@ -1,10 +1,12 @@
+import { Topic } from './events.js';
+
 /**
  * A value that comes and goes while the process runs (the connected MQTT client, the open
  * outbox), shared between an actor that owns it and the data plane that uses it.
  */
 export class Slot<T> {
   private value: T | undefined;
-  private readonly listeners = new Set<(value: T | undefined) => void>();
+  private readonly changes = new Topic<T | undefined>();
 
   get current(): T | undefined {
     return this.value;
@@ -24,11 +26,10 @@ export class Slot<T> {
 
   /** Calls `listener` with every change; returns the unsubscribe function. */
   subscribe(listener: (value: T | undefined) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.changes.subscribe(listener);
   }
 
   private notify(): void {
-    for (const listener of this.listeners) listener(this.value);
+    this.changes.publish(this.value);
   }
 }

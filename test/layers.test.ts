@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
  */
 const layers: string[][] = [
   ['machines'],
-  ['src/log.ts', 'src/errors.ts', 'src/slot.ts', 'src/observe.ts', 'src/closing.ts', 'src/config', 'src/views.ts'],
+  ['src/log.ts', 'src/errors.ts', 'src/events.ts', 'src/slot.ts', 'src/observe.ts', 'src/closing.ts', 'src/config', 'src/views.ts'],
   ['src/mqtt', 'src/outbox', 'src/jobs', 'src/devices', 'src/firmware', 'src/monitor', 'src/alerts', 'src/broker'],
   ['src/actors', 'src/metrics.ts', 'src/supervision-log.ts', 'src/systemd-notify.ts'],
   ['src/http'],

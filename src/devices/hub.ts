@@ -1,4 +1,5 @@
 import type { WriteRefusal } from '../../machines/device.js';
+import { Topic } from '../events.js';
 import type { FrameRejection } from './protocols.js';
 
 /** The last frame a device sent that was rejected, and why. */
@@ -39,7 +40,7 @@ const MAX_KNOWN = 256;
  */
 export class DeviceHub {
   private readonly counters = new Map<string, DeviceCounters>();
-  private readonly listeners = new Map<ReadingListener, Set<string> | null>();
+  private readonly events = new Topic<{ device: string; event: HubEvent }>((e) => e.device);
 
   countersOf(id: string): DeviceCounters {
     let c = this.counters.get(id);
@@ -61,12 +62,11 @@ export class DeviceHub {
 
   /** `ids` null: every device. Returns the unsubscribe function. */
   subscribe(listener: ReadingListener, ids: Set<string> | null = null): () => void {
-    this.listeners.set(listener, ids);
-    return () => this.listeners.delete(listener);
+    return this.events.subscribe(({ device, event }) => listener(device, event), ids);
   }
 
   get listenerCount(): number {
-    return this.listeners.size;
+    return this.events.listenerCount;
   }
 
   publish(device: string, reading: Record<string, unknown>): void {
@@ -79,17 +79,10 @@ export class DeviceHub {
     c.errors++;
     c.rejected[rejection.reason] = (c.rejected[rejection.reason] ?? 0) + 1;
     c.lastRejected = rejection;
-    if (this.listeners.size > 0) this.send(device, { type: 'rejected', ...rejection });
+    if (this.events.listenerCount > 0) this.send(device, { type: 'rejected', ...rejection });
   }
 
   private send(device: string, event: HubEvent): void {
-    for (const [listener, ids] of this.listeners) {
-      if (ids && !ids.has(device)) continue;
-      try {
-        listener(device, event);
-      } catch {
-        // one broken subscriber does not stop the others
-      }
-    }
+    this.events.publish({ device, event });
   }
 }
