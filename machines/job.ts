@@ -1,4 +1,4 @@
-import { and, assign, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import { backoffMs } from './shared/backoff.js';
 import { needs } from './shared/placeholders.js';
 import { toFailure } from './shared/types.js';
@@ -11,26 +11,70 @@ export interface Execution {
   jobDocument: unknown;
 }
 
-/** The checked plan of a job, as the validateJob actor returns it (opaque to the chart
- * but for what it needs: the step names and per-step failure policy). */
+/** How a step's program starts, as validateJob checked it (allowlist, user): plain data the
+ * chart hands to runStep untouched. */
+export interface StepProgram {
+  /** the real program, after realpath */
+  path: string;
+  args: string[];
+  timeoutSeconds: number;
+  /** stderr lines allowed before the step fails */
+  allowStdErr: number;
+  /** another user's identity; absent: the agent's own */
+  runAs?: { uid: number; gid: number; home: string };
+}
+
+/** One checked step of the plan: the chart reads its name and failure policy. */
 export interface PlannedStep {
   name: string;
   ignoreStepFailure: boolean;
+  program: StepProgram;
 }
+
+/** The checked plan of a job, the validateJob actor's output. */
 export interface Plan {
   steps: PlannedStep[];
   finalStep?: PlannedStep;
+  /** report one stdout tail across all steps (the document's includeStdOut) */
+  includeStdOut: boolean;
 }
 export type Validation = { ok: true; plan: Plan } | { ok: false; reason: string };
 
-/** What a step ended as (the runStep actor's output, kept short in context). */
+/** What a step ended as: the runStep actor's output. The output streams are already cut to
+ * what a report can carry (a statusDetails value), so the chart never holds more. */
 export interface StepResult {
   name: string;
   ok: boolean;
   reason?: string;
   exitCode: number | null;
+  signal: string | null;
   durationMs: number;
-  final?: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** A step's result with the document's policy for it, as the report weighs it. */
+export interface RecordedStep extends StepResult {
+  ignoreStepFailure: boolean;
+  /** the document's finalStep: its failure fails the job whatever ignoreStepFailure says */
+  final: boolean;
+}
+
+/** What runStep is given: the step, and where it stands in the plan (for progress reports). */
+export interface RunStepInput {
+  execution: Execution;
+  step: PlannedStep;
+  /** 0-based position among all steps, the final step last */
+  index: number;
+  count: number;
+}
+
+export interface ReportInput {
+  execution: Execution;
+  status: TerminalStatus;
+  reason: string | null;
+  results: RecordedStep[];
+  includeStdOut: boolean;
 }
 
 export type TerminalStatus = 'SUCCEEDED' | 'FAILED' | 'REJECTED';
@@ -53,7 +97,7 @@ export interface JobInput {
 export interface JobContext extends JobInput {
   plan: Plan | null;
   step: number;
-  results: StepResult[];
+  results: RecordedStep[];
   failed: boolean;
   status: TerminalStatus | null;
   reason: string | null;
@@ -74,68 +118,73 @@ export interface JobOutput {
   /** what the service was told, or CANCELED when the service ended it first */
   status: TerminalStatus | 'CANCELED';
   reason: string | null;
-  results: StepResult[];
+  results: RecordedStep[];
 }
 
 export const jobVersion = '1';
 
 const currentStep = (c: JobContext) => (c.plan && c.step < c.plan.steps.length ? c.plan.steps[c.step] : undefined);
+const stepCount = (plan: Plan | null) => (plan ? plan.steps.length + (plan.finalStep ? 1 : 0) : 0);
+const failureReason = (prefix: string, result: StepResult) => `${prefix} "${result.name}" failed: ${result.reason ?? 'unknown'}`;
 
 /**
- * One job, from its document to the terminal update: validate the whole document first
- * (nothing runs if any step is refused), say IN_PROGRESS so the service's timers are armed,
- * run the steps in order (a failed step ends the run unless it may be ignored), run the
- * final step whatever happened (its failure fails the job), then report until the service
- * acknowledges. A cancel from the service stops whatever runs and ends the job unreported.
+ * One job, from its document to the terminal update: note that it was received (so it never
+ * runs twice), validate the whole document (nothing runs if any step is refused), say
+ * IN_PROGRESS so the service's timers are armed, run the steps in order (a failed step ends
+ * the run unless it may be ignored), run the final step whatever happened (its failure fails
+ * the job), then report until the service acknowledges. A cancel from the service stops
+ * whatever runs (its process group is killed) and ends the job unreported.
  */
 export const jobMachine = setup({
   types: {} as { context: JobContext; events: JobEvent; input: JobInput; output: JobOutput },
   actors: {
+    recordReceived: needs<void, { execution: Execution }>('recordReceived'),
     validateJob: needs<Validation, { execution: Execution }>('validateJob'),
-    markInProgress: needs<void, { execution: Execution; step: string }>('markInProgress'),
-    runStep: needs<StepResult, { execution: Execution; index: number; final: boolean }>('runStep'),
-    reportResult: needs<Report | void, { execution: Execution; status: TerminalStatus; reason: string | null; results: StepResult[] }>('reportResult'),
+    markInProgress: needs<void, { execution: Execution; step: string; count: number }>('markInProgress'),
+    runStep: needs<StepResult, RunStepInput>('runStep'),
+    reportResult: needs<Report, ReportInput>('reportResult'),
     recordCancel: needs<void, { execution: Execution; reason: string | null; endedBy: string | null }>('recordCancel'),
   },
   delays: { retry: ({ context }) => context.retryInMs },
   guards: {
-    isValid: ({ event }) => (event as unknown as { output: Validation }).output.ok,
-    direct: ({ context }) => context.direct,
+    isValid: (_, params: { validation: Validation }) => params.validation.ok,
+    /** valid, and in direct mode: no IN_PROGRESS first */
+    isValidDirect: ({ context }, params: { validation: Validation }) => params.validation.ok && context.direct,
     hasNextStep: ({ context }) => !context.failed && currentStep(context) !== undefined,
     hasFinalStep: ({ context }) => context.plan?.finalStep !== undefined,
     succeeded: ({ context }) => context.status === 'SUCCEEDED',
     rejected: ({ context }) => context.status === 'REJECTED',
-    endedByService: ({ event }) => Boolean((event as unknown as { output?: Report }).output?.endedBy),
+    endedByService: (_, params: { report: Report }) => params.report.endedBy !== null,
   },
   actions: {
-    takePlan: assign({ plan: ({ event }) => (event as unknown as { output: { ok: true; plan: Plan } }).output.plan }),
-    refuse: assign(({ event }) => ({
-      status: 'REJECTED' as const,
-      reason: (event as unknown as { output: { ok: false; reason: string } }).output.reason,
-    })),
-    recordStep: assign(({ context, event }) => {
-      const result = (event as unknown as { output: StepResult }).output;
-      const step = currentStep(context);
-      const failed = !result.ok && !(step?.ignoreStepFailure ?? false);
+    takeValidation: assign((_, params: { validation: Validation }) =>
+      params.validation.ok ? { plan: params.validation.plan } : { status: 'REJECTED' as const, reason: params.validation.reason },
+    ),
+    refuse: assign((_, params: { reason: string }) => ({ status: 'REJECTED' as const, reason: params.reason })),
+    recordStep: assign(({ context }, params: { result: StepResult }) => {
+      const { result } = params;
+      const ignoreStepFailure = currentStep(context)?.ignoreStepFailure ?? false;
+      const failed = !result.ok && !ignoreStepFailure;
       return {
-        results: [...context.results, result],
+        results: [...context.results, { ...result, ignoreStepFailure, final: false }],
         step: context.step + 1,
         failed: context.failed || failed,
-        reason: failed && !context.reason ? `step "${result.name}" failed: ${result.reason ?? 'unknown'}` : context.reason,
+        reason: failed && !context.reason ? failureReason('step', result) : context.reason,
       };
     }),
-    recordFinalStep: assign(({ context, event }) => {
-      const result = { ...(event as unknown as { output: StepResult }).output, final: true };
+    recordFinalStep: assign(({ context }, params: { result: StepResult }) => {
+      const { result } = params;
       return {
-        results: [...context.results, result],
+        results: [...context.results, { ...result, ignoreStepFailure: false, final: true }],
         failed: context.failed || !result.ok,
-        reason: !result.ok && !context.reason ? `final step "${result.name}" failed: ${result.reason ?? 'unknown'}` : context.reason,
+        reason: !result.ok && !context.reason ? failureReason('final step', result) : context.reason,
       };
     }),
-    recordCrash: assign(({ context, event }) => ({
+    recordCrash: assign(({ context }, params: { error: unknown }) => ({
       failed: true,
-      reason: context.reason ?? `agent error: ${toFailure((event as { error?: unknown }).error).message}`,
+      reason: context.reason ?? `agent error: ${toFailure(params.error).message}`,
     })),
+    takeCancel: assign((_, params: { reason: string; endedBy: string | null }) => ({ canceled: true, reason: params.reason, endedBy: params.endedBy })),
     decide: assign(({ context }) => ({ status: context.status ?? (context.failed ? ('FAILED' as const) : ('SUCCEEDED' as const)) })),
     scheduleRetry: assign(({ context }) => {
       const attempt = context.reportAttempts + 1;
@@ -149,31 +198,42 @@ export const jobMachine = setup({
   context: ({ input }) => ({ ...input, plan: null, step: 0, results: [], failed: false, status: null, reason: null, reportAttempts: 0, retryInMs: 0, canceled: false, endedBy: null }),
   initial: 'queued',
   on: {
-    'job.cancel': { target: '.closing', actions: assign({ canceled: true, reason: ({ event }) => event.reason, endedBy: ({ event }) => event.endedBy ?? null }) },
+    'job.cancel': { target: '.closing', actions: { type: 'takeCancel', params: ({ event }) => ({ reason: event.reason, endedBy: event.endedBy ?? null }) } },
   },
   states: {
-    queued: { always: 'validating' },
+    // Written down before anything is looked at: an execution received here never runs twice.
+    queued: {
+      invoke: {
+        src: 'recordReceived',
+        id: 'recordReceived',
+        input: ({ context }) => ({ execution: context.execution }),
+        onDone: 'validating',
+        onError: { target: 'reporting', actions: { type: 'refuse', params: ({ event }) => ({ reason: `cannot record the job: ${toFailure(event.error).message}` }) } },
+      },
+    },
     validating: {
       tags: ['busy'],
       invoke: {
         src: 'validateJob',
+        id: 'validateJob',
         input: ({ context }) => ({ execution: context.execution }),
         onDone: [
-          { guard: and(['isValid', 'direct']), target: 'running', actions: 'takePlan' },
-          { guard: 'isValid', target: 'starting', actions: 'takePlan' },
-          { target: 'reporting', actions: 'refuse' },
+          { guard: { type: 'isValidDirect', params: ({ event }) => ({ validation: event.output }) }, target: 'running', actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) } },
+          { guard: { type: 'isValid', params: ({ event }) => ({ validation: event.output }) }, target: 'starting', actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) } },
+          { target: 'reporting', actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) } },
         ],
-        onError: { target: 'reporting', actions: assign({ status: 'REJECTED', reason: ({ event }) => `invalid job document: ${toFailure(event.error).message}` }) },
+        onError: { target: 'reporting', actions: { type: 'refuse', params: ({ event }) => ({ reason: `invalid job document: ${toFailure(event.error).message}` }) } },
       },
     },
     starting: {
       tags: ['busy'],
       invoke: {
         src: 'markInProgress',
-        input: ({ context }) => ({ execution: context.execution, step: context.plan?.steps[0]?.name ?? '' }),
+        id: 'markInProgress',
+        input: ({ context }) => ({ execution: context.execution, step: context.plan?.steps[0]?.name ?? '', count: stepCount(context.plan) }),
         onDone: 'running',
         // The service would not take IN_PROGRESS: the execution was canceled or timed out meanwhile.
-        onError: { target: 'closing', actions: assign({ canceled: true, reason: ({ event }) => `could not start: ${toFailure(event.error).message}` }) },
+        onError: { target: 'closing', actions: { type: 'takeCancel', params: ({ event }) => ({ reason: `could not start: ${toFailure(event.error).message}`, endedBy: null }) } },
       },
     },
     // Each step's actor is invoked only for a step that runs: a state left at once by an
@@ -192,9 +252,10 @@ export const jobMachine = setup({
         step: {
           invoke: {
             src: 'runStep',
-            input: ({ context }) => ({ execution: context.execution, index: context.step, final: false }),
-            onDone: { target: 'next', actions: 'recordStep' },
-            onError: { target: 'next', actions: 'recordCrash' },
+            id: 'runStep',
+            input: ({ context }) => ({ execution: context.execution, step: currentStep(context)!, index: context.step, count: stepCount(context.plan) }),
+            onDone: { target: 'next', actions: { type: 'recordStep', params: ({ event }) => ({ result: event.output }) } },
+            onError: { target: 'next', actions: { type: 'recordCrash', params: ({ event }) => ({ error: event.error }) } },
           },
         },
       },
@@ -203,9 +264,10 @@ export const jobMachine = setup({
       tags: ['busy'],
       invoke: {
         src: 'runStep',
-        input: ({ context }) => ({ execution: context.execution, index: -1, final: true }),
-        onDone: { target: 'reporting', actions: 'recordFinalStep' },
-        onError: { target: 'reporting', actions: 'recordCrash' },
+        id: 'runFinalStep',
+        input: ({ context }) => ({ execution: context.execution, step: context.plan!.finalStep!, index: context.plan!.steps.length, count: stepCount(context.plan) }),
+        onDone: { target: 'reporting', actions: { type: 'recordFinalStep', params: ({ event }) => ({ result: event.output }) } },
+        onError: { target: 'reporting', actions: { type: 'recordCrash', params: ({ event }) => ({ error: event.error }) } },
       },
     },
     reporting: {
@@ -219,15 +281,25 @@ export const jobMachine = setup({
         sending: {
           invoke: {
             src: 'reportResult',
-            input: ({ context }) => ({ execution: context.execution, status: context.status!, reason: context.reason, results: context.results }),
+            id: 'reportResult',
+            input: ({ context }) => ({
+              execution: context.execution,
+              status: context.status!,
+              reason: context.reason,
+              results: context.results,
+              includeStdOut: context.plan?.includeStdOut ?? false,
+            }),
             onDone: [
               {
-                guard: 'endedByService',
+                guard: { type: 'endedByService', params: ({ event }) => ({ report: event.output }) },
                 target: '#job.canceled',
-                actions: assign({
-                  canceled: true,
-                  reason: ({ event }) => `the service ended this execution first (${(event.output as Report).endedBy}); the result was not taken`,
-                }),
+                actions: {
+                  type: 'takeCancel',
+                  params: ({ context, event }) => ({
+                    reason: `the service ended this execution first (${event.output.endedBy}); the result was not taken`,
+                    endedBy: context.endedBy,
+                  }),
+                },
               },
               { guard: 'succeeded', target: '#job.succeeded' },
               { guard: 'rejected', target: '#job.rejected' },
@@ -240,10 +312,12 @@ export const jobMachine = setup({
         waiting: { after: { retry: 'sending' } },
       },
     },
-    // The service ended the execution: what runs was stopped with this state's entry; record it.
+    // The service ended the execution: what ran was stopped on the way here (its actor's
+    // signal kills the process group); record it.
     closing: {
       invoke: {
         src: 'recordCancel',
+        id: 'recordCancel',
         input: ({ context }) => ({ execution: context.execution, reason: context.reason, endedBy: context.endedBy }),
         onDone: 'canceled',
         onError: 'canceled',

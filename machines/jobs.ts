@@ -1,8 +1,8 @@
-import { assign, enqueueActions, sendTo, setup, type AnyActorLogic } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import { backoffMs } from './shared/backoff.js';
 import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure, type Failure } from './shared/types.js';
-import type { Execution, JobOutput } from './job.js';
+import { jobMachine, type Execution, type JobOutput } from './job.js';
 
 export interface ExecutionId {
   jobId: string;
@@ -26,9 +26,14 @@ export interface JobsInput {
   launcher?: string;
 }
 
+/** The job that runs: its execution and the id of its live child actor. */
+export interface CurrentJob extends ExecutionId {
+  childId: string;
+}
+
 export interface JobsContext extends JobsInput {
   online: boolean;
-  current: ExecutionId | null;
+  current: CurrentJob | null;
   /** jobId#executionNumber of executions already run (or refused), newest last */
   recent: string[];
   /** the execution the service offered that had run already: its result goes again */
@@ -41,9 +46,14 @@ export interface JobsContext extends JobsInput {
   noticePending: boolean;
 }
 
+/** What the jobs chart hears: the feed's facts, and its job child ending. */
+export type JobsEvent =
+  | JobsFeedEvent
+  | { type: `xstate.done.actor.${string}`; actorId: string; output?: JobOutput }
+  | { type: `xstate.error.actor.${string}`; actorId: string; error?: unknown };
+
 export const jobsVersion = '1';
 export const keyOf = (e: ExecutionId) => `${e.jobId}#${e.executionNumber}`;
-const isJobChild = (id: string | undefined) => id?.startsWith('job:') ?? false;
 
 /**
  * The jobs concern: one job at a time. Asks the service for the next execution at start,
@@ -54,15 +64,8 @@ const isJobChild = (id: string | undefined) => id?.startsWith('job:') ?? false;
  * retry (a new executionNumber) runs. When a notification shows the running job is no longer
  * the head, the service is asked, and a job it ended is canceled.
  */
-export const jobsMachine = setup({
-  types: {} as {
-    context: JobsContext;
-    events:
-      | JobsFeedEvent
-      | { type: `xstate.done.actor.${string}`; actorId?: string; output?: JobOutput }
-      | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
-    input: JobsInput;
-  },
+const jobsSetup = setup({
+  types: {} as { context: JobsContext; events: JobsEvent; input: JobsInput },
   actors: {
     jobsFeed: needsCallback<JobsFeedEvent>('jobsFeed'),
     recover: needs<{ recent: string[] }, void>('recover'),
@@ -71,63 +74,69 @@ export const jobsMachine = setup({
     resendResult: needs<void, { key: string }>('resendResult'),
     /** null while the execution is live at the service, else the status it ended it with (TIMED_OUT, CANCELED…) */
     checkCurrent: needs<string | null, ExecutionId>('checkCurrent'),
-    job: needsCallback('job') as AnyActorLogic,
+    /** src/ provides it with its real actors (jobMachine.provide) */
+    job: jobMachine,
   },
   delays: { retry: ({ context }) => context.retryInMs },
   guards: {
     online: ({ context }) => context.online,
-    noticePending: ({ context, event }) => context.noticePending && (event as unknown as { output: Execution | null }).output === null,
-    nothingPending: ({ event }) => (event as unknown as { output: Execution | null }).output === null,
-    ranAlready: ({ context, event }) => context.recent.includes(keyOf((event as unknown as { output: Execution }).output)),
+    noticePending: ({ context }, params: { next: Execution | null }) => context.noticePending && params.next === null,
+    nothingPending: (_, params: { next: Execution | null }) => params.next === null,
+    ranAlready: ({ context }, params: { next: Execution | null }) => params.next !== null && context.recent.includes(keyOf(params.next)),
     // An offer that has not run here is taken as it is: the round trip of asking saved. Not in
     // direct mode, where no IN_PROGRESS update would first tell a stale offer from a live one.
-    takeOffer: ({ context, event }) => {
-      const offered = (event as { offered?: Execution }).offered;
-      return !context.direct && offered !== undefined && !context.recent.includes(keyOf(offered));
-    },
-    namesExecution: ({ event }) => event.type === 'jobs.notified' && event.execution !== null,
-    namesNewExecution: ({ context, event }) => event.type === 'jobs.notified' && event.execution !== null && !context.recent.includes(keyOf(event.execution)),
-    otherHead: ({ context, event }) =>
-      event.type === 'jobs.notified' && context.current !== null && (event.execution === null || keyOf(event.execution) !== keyOf(context.current)),
-    ended: ({ event }) => (event as unknown as { output: string | null }).output !== null,
-    isJobChild: ({ event }) => isJobChild((event as { actorId?: string }).actorId),
+    takeOffer: ({ context }, params: { offered: Execution | undefined }) =>
+      !context.direct && params.offered !== undefined && !context.recent.includes(keyOf(params.offered)),
+    namesExecution: (_, params: { named: ExecutionId | null }) => params.named !== null,
+    namesNewExecution: ({ context }, params: { named: ExecutionId | null }) => params.named !== null && !context.recent.includes(keyOf(params.named)),
+    otherHead: ({ context }, params: { named: ExecutionId | null }) => context.current !== null && (params.named === null || keyOf(params.named) !== keyOf(context.current)),
+    ended: (_, params: { endedBy: string | null }) => params.endedBy !== null,
+    isCurrentJob: ({ context }, params: { actorId: string }) => context.current?.childId === params.actorId,
   },
   actions: {
-    startJob: enqueueActions(({ enqueue, context, event }) => {
-      const execution = ((event as { output?: Execution }).output ?? (event as { offered?: Execution }).offered)!;
-      enqueue.assign({ current: { jobId: execution.jobId, executionNumber: execution.executionNumber }, attempts: 0 });
+    startJob: enqueueActions(({ enqueue, context }, params: { execution: Execution }) => {
+      const { execution } = params;
+      const childId = `job:${execution.jobId}`;
+      enqueue.assign({ current: { jobId: execution.jobId, executionNumber: execution.executionNumber, childId }, attempts: 0 });
       enqueue.spawnChild('job', {
-        id: `job:${execution.jobId}`,
+        id: childId,
         input: { execution, direct: context.direct, retry: context.retry, jitterSeed: context.jitterSeed + context.finished },
       });
     }),
-    finishJob: enqueueActions(({ enqueue, context, event }) => {
-      const id = (event as { actorId?: string }).actorId!;
-      const output = (event as { output?: JobOutput }).output;
-      const key = output ? `${output.jobId}#${output.executionNumber}` : context.current ? keyOf(context.current) : undefined;
+    finishJob: enqueueActions(({ enqueue, context }, params: { output: JobOutput | undefined }) => {
+      const { current } = context;
+      const key = params.output ? keyOf(params.output) : current ? keyOf(current) : undefined;
       const max = context.maxRecent ?? 500;
       enqueue.assign({
         current: null,
         finished: context.finished + 1,
         recent: key ? [...context.recent.filter((k) => k !== key), key].slice(-max) : context.recent,
       });
-      enqueue.stopChild(id);
+      if (current) enqueue.stopChild(current.childId);
     }),
-    scheduleRetry: assign(({ context, event }) => {
+    scheduleRetry: assign(({ context }, params: { error: unknown }) => {
       const attempts = context.attempts + 1;
-      return { attempts, retryInMs: backoffMs(context.retry, attempts, context.jitterSeed), lastError: toFailure((event as { error?: unknown }).error) };
+      return { attempts, retryInMs: backoffMs(context.retry, attempts, context.jitterSeed), lastError: toFailure(params.error) };
     }),
-    cancelCurrent: sendTo(
-      ({ context }) => `job:${context.current?.jobId}`,
-      ({ event }) => {
-        const endedBy = (event as unknown as { output: string }).output;
-        // 'ended': the service would not say which status (a describe of an ended execution is refused)
-        const which = endedBy === 'ended' ? '' : ` (${endedBy})`;
-        return { type: 'job.cancel' as const, reason: `the service ended this execution${which}`, endedBy };
-      },
-    ),
+    cancelCurrent: enqueueActions(({ enqueue, context }, params: { endedBy: string }) => {
+      if (!context.current) return;
+      // 'ended': the service would not say which status (a describe of an ended execution is refused)
+      const which = params.endedBy === 'ended' ? '' : ` (${params.endedBy})`;
+      enqueue.sendTo(context.current.childId, { type: 'job.cancel', reason: `the service ended this execution${which}`, endedBy: params.endedBy });
+    }),
   },
-}).createMachine({
+});
+
+/** An offer taken as it is (guard takeOffer), from wherever a notification may start a job. */
+const takeOffer = {
+  guard: { type: 'takeOffer', params: ({ event }: { event: Extract<JobsEvent, { type: 'jobs.notified' }> }) => ({ offered: event.offered }) },
+  target: 'busy',
+  actions: { type: 'startJob', params: ({ event }: { event: Extract<JobsEvent, { type: 'jobs.notified' }> }) => ({ execution: event.offered! }) },
+} as const;
+/** A failed request: wait, then catch up again (or go offline). */
+const retryAfter = { type: 'scheduleRetry', params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }) } as const;
+
+export const jobsMachine = jobsSetup.createMachine({
   id: 'jobs',
   version: jobsVersion,
   options: { maxIterations: 1000 },
@@ -139,7 +148,7 @@ export const jobsMachine = setup({
     // Wherever no state takes it: remembered, so no wake-up is lost. A notice that the list is
     // empty, or naming a job run here already (what our own terminal update makes the
     // service announce), cannot turn an empty answer into a job: it asks nothing again.
-    'jobs.notified': { guard: 'namesNewExecution', actions: assign({ noticePending: true }) },
+    'jobs.notified': { guard: { type: 'namesNewExecution', params: ({ event }) => ({ named: event.execution }) }, actions: assign({ noticePending: true }) },
   },
   initial: 'recovering',
   states: {
@@ -147,6 +156,7 @@ export const jobsMachine = setup({
     recovering: {
       invoke: {
         src: 'recover',
+        id: 'recover',
         onDone: { target: 'offline', actions: assign({ recent: ({ event }) => event.output.recent }) },
         onError: { target: 'offline', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) },
       },
@@ -159,7 +169,7 @@ export const jobsMachine = setup({
     // Results computed but not acknowledged (a restart, an outage) go first.
     catchingUp: {
       tags: ['healthy'],
-      invoke: { src: 'resendPending', onDone: 'asking', onError: { target: 'retrying', actions: 'scheduleRetry' } },
+      invoke: { src: 'resendPending', id: 'resendPending', onDone: 'asking', onError: { target: 'retrying', actions: retryAfter } },
       on: { 'jobs.offline': { target: 'offline', actions: assign({ online: false }) } },
     },
     asking: {
@@ -167,27 +177,34 @@ export const jobsMachine = setup({
       entry: assign({ noticePending: false }),
       // an offer taken here leaves the answer on its way unread (it would name the same job)
       on: {
-        'jobs.notified': { guard: 'takeOffer', target: 'busy', actions: 'startJob' },
+        'jobs.notified': takeOffer,
         'jobs.offline': { target: 'offline', actions: assign({ online: false }) },
       },
       invoke: {
         src: 'askNext',
+        id: 'askNext',
         onDone: [
-          { guard: 'noticePending', target: 'asking', reenter: true },
-          { guard: 'nothingPending', target: 'idle', actions: assign({ attempts: 0, lastError: null }) },
-          { guard: 'ranAlready', target: 'resending', actions: assign({ repeat: ({ event }) => keyOf(event.output!) }) },
-          { target: 'busy', actions: 'startJob' },
+          { guard: { type: 'noticePending', params: ({ event }) => ({ next: event.output }) }, target: 'asking', reenter: true },
+          { guard: { type: 'nothingPending', params: ({ event }) => ({ next: event.output }) }, target: 'idle', actions: assign({ attempts: 0, lastError: null }) },
+          {
+            guard: { type: 'ranAlready', params: ({ event }) => ({ next: event.output }) },
+            target: 'resending',
+            actions: assign({ repeat: ({ event }) => (event.output ? keyOf(event.output) : null) }),
+          },
+          // nothingPending above has taken null
+          { target: 'busy', actions: { type: 'startJob', params: ({ event }) => ({ execution: event.output! }) } },
         ],
-        onError: { target: 'retrying', actions: 'scheduleRetry' },
+        onError: { target: 'retrying', actions: retryAfter },
       },
     },
     resending: {
       tags: ['healthy'],
       invoke: {
         src: 'resendResult',
-        input: ({ context }) => ({ key: context.repeat! }),
+        id: 'resendResult',
+        input: ({ context }) => ({ key: context.repeat ?? '' }),
         onDone: 'asking',
-        onError: { target: 'retrying', actions: 'scheduleRetry' },
+        onError: { target: 'retrying', actions: retryAfter },
       },
     },
     retrying: {
@@ -200,24 +217,40 @@ export const jobsMachine = setup({
       on: {
         // an empty list leaves nothing to ask about; a job run here already is asked about
         // (the service still offers it: our result may not have arrived)
-        'jobs.notified': [{ guard: 'takeOffer', target: 'busy', actions: 'startJob' }, { guard: 'namesExecution', target: 'asking' }],
+        'jobs.notified': [takeOffer, { guard: { type: 'namesExecution', params: ({ event }) => ({ named: event.execution }) }, target: 'asking' }],
         'jobs.offline': { target: 'offline', actions: assign({ online: false }) },
       },
     },
     busy: {
       tags: ['healthy', 'busy'],
       on: {
-        'xstate.done.actor.*': { guard: 'isJobChild', target: '.finished', actions: 'finishJob' },
-        'xstate.error.actor.*': { guard: 'isJobChild', target: '.finished', actions: 'finishJob' },
+        'xstate.done.actor.*': {
+          guard: { type: 'isCurrentJob', params: ({ event }) => ({ actorId: event.actorId }) },
+          target: '.finished',
+          actions: { type: 'finishJob', params: ({ event }) => ({ output: event.output }) },
+        },
+        'xstate.error.actor.*': {
+          guard: { type: 'isCurrentJob', params: ({ event }) => ({ actorId: event.actorId }) },
+          target: '.finished',
+          actions: { type: 'finishJob', params: { output: undefined } },
+        },
       },
       initial: 'watching',
       states: {
-        watching: { on: { 'jobs.notified': { guard: 'otherHead', target: 'checking' } } },
+        watching: { on: { 'jobs.notified': { guard: { type: 'otherHead', params: ({ event }) => ({ named: event.execution }) }, target: 'checking' } } },
         checking: {
           invoke: {
             src: 'checkCurrent',
-            input: ({ context }) => context.current!,
-            onDone: [{ guard: 'ended', target: 'watching', actions: 'cancelCurrent' }, { target: 'watching' }],
+            id: 'checkCurrent',
+            input: ({ context }) => ({ jobId: context.current?.jobId ?? '', executionNumber: context.current?.executionNumber ?? 0 }),
+            onDone: [
+              {
+                guard: { type: 'ended', params: ({ event }) => ({ endedBy: event.output }) },
+                target: 'watching',
+                actions: { type: 'cancelCurrent', params: ({ event }) => ({ endedBy: event.output ?? 'ended' }) },
+              },
+              { target: 'watching' },
+            ],
             onError: 'watching',
           },
         },

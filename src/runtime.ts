@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { MqttClient } from 'mqtt';
 import { devicesMachine } from '../machines/devices.js';
-import { jobsMachine } from '../machines/jobs.js';
 import { linkMachine } from '../machines/link.js';
 import { listenerMachine } from '../machines/listener.js';
 import { outboxMachine } from '../machines/outbox.js';
@@ -15,7 +14,7 @@ import { embeddedBrokerActor } from './actors/embedded-broker.js';
 import { agentCredentials, type Credentials } from './broker/credentials.js';
 import { firmwareActors } from './actors/firmware.js';
 import { httpServerActor } from './actors/http-server.js';
-import { jobsActors } from './actors/jobs.js';
+import { jobsActors } from './actors/jobs/index.js';
 import { monitorActors } from './actors/monitor/index.js';
 import { alertsActors } from './actors/alerts/index.js';
 import { alertsMachine } from '../machines/alerts.js';
@@ -87,7 +86,6 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     actors: { outboxStore: outboxStoreActor(outboxStoreDeps(config, { session, outbox: outboxSlot, deadLetters, closing, log: forConcern(log, 'outbox') })) },
   });
   const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
-  const jobs = jobsMachine.provide({ actors: jobsParts.actors });
   const firmwareService = new FirmwareService(root, changes, { waitMs: 120_000, onTouched: (devices) => firmwareParts.disk.touch(devices), log: forConcern(log, 'firmware') });
   const firmwareParts = firmwareActors({ config, service: firmwareService, log: forConcern(log, 'firmware') });
   const firmwareFigures = () => {
@@ -161,7 +159,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       broker,
       link,
       outbox,
-      jobs,
+      jobs: jobsParts.machine,
       firmware: firmwareParts.machine,
       devices,
       monitor: monitorParts.machine,

@@ -1,12 +1,17 @@
-import type { TerminalStatus } from '../../machines/job.js';
-import { lastChars, statusDetails, type StatusDetails } from './status-details.js';
+import type { RecordedStep, StepResult, TerminalStatus } from '../../machines/job.js';
+import { clean, lastChars, statusDetails, type StatusDetails } from './status-details.js';
 import type { StepOutcome } from './run-step.js';
 
-/** A step that ran (or was refused), with the document's policy for it. */
-export interface ReportedStep extends StepOutcome {
-  ignoreStepFailure: boolean;
-  /** the document's finalStep: its failure fails the job whatever ignoreStepFailure says */
-  final: boolean;
+/** A step that ran (or was refused), with the document's policy for it: what the job chart records. */
+export type ReportedStep = RecordedStep;
+
+/**
+ * A step's outcome as the job chart keeps it: the output streams cut to the tail a report can
+ * carry (what statusDetails would keep of them), so no more than that travels through the chart.
+ */
+export function forReport(outcome: StepOutcome): StepResult {
+  const { name, ok, reason, exitCode, signal, durationMs } = outcome;
+  return { name, ok, reason, exitCode, signal, durationMs, stdout: lastChars(clean(outcome.stdout)), stderr: lastChars(clean(outcome.stderr)) };
 }
 
 /** Whether this step's failure decided the job (an ignored failure did not). */

@@ -52,13 +52,11 @@ export async function runProcess(options: RunOptions): Promise<ProcessResult> {
   const cap = options.outputCapBytes ?? 64 * 1024;
   const stdout = new TailBuffer(cap);
   const stderr = new TailBuffer(cap);
-  let timedOut = false;
-  let aborted = false;
+  const ending = { timedOut: false, aborted: false };
   const result = (ended: Partial<ProcessResult>): ProcessResult => ({
     exitCode: null,
     signal: null,
-    timedOut,
-    aborted,
+    ...ending,
     stdout: stdout.text(),
     stderr: stderr.text(),
     stdoutBytes: stdout.totalBytes,
@@ -75,10 +73,17 @@ export async function runProcess(options: RunOptions): Promise<ProcessResult> {
   } catch (error) {
     return result({ spawnError: `${(error as NodeJS.ErrnoException).code ?? 'error'}: ${(error as Error).message}` });
   }
-  const pgid = child.pid;
-  options.onSpawn?.(pgid);
+  options.onSpawn?.(child.pid);
+  return result(await supervise(child, options, { stdout, stderr }, ending));
+}
 
-  return new Promise<ProcessResult>((resolve) => {
+/**
+ * Drains the started program's pipes into the tails and ends its group on timeout or abort
+ * (noted in `ending`); resolves with its exit once it has exited and both pipes are closed.
+ */
+function supervise(child: Launched, options: RunOptions, tails: { stdout: TailBuffer; stderr: TailBuffer }, ending: { timedOut: boolean; aborted: boolean }): Promise<Exit> {
+  const pgid = child.pid;
+  return new Promise<Exit>((resolve) => {
     const timers: NodeJS.Timeout[] = [];
     const signalGroup = (signal: NodeJS.Signals) => {
       try {
@@ -92,14 +97,14 @@ export async function runProcess(options: RunOptions): Promise<ProcessResult> {
       timers.push(setTimeout(() => signalGroup('SIGKILL'), options.graceMs ?? 5000));
     };
     const onAbort = () => {
-      aborted = true;
+      ending.aborted = true;
       stop();
     };
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
     timers.push(
       setTimeout(() => {
-        timedOut = true;
+        ending.timedOut = true;
         stop();
       }, options.timeoutMs),
     );
@@ -112,9 +117,9 @@ export async function runProcess(options: RunOptions): Promise<ProcessResult> {
       signalGroup('SIGKILL'); // a background child that let go of the pipes goes too
       for (const t of timers) clearTimeout(t);
       options.signal?.removeEventListener('abort', onAbort);
-      resolve(result(exit));
+      resolve(exit);
     };
-    for (const [stream, tail] of [[child.stdout, stdout], [child.stderr, stderr]] as const) {
+    for (const [stream, tail] of [[child.stdout, tails.stdout], [child.stderr, tails.stderr]] as const) {
       stream.on('data', (chunk: Buffer) => tail.push(chunk));
       stream.on('error', () => {}); // a failed read ends the pipe like EOF: 'close' follows
       stream.once('close', () => {

@@ -1,3 +1,4 @@
+import type { PlannedStep } from '../../machines/job.js';
 import type { StepPlan } from './document.js';
 import { resolveStep } from './allowlist.js';
 import { runProcess } from './run-process.js';
@@ -44,25 +45,40 @@ export async function checkStep(step: StepPlan, context: Pick<StepContext, 'allo
   return identity.ok ? { ok: true, path: resolved.path, runAs: identity.runAs } : identity;
 }
 
+/** A checked step as the job chart carries it: the program with its final arguments. The
+ * AWS IoT Device Client passes runAsUser (or "") as a handler's first argument; handlers
+ * written for it expect that. */
+export function toPlanned(step: StepPlan, check: { path: string; runAs?: RunAs }): PlannedStep {
+  const args = step.type === 'runHandler' ? [step.runAsUser ?? '', ...step.args] : step.args;
+  return {
+    name: step.name,
+    ignoreStepFailure: step.ignoreStepFailure,
+    program: { path: check.path, args, timeoutSeconds: step.timeoutSeconds, allowStdErr: step.allowStdErr, ...(check.runAs ? { runAs: check.runAs } : {}) },
+  };
+}
+
 /**
- * One step of a job (the `runStep` actor's work): check it (unless the job's validation
- * already did, and runs the real path it found), run it, and judge it. A step fails on a
- * non-zero exit, a signal, a timeout, or more stderr lines than `allowStdErr` allows;
- * stderr never hides a bad exit.
+ * One step of a job: check it (unless the job's validation already did, and runs the real
+ * path it found), run it, and judge it.
  */
 export async function runStep(step: StepPlan, context: StepContext, checked?: CheckedStep): Promise<StepOutcome> {
-  const blank = { name: step.name, exitCode: null, signal: null, timedOut: false, canceled: false, stdout: '', stderr: '', durationMs: 0 };
   const check = checked ?? (await checkStep(step, context));
-  if (!check.ok) return { ...blank, ok: false, refused: true, reason: check.reason };
-  const runAs = check.runAs;
+  if (!check.ok) return { ...blank(step.name), ok: false, refused: true, reason: check.reason };
+  return runPlanned(toPlanned(step, check), context);
+}
 
-  // The AWS IoT Device Client passes runAsUser (or "") as a handler's first argument;
-  // handlers written for it expect that.
-  const args = step.type === 'runHandler' ? [step.runAsUser ?? '', ...step.args] : step.args;
+/**
+ * A checked step (the `runStep` actor's work): run it and judge it. A step fails on a
+ * non-zero exit, a signal, a timeout, or more stderr lines than `allowStdErr` allows;
+ * stderr never hides a bad exit. An aborted `signal` kills its process group.
+ */
+export async function runPlanned(step: PlannedStep, context: StepContext): Promise<StepOutcome> {
+  const { program } = step;
+  const runAs = program.runAs;
   const result = await runProcess({
-    path: check.path,
-    args,
-    timeoutMs: step.timeoutSeconds * 1000,
+    path: program.path,
+    args: program.args,
+    timeoutMs: program.timeoutSeconds * 1000,
     graceMs: context.graceMs,
     env: { PATH: SAFE_PATH, LANG: 'C.UTF-8', HOME: runAs?.home ?? '/', EDGEVISOR_JOB_ID: context.jobId },
     cwd: runAs?.home ?? '/',
@@ -74,7 +90,7 @@ export async function runStep(step: StepPlan, context: StepContext, checked?: Ch
     onSpawn: context.onSpawn,
   });
   const outcome = {
-    ...blank,
+    ...blank(step.name),
     refused: false,
     exitCode: result.exitCode,
     signal: result.signal,
@@ -85,17 +101,19 @@ export async function runStep(step: StepPlan, context: StepContext, checked?: Ch
     durationMs: result.durationMs,
   };
   const reason = result.spawnError
-    ? `cannot start ${check.path}: ${result.spawnError}`
+    ? `cannot start ${program.path}: ${result.spawnError}`
     : result.aborted
       ? 'canceled'
       : result.timedOut
-        ? `timed out after ${step.timeoutSeconds} s`
+        ? `timed out after ${program.timeoutSeconds} s`
         : result.signal
           ? `killed by signal ${result.signal}`
           : result.exitCode !== 0
             ? `exited with code ${result.exitCode}`
-            : result.stderrLines > step.allowStdErr
-              ? `wrote ${result.stderrLines} lines to stderr; allowStdErr is ${step.allowStdErr}`
+            : result.stderrLines > program.allowStdErr
+              ? `wrote ${result.stderrLines} lines to stderr; allowStdErr is ${program.allowStdErr}`
               : undefined;
   return { ...outcome, ok: reason === undefined, reason };
 }
+
+const blank = (name: string) => ({ name, exitCode: null, signal: null, timedOut: false, canceled: false, stdout: '', stderr: '', durationMs: 0 });

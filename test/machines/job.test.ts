@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate';
-import { jobMachine, type Execution, type JobInput, type Plan, type Report, type StepResult, type Validation } from '../../machines/job.js';
+import { jobMachine, type JobInput, type Plan, type PlannedStep, type Report, type RunStepInput, type StepResult, type Validation } from '../../machines/job.js';
 import { advance, flush } from '../support/clock.js';
 import { fakePromise } from '../support/fakes.js';
 
@@ -10,24 +10,40 @@ const input: JobInput = {
   retry: { minMs: 1000, maxMs: 8000 },
   jitterSeed: 1,
 };
-const plan = (steps: Array<[string, boolean?]>, finalStep?: string): Plan => ({
-  steps: steps.map(([name, ignoreStepFailure]) => ({ name, ignoreStepFailure: ignoreStepFailure ?? false })),
-  finalStep: finalStep ? { name: finalStep, ignoreStepFailure: false } : undefined,
+const planned = (name: string, ignoreStepFailure = false): PlannedStep => ({
+  name,
+  ignoreStepFailure,
+  program: { path: '/bin/true', args: [], timeoutSeconds: 5, allowStdErr: 0 },
 });
-const result = (name: string, ok: boolean): StepResult => ({ name, ok, reason: ok ? undefined : 'exited with code 1', exitCode: ok ? 0 : 1, durationMs: 5 });
+const plan = (steps: Array<[string, boolean?]>, finalStep?: string): Plan => ({
+  steps: steps.map(([name, ignoreStepFailure]) => planned(name, ignoreStepFailure)),
+  finalStep: finalStep ? planned(finalStep) : undefined,
+  includeStdOut: false,
+});
+const result = (name: string, ok: boolean): StepResult => ({
+  name,
+  ok,
+  reason: ok ? undefined : 'exited with code 1',
+  exitCode: ok ? 0 : 1,
+  signal: null,
+  durationMs: 5,
+  stdout: '',
+  stderr: '',
+});
+const acknowledged: Report = { endedBy: null };
 
 function start(validation: Validation, stepOk: Record<string, boolean> = {}, over: Partial<JobInput> = {}) {
   const clock = new SimulatedClock();
   const calls: string[] = [];
-  const report = fakePromise<Report | void>();
+  const report = fakePromise<Report>();
   const markInProgress = fakePromise<void>();
   const machine = jobMachine.provide({
     actors: {
+      recordReceived: fromPromise(async () => {}),
       validateJob: fromPromise(async () => validation),
       markInProgress: markInProgress.logic,
-      runStep: fromPromise<StepResult, { execution: Execution; index: number; final: boolean }>(async ({ input: i }) => {
-        const p = validation.ok ? validation.plan : plan([]);
-        const name = i.final ? p.finalStep!.name : p.steps[i.index].name;
+      runStep: fromPromise<StepResult, RunStepInput>(async ({ input: i }) => {
+        const name = i.step.name;
         calls.push(name);
         return result(name, stepOk[name] ?? true);
       }),
@@ -64,7 +80,7 @@ describe('job machine', () => {
     expect(job.calls).toEqual(['a', 'b']);
     expect(job.actor.getSnapshot().value).toEqual({ reporting: 'sending' });
     expect(job.report.calls).toBe(1);
-    job.report.resolve();
+    job.report.resolve(acknowledged);
     await settle(job);
     expect(job.actor.getSnapshot().value).toBe('succeeded');
     expect(job.actor.getSnapshot().output).toMatchObject({ jobId: 'job-1', status: 'SUCCEEDED', reason: null });
@@ -77,7 +93,7 @@ describe('job machine', () => {
     job.markInProgress.resolve();
     await settle(job);
     expect(job.calls).toEqual(['a', 'b', 'cleanup']);
-    job.report.resolve();
+    job.report.resolve(acknowledged);
     await settle(job);
     expect(job.actor.getSnapshot().output).toMatchObject({ status: 'FAILED', reason: 'step "b" failed: exited with code 1' });
     expect(job.actor.getSnapshot().output?.results.map((r) => r.name)).toEqual(['a', 'b', 'cleanup']);
@@ -88,7 +104,7 @@ describe('job machine', () => {
     await settle(ok);
     ok.markInProgress.resolve();
     await settle(ok);
-    ok.report.resolve();
+    ok.report.resolve(acknowledged);
     await settle(ok);
     expect(ok.calls).toEqual(['a', 'b']);
     expect(ok.actor.getSnapshot().output?.status).toBe('SUCCEEDED');
@@ -97,7 +113,7 @@ describe('job machine', () => {
     await settle(final);
     final.markInProgress.resolve();
     await settle(final);
-    final.report.resolve();
+    final.report.resolve(acknowledged);
     await settle(final);
     expect(final.actor.getSnapshot().output).toMatchObject({ status: 'FAILED', reason: 'final step "cleanup" failed: exited with code 1' });
   });
@@ -106,7 +122,7 @@ describe('job machine', () => {
     const job = start({ ok: false, reason: 'invalid job document: steps must be a non-empty array' });
     await settle(job);
     expect(job.actor.getSnapshot().value).toEqual({ reporting: 'sending' });
-    job.report.resolve();
+    job.report.resolve(acknowledged);
     await settle(job);
     expect(job.calls).toEqual([]);
     expect(job.markInProgress.calls).toBe(0);
@@ -132,7 +148,7 @@ describe('job machine', () => {
     expect(wait).toBeGreaterThanOrEqual(500);
     await advance(job.clock, wait);
     expect(job.report.calls).toBe(1);
-    job.report.resolve();
+    job.report.resolve(acknowledged);
     await settle(job);
     expect(job.actor.getSnapshot().value).toBe('succeeded');
   });
@@ -165,7 +181,7 @@ describe('job machine: a computed result', () => {
     await settle(job);
     job.actor.send({ type: 'job.cancel', reason: 'head changed' });
     expect(job.actor.getSnapshot().value).toEqual({ reporting: 'sending' });
-    job.report.resolve();
+    job.report.resolve(acknowledged);
     await settle(job);
     expect(job.actor.getSnapshot().output?.status).toBe('SUCCEEDED');
   });
@@ -191,16 +207,16 @@ describe('job machine: a computed result', () => {
     await settle(job);
     job.markInProgress.resolve();
     await settle(job);
-    job.report.resolve();
+    job.report.resolve(acknowledged);
     await settle(job);
     expect(job.actor.getSnapshot().value).toBe('succeeded');
-    expect(job.created).toEqual(['validateJob', 'markInProgress', 'runStep', 'runStep', 'reportResult']);
+    expect(job.created).toEqual(['recordReceived', 'validateJob', 'markInProgress', 'runStep', 'runStep', 'reportResult']);
 
     const direct = start({ ok: true, plan: plan([['a']], 'cleanup') }, {}, { direct: true });
     await settle(direct);
-    direct.report.resolve();
+    direct.report.resolve(acknowledged);
     await settle(direct);
     expect(direct.calls).toEqual(['a', 'cleanup']);
-    expect(direct.created).toEqual(['validateJob', 'runStep', 'runStep', 'reportResult']);
+    expect(direct.created).toEqual(['recordReceived', 'validateJob', 'runStep', 'runStep', 'reportResult']);
   });
 });

@@ -1,24 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, createMachine, fromPromise, SimulatedClock, type AnyEventObject } from 'xstate';
-import type { Execution } from '../../machines/job.js';
+import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { jobMachine, type Execution, type Report, type StepResult, type Validation } from '../../machines/job.js';
 import { jobsMachine } from '../../machines/jobs.js';
 import { advance, flush } from '../support/clock.js';
 import { fakeCallback, fakePromise } from '../support/fakes.js';
 
 const exec = (jobId: string, executionNumber = 1): Execution => ({ jobId, executionNumber, jobDocument: {} });
 
-/** A stand-in job: records what it is sent, ends on `finish`. */
-const received: AnyEventObject[] = [];
-const fakeJob = createMachine({
-  types: {} as { input: { execution: Execution }; context: { execution: Execution } },
-  context: ({ input }) => ({ execution: input.execution }),
-  initial: 'running',
-  states: {
-    running: { on: { '*': { actions: ({ event }) => received.push(event) }, finish: 'done' } },
-    done: { type: 'final' },
-  },
-  output: ({ context }) => ({ jobId: context.execution.jobId, executionNumber: context.execution.executionNumber, status: 'SUCCEEDED', reason: null, results: [] }),
-});
+/** The real job chart with stand-in actors: its one step runs until the test finishes it,
+ * and what a cancel records is kept. */
+function fakeJob() {
+  const step = fakePromise<StepResult>();
+  const canceled: Array<{ reason: string | null; endedBy: string | null }> = [];
+  const planned = { name: 'a', ignoreStepFailure: false, program: { path: '/bin/true', args: [], timeoutSeconds: 5, allowStdErr: 0 } };
+  const logic = jobMachine.provide({
+    actors: {
+      recordReceived: fromPromise(async () => {}),
+      validateJob: fromPromise(async (): Promise<Validation> => ({ ok: true, plan: { steps: [planned], includeStdOut: false } })),
+      markInProgress: fromPromise(async () => {}),
+      runStep: step.logic,
+      reportResult: fromPromise(async (): Promise<Report> => ({ endedBy: null })),
+      recordCancel: fromPromise(async ({ input }) => void canceled.push({ reason: input.reason, endedBy: input.endedBy })),
+    },
+  });
+  const finish = () => step.resolve({ name: 'a', ok: true, exitCode: 0, signal: null, durationMs: 1, stdout: '', stderr: '' });
+  return { logic, finish, canceled };
+}
 
 function start(recent: string[] = [], direct = false) {
   const clock = new SimulatedClock();
@@ -26,6 +33,7 @@ function start(recent: string[] = [], direct = false) {
   const ask = fakePromise<Execution | null>();
   const resend = fakePromise<void, { key: string }>();
   const check = fakePromise<string | null>();
+  const job = fakeJob();
   const machine = jobsMachine.provide({
     actors: {
       jobsFeed: feed.logic,
@@ -34,7 +42,7 @@ function start(recent: string[] = [], direct = false) {
       askNext: ask.logic,
       resendResult: resend.logic,
       checkCurrent: check.logic,
-      job: fakeJob,
+      job: job.logic,
     },
   });
   const errors: unknown[] = [];
@@ -44,7 +52,7 @@ function start(recent: string[] = [], direct = false) {
   const settle = async () => {
     for (let i = 0; i < 5; i++) await flush();
   };
-  return { actor, clock, feed, ask, resend, check, errors, settle };
+  return { actor, clock, feed, ask, resend, check, job, errors, settle };
 }
 
 describe('jobs machine', () => {
@@ -59,9 +67,9 @@ describe('jobs machine', () => {
     t.ask.resolve(exec('a'));
     await t.settle();
     expect(t.actor.getSnapshot().value).toEqual({ busy: 'watching' });
-    const child = t.actor.getSnapshot().children['job:a']!;
-    expect(child).toBeDefined();
-    child.send({ type: 'finish' });
+    expect(t.actor.getSnapshot().children['job:a']).toBeDefined();
+    expect(t.actor.getSnapshot().context.current).toMatchObject({ jobId: 'a', childId: 'job:a' });
+    t.job.finish();
     await t.settle();
     expect(t.actor.getSnapshot().children['job:a']).toBeUndefined(); // stopped, not kept
     expect(t.actor.getSnapshot().context.recent).toEqual(['a#1']);
@@ -104,14 +112,13 @@ describe('jobs machine', () => {
     await t.settle();
     expect(t.check.calls).toBe(0);
     // another head: is ours still on?
-    received.length = 0;
     t.feed.current.sendBack({ type: 'jobs.notified', execution: { jobId: 'b', executionNumber: 1 } });
     await t.settle();
     expect(t.check.calls).toBe(1);
     t.check.resolve('TIMED_OUT');
     await t.settle();
     // the job is told which status the service ended it with, for its record
-    expect(received.find((e) => e.type === 'job.cancel')).toMatchObject({ endedBy: 'TIMED_OUT', reason: 'the service ended this execution (TIMED_OUT)' });
+    expect(t.job.canceled).toEqual([{ endedBy: 'TIMED_OUT', reason: 'the service ended this execution (TIMED_OUT)' }]);
   });
 
   it('retries asking with backoff after a failure, and waits while offline', async () => {

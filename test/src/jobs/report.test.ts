@@ -5,11 +5,8 @@ import { checkStatusDetails } from '../../../src/jobs/status-details.js';
 const step = (name: string, over: Partial<ReportedStep> = {}): ReportedStep => ({
   name,
   ok: true,
-  refused: false,
   exitCode: 0,
   signal: null,
-  timedOut: false,
-  canceled: false,
   stdout: `${name} out\n`,
   stderr: '',
   durationMs: 10,
