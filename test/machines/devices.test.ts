@@ -2,7 +2,7 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
-import type { DeviceInput } from '../../machines/device.js';
+import type { DeviceInput, deviceMachine } from '../../machines/device.js';
 import { devicesMachine, type PresentDevice, type RefusedParams } from '../../machines/devices.js';
 import { flush } from '../support/clock.js';
 import { fakeCallback } from '../support/fakes.js';
@@ -18,8 +18,10 @@ const fakeDevice = createMachine({
     streaming: { invoke: { src: ports.logic }, on: { 'device.detach': 'gone' } },
     gone: { type: 'final' },
   },
-  output: ({ context }) => ({ id: context.id, profile: context.profile, path: context.path, reconnects: 2, lastError: null }),
+  output: ({ context }) => ({ id: context.id, spawn: context.spawn, profile: context.profile, path: context.path, reconnects: 2, lastError: null }),
 });
+/** The manager declares the real device chart; the stand-in takes its place (its types differ). */
+const standIn = fakeDevice as unknown as typeof deviceMachine;
 
 const usb = (id: string, profile: string | null = 'ftdi-ft232r', path = `/dev/${id}`): PresentDevice => ({ id, path, profile, source: 'usb', vendorId: '0403', productId: '6001', at: 1 });
 
@@ -32,7 +34,7 @@ afterEach(() => {
 function start(maxDevices = 4, maxRecords?: number) {
   const hotplug = fakeCallback();
   const refusals: RefusedParams[] = [];
-  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: fakeDevice }, actions: { refused: (_, params: RefusedParams) => void (params && refusals.push(params)) } });
+  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: standIn }, actions: { refused: (_, params: RefusedParams) => void (params && refusals.push(params)) } });
   const errors: unknown[] = [];
   const actor = createActor(machine, { input: { maxDevices, retry: { minMs: 500, maxMs: 30_000 }, jitterSeed: 3, maxRecords }, clock: new SimulatedClock() });
   actor.subscribe({ error: (e) => errors.push(e) });
@@ -51,7 +53,7 @@ describe('devices machine', () => {
     await flush();
     expect(t.children()).toEqual(['device:usb-0403-6001-A1']);
     const child = t.actor.getSnapshot().children['device:usb-0403-6001-A1']!;
-    expect(child.getSnapshot().context).toMatchObject({ id: 'usb-0403-6001-A1', path: '/dev/usb-0403-6001-A1', profile: 'ftdi-ft232r', retry: { minMs: 500, maxMs: 30_000 } });
+    expect((child.getSnapshot() as { context: DeviceInput }).context).toMatchObject({ id: 'usb-0403-6001-A1', path: '/dev/usb-0403-6001-A1', profile: 'ftdi-ft232r', retry: { minMs: 500, maxMs: 30_000 } });
     expect(t.ctx().source).toBe('sysfs polling');
     expect(t.actor.getSnapshot().hasTag('healthy')).toBe(true);
   });
@@ -114,7 +116,8 @@ describe('devices machine', () => {
     await flush();
     const second = t.actor.getSnapshot().children['device:a']!;
     expect(second).not.toBe(first);
-    expect(second.getSnapshot().context.profile).toBe('arduino-ch340');
+    expect((second.getSnapshot() as { context: DeviceInput }).context.profile).toBe('arduino-ch340');
+    expect(t.ctx().live).toEqual({ a: 1 }); // the second spawn of device:a is the live one
     expect(liveDevices()).toBe(1);
     t.send({ type: 'devices.attached', device: usb('a', null) }); // its profile was deleted
     await flush();
@@ -141,7 +144,7 @@ describe('devices machine', () => {
           throw new Error('inotify limit reached');
         }),
         commands: fakeCallback().logic,
-        device: fakeDevice,
+        device: standIn,
       },
     });
     const actor = createActor(machine, { input: { maxDevices: 1, retry: { minMs: 1, maxMs: 2 }, jitterSeed: 1 } }).start();
