@@ -86,15 +86,6 @@ function deviceInput(context: DevicesContext, id: string, path: string, profile:
   return { id, path, profile, retry: context.retry, jitterSeed: context.jitterSeed + context.spawned, spawn: context.spawned };
 }
 
-export type RefusedParams = { id: string; path: string; reason: string } | null;
-
-/** The refusal `attach` has just recorded for this device, if it refused it. */
-function refusedNow(context: DevicesContext, device: PresentDevice): RefusedParams {
-  const last = context.records.at(-1);
-  if (!last || last.outcome !== 'refused' || last.id !== device.id || last.at !== device.at) return null;
-  return { id: last.id, path: last.path, reason: last.lastError?.message ?? 'refused' };
-}
-
 /**
  * The peripherals concern. The hotplug actor reports devices present and gone; each one a
  * profile matches becomes a `device:<id>` actor, up to `maxDevices` (beyond that it is refused
@@ -116,8 +107,6 @@ export const devicesMachine = setup({
     isDeviceChild: (_, { actorId }: { actorId: string | undefined }) => isDeviceChild(actorId),
   },
   actions: {
-    /** src/ logs it: a device is never left out without a word (params null: nothing refused) */
-    refused: (_, _params: RefusedParams) => {},
     attach: enqueueActions(({ enqueue, context }, { device }: { device: PresentDevice }) => {
       const running = device.id in context.live;
       const before = context.present[device.id];
@@ -189,7 +178,7 @@ export const devicesMachine = setup({
         { src: 'commands', id: 'commands', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
       ],
       on: {
-        'devices.attached': { actions: [{ type: 'attach', params: ({ event }) => event }, { type: 'refused', params: ({ context, event }) => refusedNow(context, event.device) }] },
+        'devices.attached': { actions: { type: 'attach', params: ({ event }) => event } },
         'devices.detached': { actions: { type: 'detach', params: ({ event }) => event } },
         'devices.source': { actions: assign({ source: ({ event }) => event.source, problem: ({ event }) => event.problem }) },
         'xstate.done.actor.*': {

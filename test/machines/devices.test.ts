@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromCallback, SimulatedClock, type AnyEventObject } from 'xstate';
 import type { DeviceInput, deviceMachine } from '../../machines/device.js';
-import { devicesMachine, type PresentDevice, type RefusedParams } from '../../machines/devices.js';
+import { devicesMachine, type PresentDevice } from '../../machines/devices.js';
 import { flush } from '../support/clock.js';
 import { fakeCallback } from '../support/fakes.js';
 
@@ -33,8 +33,7 @@ afterEach(() => {
 
 function start(maxDevices = 4, maxRecords?: number) {
   const hotplug = fakeCallback();
-  const refusals: RefusedParams[] = [];
-  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: standIn }, actions: { refused: (_, params: RefusedParams) => void (params && refusals.push(params)) } });
+  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: standIn } });
   const errors: unknown[] = [];
   const actor = createActor(machine, { input: { maxDevices, retry: { minMs: 500, maxMs: 30_000 }, jitterSeed: 3, maxRecords }, clock: new SimulatedClock() });
   actor.subscribe({ error: (e) => errors.push(e) });
@@ -42,7 +41,7 @@ function start(maxDevices = 4, maxRecords?: number) {
   running.push(actor);
   const send = (event: AnyEventObject) => hotplug.current.sendBack(event);
   const children = () => Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith('device:')).sort();
-  return { actor, hotplug, send, children, errors, refusals, ctx: () => actor.getSnapshot().context };
+  return { actor, hotplug, send, children, errors, ctx: () => actor.getSnapshot().context };
 }
 
 describe('devices machine', () => {
@@ -88,11 +87,6 @@ describe('devices machine', () => {
     expect(t.ctx().records).toMatchObject([
       { id: 'c', outcome: 'refused', lastError: { code: 'max_devices' } },
       { id: 'd', outcome: 'refused' },
-    ]);
-    // each refusal is handed to src/ to log, once
-    expect(t.refusals).toEqual([
-      { id: 'c', path: '/dev/c', reason: 'more than 2 devices' },
-      { id: 'd', path: '/dev/d', reason: 'more than 2 devices' },
     ]);
     t.send({ type: 'devices.detached', id: 'c', at: 3 }); // a refused one leaves: nothing to free
     t.send({ type: 'devices.detached', id: 'a', at: 3 });

@@ -1,11 +1,12 @@
 import type { MqttClient } from 'mqtt';
 import type { AnyActorRef } from 'xstate';
 import { deviceMachine } from '../../../machines/device.js';
-import { devicesMachine, type RefusedParams } from '../../../machines/devices.js';
+import { devicesMachine } from '../../../machines/devices.js';
 import type { Closing } from '../../closing.js';
 import type { Config } from '../../config/schema.js';
 import { DeviceAnnouncer } from '../../devices/announcer.js';
 import { DeviceHub } from '../../devices/hub.js';
+import { refusalLog } from '../../devices/refusal-log.js';
 import type { KnownDevices } from '../../devices/known.js';
 import type { ProfileStore } from '../../devices/profile-store.js';
 import type { Profile } from '../../devices/profiles.js';
@@ -41,8 +42,9 @@ export interface DevicesDeps {
  * The devices concern's real actors, one a file, each given its ports, provided to the
  * devices and device charts. The data plane stays beside the charts: bytes from the port go
  * through the profile's parser straight to the outbox and to /ws subscribers (the hub); the
- * charts only hear that a port opened, closed, or sends nothing but garbage, and their state
- * changes are announced by one observer (DeviceAnnouncer).
+ * charts only hear that a port opened, closed, or sends nothing but garbage. The charts do
+ * no I/O: their state changes are announced, and their refusals logged, by observers of
+ * their snapshots (DeviceAnnouncer, refusalLog).
  */
 export function devicesActors(deps: DevicesDeps) {
   const { config, log, closing } = deps;
@@ -62,6 +64,7 @@ export function devicesActors(deps: DevicesDeps) {
   };
   const announcer = new DeviceAnnouncer({ thingName: config.thingName, enqueue: (device, topic, body) => void enqueue(topic, body, 1, true, device), session: deps.session, log, now });
   deps.changes.subscribe(announcer.follow);
+  deps.changes.subscribe(refusalLog(log));
   const writer = new DeviceWriter({ manager: deps.manager, profile, hub, log });
   const dataTopic = (id: string) => `devices/${config.thingName}/peripherals/${id}/data`;
 
@@ -72,10 +75,7 @@ export function devicesActors(deps: DevicesDeps) {
   });
   const hotplug = hotplugActor({ devices: config.devices, stateDir: config.stateDir, profiles, known, startUsb: deps.startUsb ?? startUsbHotplug, closing, log, now, onStop: () => announcer.stopped() });
   const commands = commandFeedActor({ thingName: config.thingName, session: deps.session, writer, answer: (topic, result) => void enqueue(topic, result, 1, false), log });
-  const refused = (_: unknown, params: RefusedParams) => {
-    if (params) log.warn({ device: params.id, path: params.path, reason: params.reason }, 'device refused: not opened');
-  };
-  const machine = devicesMachine.provide({ actors: { hotplug, commands, device }, actions: { refused } });
+  const machine = devicesMachine.provide({ actors: { hotplug, commands, device } });
 
   return { machine, hub, writer, profiles: () => profiles.current, known: () => known.current?.all() ?? [] };
 }
