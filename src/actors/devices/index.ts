@@ -74,7 +74,7 @@ export function devicesActors(deps: DevicesDeps) {
     },
   });
   const hotplug = hotplugActor({ devices: config.devices, stateDir: config.stateDir, profiles, known, startUsb: deps.startUsb ?? startUsbHotplug, closing, log, now, onStop: () => announcer.stopped() });
-  const commands = commandFeedActor({ thingName: config.thingName, session: deps.session, writer, answer: (topic, result) => void enqueue(topic, result, 1, false), log });
+  const commands = commandFeedActor({ thingName: config.thingName, session: deps.session, writer, answer: (topic, result) => void enqueue(topic, result, 1, false), log, now });
   const machine = devicesMachine.provide({ actors: { hotplug, commands, device } });
 
   return { machine, hub, writer, profiles: () => profiles.current, known: () => known.current?.all() ?? [] };
