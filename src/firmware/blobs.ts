@@ -2,10 +2,10 @@
  * Verified firmware bytes in memory, keyed by their sha256 digest: where the bytes of a build
  * live between the actor that verified them (or read them back from the disk cache) and the
  * requests that serve them. A digest names its bytes, so the key is a fact, not a hand-off
- * ticket: two devices on one build share one buffer, and nothing here needs clearing when an
- * entry or the whole concern restarts. Bounded in bytes like the manager's cache
- * (firmware.maxCacheBytes), least recently used first; the newest build is never the one
- * pushed out, since no single build may exceed the bound.
+ * ticket: two devices on one build share one buffer. The service releases a build's bytes
+ * when no entry serves or fetches it any more; as a backstop the store is bounded in bytes
+ * like the manager's cache (firmware.maxCacheBytes), least recently used first, and the
+ * newest build is never the one pushed out, since no single build may exceed the bound.
  */
 export class VerifiedBlobs {
   /** insertion order is use order: the first key is the least recently used */
@@ -32,6 +32,11 @@ export class VerifiedBlobs {
       this.blobs.set(digest, bytes);
     }
     return bytes;
+  }
+
+  /** The build is no longer served nor fetched: its bytes go. */
+  release(digest: string): void {
+    this.remove(digest);
   }
 
   get bytes(): number {

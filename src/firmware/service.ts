@@ -41,7 +41,7 @@ export interface FirmwareStats {
 
 export interface FirmwareServiceOptions {
   /** verified bytes by digest (the actors put them there) */
-  blobs: Pick<VerifiedBlobs, 'get'>;
+  blobs: Pick<VerifiedBlobs, 'get' | 'release'>;
   /** how long a request waits for its device's entry to settle */
   waitMs: number;
   onTouched?: (devices: string[]) => void;
@@ -134,19 +134,47 @@ export class FirmwareService {
     if (!ref.id.startsWith('firmware:')) return;
     const device = ref.id.slice('firmware:'.length);
     const snap = ref.getSnapshot() as EntrySnapshot;
-    if (snap.status !== 'active') return void this.hot.delete(device);
+    if (snap.status !== 'active') return this.drop(device);
     const current = snap.context.current;
     if (!current || !snap.hasTag('serving')) return;
     let hot = this.hot.get(device);
     // A new build object (even with the same bytes under a new tag) gets its headers anew.
     if (!hot || hot.ref !== ref || hot.meta !== current) {
-      const bytes = this.options.blobs.get(current.digest) ?? (hot?.meta.digest === current.digest ? hot.body : undefined);
+      const before = hot?.meta.digest;
+      const bytes = this.options.blobs.get(current.digest) ?? (before === current.digest ? hot?.body : undefined);
       if (bytes) {
         hot = makeHot(ref, current, bytes);
         this.hot.set(device, hot);
+        if (before !== undefined && before !== current.digest) this.release(before);
       }
     }
     if (hot) hot.stale = snap.matches({ ready: 'stale' });
+  }
+
+  private drop(device: string): void {
+    const hot = this.hot.get(device);
+    if (!hot) return;
+    this.hot.delete(device);
+    this.release(hot.meta.digest);
+  }
+
+  /**
+   * Lets the blob store drop a build's bytes once nothing holds them: no device serves them,
+   * no live entry has them as its build or is fetching them, and no entry is still reading the
+   * disk cache (it may be loading them now; the store's own bound covers that case).
+   */
+  private release(digest: string): void {
+    if ([...this.hot.values()].some((h) => h.meta.digest === digest)) return;
+    const manager = this.manager()?.getSnapshot() as { status: string; context?: FirmwareContext; children?: Record<string, AnyActorRef | undefined> } | undefined;
+    if (manager?.status === 'active') {
+      if (Object.values(manager.context?.entries ?? {}).some((use) => use.digest === digest)) return;
+      for (const [id, child] of Object.entries(manager.children ?? {})) {
+        if (!id.startsWith('firmware:') || !child) continue;
+        const s = child.getSnapshot() as EntrySnapshot;
+        if (s.status === 'active' && (s.matches('empty') || s.context.resolved?.layer.digest === digest || s.context.current?.digest === digest)) return;
+      }
+    }
+    this.options.blobs.release(digest);
   }
 
   /** Entries the manager no longer holds (evicted, ended, a restarted concern) leave memory. */
@@ -154,7 +182,7 @@ export class FirmwareService {
     const snap = manager.getSnapshot() as { status: string; context?: FirmwareContext };
     this.followOutage(snap.status === 'active' ? (snap.context?.outage ?? null) : null);
     const live = snap.status === 'active' ? (snap.context?.entries ?? {}) : {};
-    for (const device of this.hot.keys()) if (!(device in live)) this.hot.delete(device);
+    for (const device of [...this.hot.keys()]) if (!(device in live)) this.drop(device);
   }
 
   /** One line when the registry becomes unreachable, one when it answers again. */
