@@ -75,7 +75,7 @@ function remember(context: DevicesContext, record: DeviceRecord): DeviceRecord[]
 type DeviceEnded = { type: `xstate.done.actor.${string}`; actorId?: string; output?: DeviceOutput } | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
 type Ended = { actorId: string; crashed: boolean; output?: DeviceOutput; error?: unknown };
 const endedOf = (event: DeviceEnded): Ended =>
-  'output' in event ? { actorId: event.actorId ?? '', crashed: false, output: event.output } : { actorId: event.actorId ?? '', crashed: true, error: 'error' in event ? event.error : undefined };
+  'error' in event ? { actorId: event.actorId ?? '', crashed: true, error: event.error } : { actorId: event.actorId ?? '', crashed: false, output: 'output' in event ? event.output : undefined };
 
 /** The context after one more spawn: its count, and the device live as that spawn. */
 function spawnDevice(context: DevicesContext, live: Record<string, number>, id: string): Partial<DevicesContext> {
@@ -89,8 +89,9 @@ function deviceInput(context: DevicesContext, id: string, path: string, profile:
 /**
  * The peripherals concern. The hotplug actor reports devices present and gone; each one a
  * profile matches becomes a `device:<id>` actor, up to `maxDevices` (beyond that it is refused
- * and recorded, and gets the next slot that frees up while it is still present). A detach sends `device.detach`; the child reaches `gone`, is stopped, and
- * its outcome is kept as a bounded record, not as a live actor.
+ * and recorded, and gets the next slot that frees up while it is still present). A detach
+ * sends `device.detach`; the child reaches `gone`, is stopped, and its outcome is kept as a
+ * bounded record, not as a live actor. Which devices have a live actor is in `live`.
  */
 export const devicesMachine = setup({
   types: {} as {

@@ -71,7 +71,7 @@ type EntryEnded = { type: `xstate.done.actor.${string}`; actorId?: string; outpu
 type Ended = { actorId: string; reason: string | null };
 const ended = (event: EntryEnded): Ended => ({
   actorId: event.actorId ?? '',
-  reason: 'output' in event ? (event.output?.error?.message ?? null) : 'error' in event && event.error !== undefined ? toFailure(event.error).message : null,
+  reason: 'error' in event ? (event.error === undefined ? null : toFailure(event.error).message) : 'output' in event ? (event.output?.error?.message ?? null) : null,
 });
 
 /**
