@@ -23,6 +23,22 @@ const fakeDevice = createMachine({
 /** The manager declares the real device chart; the stand-in takes its place (its types differ). */
 const standIn = fakeDevice as unknown as typeof deviceMachine;
 
+/** A stand-in with a bug: an action that throws errors the actor (no port: an errored actor's
+ * own children are not stopped by xstate, and would count as live ports here). */
+const buggyDevice = createMachine({
+  types: {} as { input: DeviceInput; context: DeviceInput },
+  context: ({ input }) => input,
+  initial: 'streaming',
+  states: {
+    streaming: { on: { 'test.bug': 'broken' } },
+    broken: {
+      entry: () => {
+        throw Object.assign(new Error('bug in the chart'), { code: 'EBUG' });
+      },
+    },
+  },
+}) as unknown as typeof deviceMachine;
+
 const usb = (id: string, profile: string | null = 'ftdi-ft232r', path = `/dev/${id}`): PresentDevice => ({ id, path, profile, source: 'usb', vendorId: '0403', productId: '6001', at: 1 });
 
 const liveDevices = () => ports.liveCount;
@@ -31,9 +47,9 @@ afterEach(() => {
   while (running.length) running.pop()!.stop();
 });
 
-function start(maxDevices = 4, maxRecords?: number) {
+function start(maxDevices = 4, maxRecords?: number, device = standIn) {
   const hotplug = fakeCallback();
-  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: standIn } });
+  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device } });
   const errors: unknown[] = [];
   const actor = createActor(machine, { input: { maxDevices, retry: { minMs: 500, maxMs: 30_000 }, jitterSeed: 3, maxRecords }, clock: new SimulatedClock() });
   actor.subscribe({ error: (e) => errors.push(e) });
@@ -129,6 +145,19 @@ describe('devices machine', () => {
     expect(t.children()).toEqual(['device:a']);
     expect(liveDevices()).toBe(1);
     expect(t.actor.getSnapshot().children['device:a']!.getSnapshot().status).toBe('active');
+  });
+
+  it('a device actor that crashes is recorded as crashed with its error, stopped, and its slot freed', async () => {
+    const t = start(1, undefined, buggyDevice);
+    t.send({ type: 'devices.attached', device: usb('a') });
+    t.send({ type: 'devices.attached', device: usb('b') }); // refused: no slot
+    await flush();
+    t.actor.getSnapshot().children['device:a']!.send({ type: 'test.bug' });
+    await flush();
+    expect(t.ctx().records.find((r) => r.id === 'a')).toMatchObject({ outcome: 'crashed', lastError: { code: 'EBUG', message: 'bug in the chart' } });
+    expect(t.children()).toEqual(['device:b']); // the freed slot went to b
+    expect(t.ctx().live).toEqual({ b: 1 });
+    expect(t.errors).toEqual([]);
   });
 
   it('a broken hotplug source ends the concern (the supervisor restarts it)', async () => {
