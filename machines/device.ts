@@ -9,6 +9,8 @@ export interface DeviceInput {
   profile: string;
   retry: BackoffPolicy;
   jitterSeed: number;
+  /** which spawn of this device it is (the manager's count), handed back in the output */
+  spawn?: number;
 }
 
 /** What the port actor is told: which device, where, with which profile. */
@@ -76,6 +78,7 @@ export interface DeviceContext extends DeviceInput {
 
 export interface DeviceOutput {
   id: string;
+  spawn?: number;
   profile: string;
   path: string;
   reconnects: number;
@@ -84,7 +87,6 @@ export interface DeviceOutput {
 
 export const deviceVersion = '2';
 
-const announce = (state: DeviceStateName) => ({ type: 'announce', params: { state } }) as const;
 const refusal = (requestId: string, reason: WriteRefusal, message: string): DeviceEmitted => ({ type: 'device.write.result', requestId, accepted: false, reason, message });
 
 /**
@@ -95,8 +97,8 @@ const refusal = (requestId: string, reason: WriteRefusal, message: string): Devi
  * backoff; a device that sends only malformed frames is `failing` (still open) until its
  * next good frame. Writes go to the port actor one at a time while it is open and are
  * refused otherwise (never queued); each gets one `device.write.result`. `device.detach`
- * ends the device from anywhere. Each state's entry runs `announce` (src/: the retained
- * `.../state` message).
+ * ends the device from anywhere. The chart announces nothing itself: src/ follows its
+ * snapshots and publishes the retained `.../state` message on every change.
  */
 export const deviceMachine = setup({
   types: {} as {
@@ -110,25 +112,21 @@ export const deviceMachine = setup({
     port: needsCallback<PortCommand, PortRef>('port'),
   },
   actions: {
-    announce: (_, _params: { state: DeviceStateName }) => {},
-    scheduleRetry: assign(({ context, event }) => {
+    scheduleRetry: assign(({ context }, { error }: { error: unknown }) => {
       const attempts = context.attempts + 1;
-      const error = (event as { error?: unknown }).error;
       return {
         attempts,
         retryInMs: backoffMs(context.retry, attempts, context.jitterSeed),
         lastError: error === undefined ? context.lastError : toFailure(error, 'io'),
       };
     }),
-    refuseNotOpen: emit(({ event }) => refusal((event as DeviceWrite).requestId, 'not_open', 'the port is not open')),
-    write: enqueueActions(({ enqueue, context, event }) => {
-      const { requestId, data } = event as DeviceWrite;
+    refuseNotOpen: emit((_, { requestId }: { requestId: string }) => refusal(requestId, 'not_open', 'the port is not open')),
+    write: enqueueActions(({ enqueue, context }, { requestId, data }: Omit<DeviceWrite, 'type'>) => {
       if (context.writing !== null) return void enqueue.emit(refusal(requestId, 'busy', 'a write to this port is in progress'));
       enqueue.assign({ writing: requestId });
       enqueue.sendTo('port', { type: 'port.write', requestId, data } satisfies PortCommand);
     }),
-    written: enqueueActions(({ enqueue, context, event }) => {
-      const { type: _type, ...outcome } = event as Extract<PortEvent, { type: 'port.written' }>;
+    written: enqueueActions(({ enqueue, context }, outcome: WriteOutcome) => {
       if (outcome.requestId === context.writing) enqueue.assign({ writing: null });
       enqueue.emit({ type: 'device.write.result', ...outcome });
     }),
@@ -143,44 +141,47 @@ export const deviceMachine = setup({
 }).createMachine({
   id: 'device',
   version: deviceVersion,
+  options: { maxIterations: 1000 },
   context: ({ input }) => ({ ...input, attempts: 0, reconnects: 0, retryInMs: 0, lastError: null, writing: null }),
   initial: 'detected',
-  on: { 'device.detach': '.gone', 'device.write': { actions: 'refuseNotOpen' } },
+  on: { 'device.detach': '.gone', 'device.write': { actions: { type: 'refuseNotOpen', params: ({ event }) => event } } },
   states: {
-    detected: { entry: announce('detected'), always: 'connected' },
+    detected: { always: 'connected' },
     connected: {
       invoke: {
         src: 'port',
         id: 'port',
         input: ({ context }) => ({ id: context.id, path: context.path, profile: context.profile }),
-        onError: { target: 'reconnecting', actions: 'scheduleRetry' },
+        onError: { target: 'reconnecting', actions: { type: 'scheduleRetry', params: ({ event }) => ({ error: event.error }) } },
       },
-      on: { 'device.lost': { target: 'reconnecting', actions: 'scheduleRetry' } },
+      on: { 'device.lost': { target: 'reconnecting', actions: { type: 'scheduleRetry', params: ({ event }) => ({ error: event.error }) } } },
       initial: 'opening',
       states: {
         opening: {
           tags: ['healthy'],
-          entry: announce('opening'),
           on: { 'port.opened': { target: 'open', actions: assign({ attempts: 0 }) } },
         },
         open: {
           exit: 'abandonWrite',
-          on: { 'device.write': { actions: 'write' }, 'port.written': { actions: 'written' } },
+          on: {
+            'device.write': { actions: { type: 'write', params: ({ event }) => event } },
+            'port.written': { actions: { type: 'written', params: ({ event: { type: _type, ...outcome } }) => outcome } },
+          },
           initial: 'streaming',
           states: {
-            streaming: { tags: ['healthy'], entry: announce('streaming'), on: { 'device.garbage': 'failing' } },
-            failing: { entry: announce('failing'), on: { 'device.recovered': 'streaming' } },
+            streaming: { tags: ['healthy'], on: { 'device.garbage': 'failing' } },
+            failing: { on: { 'device.recovered': 'streaming' } },
           },
         },
       },
     },
     reconnecting: {
-      entry: [assign({ reconnects: ({ context }) => context.reconnects + 1 }), announce('reconnecting')],
+      entry: assign({ reconnects: ({ context }) => context.reconnects + 1 }),
       after: { retry: 'connected' },
     },
-    gone: { type: 'final', entry: announce('gone') },
+    gone: { type: 'final' },
   },
-  output: ({ context }) => ({ id: context.id, profile: context.profile, path: context.path, reconnects: context.reconnects, lastError: context.lastError }),
+  output: ({ context }) => ({ id: context.id, spawn: context.spawn, profile: context.profile, path: context.path, reconnects: context.reconnects, lastError: context.lastError }),
 });
 
 /** The state name of a device snapshot value ({ connected: { open: 'streaming' } } → 'streaming'). */

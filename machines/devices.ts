@@ -1,8 +1,8 @@
-import { assign, enqueueActions, setup, type AnyActorLogic } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import type { BackoffPolicy } from './shared/backoff.js';
 import { needsCallback } from './shared/placeholders.js';
 import { toFailure, type Failure } from './shared/types.js';
-import type { DeviceOutput } from './device.js';
+import { deviceMachine, type DeviceInput, type DeviceOutput } from './device.js';
 
 /** What the hotplug actor knows of a serial device that is present (plain data). */
 export interface PresentDevice {
@@ -52,6 +52,8 @@ export interface DevicesInput {
 export interface DevicesContext extends DevicesInput {
   /** every serial device present now, matched or not, by id */
   present: Record<string, PresentDevice>;
+  /** the devices with a live `device:<id>` actor, and which spawn it is (its `spawned` count) */
+  live: Record<string, number>;
   records: DeviceRecord[];
   source: string | null;
   problem: string | null;
@@ -69,100 +71,96 @@ function remember(context: DevicesContext, record: DeviceRecord): DeviceRecord[]
   return [...context.records.filter((r) => r.id !== record.id), record].slice(-max);
 }
 
-export type RefusedParams = { id: string; path: string; reason: string } | null;
+/** A device actor ended: done with its output, or crashed with an error. */
+type DeviceEnded = { type: `xstate.done.actor.${string}`; actorId?: string; output?: DeviceOutput } | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
+type Ended = { actorId: string; crashed: boolean; output?: DeviceOutput; error?: unknown };
+const endedOf = (event: DeviceEnded): Ended =>
+  'error' in event ? { actorId: event.actorId ?? '', crashed: true, error: event.error } : { actorId: event.actorId ?? '', crashed: false, output: 'output' in event ? event.output : undefined };
 
-/** The refusal `attach` has just recorded for this device, if it refused it. */
-function refusedNow(context: DevicesContext, device: PresentDevice): RefusedParams {
-  const last = context.records.at(-1);
-  if (!last || last.outcome !== 'refused' || last.id !== device.id || last.at !== device.at) return null;
-  return { id: last.id, path: last.path, reason: last.lastError?.message ?? 'refused' };
+/** The context after one more spawn: its count, and the device live as that spawn. */
+function spawnDevice(context: DevicesContext, live: Record<string, number>, id: string): Partial<DevicesContext> {
+  return { spawned: context.spawned + 1, live: { ...live, [id]: context.spawned } };
+}
+
+function deviceInput(context: DevicesContext, id: string, path: string, profile: string): DeviceInput {
+  return { id, path, profile, retry: context.retry, jitterSeed: context.jitterSeed + context.spawned, spawn: context.spawned };
 }
 
 /**
  * The peripherals concern. The hotplug actor reports devices present and gone; each one a
  * profile matches becomes a `device:<id>` actor, up to `maxDevices` (beyond that it is refused
- * and recorded, and gets the next slot that frees up while it is still present). A detach sends `device.detach`; the child reaches `gone`, is stopped, and
- * its outcome is kept as a bounded record, not as a live actor.
+ * and recorded, and gets the next slot that frees up while it is still present). A detach
+ * sends `device.detach`; the child reaches `gone`, is stopped, and its outcome is kept as a
+ * bounded record, not as a live actor. Which devices have a live actor is in `live`.
  */
 export const devicesMachine = setup({
   types: {} as {
     context: DevicesContext;
-    events:
-      | HotplugEvent
-      | { type: `xstate.done.actor.${string}`; actorId?: string; output?: DeviceOutput }
-      | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
+    events: HotplugEvent | DeviceEnded;
     input: DevicesInput;
   },
   actors: {
     hotplug: needsCallback<HotplugEvent>('hotplug'),
     commands: needsCallback('commands'),
-    device: needsCallback('device') as AnyActorLogic,
+    device: deviceMachine,
   },
   guards: {
-    isDeviceChild: ({ event }) => isDeviceChild((event as { actorId?: string }).actorId),
+    isDeviceChild: (_, { actorId }: { actorId: string | undefined }) => isDeviceChild(actorId),
   },
   actions: {
-    /** src/ logs it: a device is never left out without a word (params null: nothing refused) */
-    refused: (_, _params: RefusedParams) => {},
-    attach: enqueueActions(({ enqueue, context, event, self }) => {
-      const device = (event as Extract<HotplugEvent, { type: 'devices.attached' }>).device;
-      const running = self.getSnapshot().children[childId(device.id)];
+    attach: enqueueActions(({ enqueue, context }, { device }: { device: PresentDevice }) => {
+      const running = device.id in context.live;
       const before = context.present[device.id];
       enqueue.assign({ present: { ...context.present, [device.id]: device } });
       // Same device, same profile and port: nothing to do. Otherwise the old one goes first.
       if (running && before && before.profile === device.profile && before.path === device.path) return;
-      if (running) enqueue.stopChild(childId(device.id));
+      const { [device.id]: _old, ...live } = context.live;
+      if (running) {
+        enqueue.stopChild(childId(device.id));
+        enqueue.assign({ live });
+      }
       if (device.profile === null) return;
-      const live = Object.keys(self.getSnapshot().children).filter((id) => isDeviceChild(id) && id !== childId(device.id)).length;
-      if (live >= context.maxDevices) {
+      if (Object.keys(live).length >= context.maxDevices) {
         enqueue.assign({
           refused: context.refused + 1,
           records: remember(context, { id: device.id, profile: device.profile, path: device.path, outcome: 'refused', reconnects: 0, lastError: { code: 'max_devices', message: `more than ${context.maxDevices} devices` }, at: device.at }),
         });
         return;
       }
-      enqueue.assign({ spawned: context.spawned + 1 });
-      enqueue.spawnChild('device', {
-        id: childId(device.id),
-        input: { id: device.id, path: device.path, profile: device.profile, retry: context.retry, jitterSeed: context.jitterSeed + context.spawned },
-      });
+      enqueue.assign(spawnDevice(context, live, device.id));
+      enqueue.spawnChild('device', { id: childId(device.id), input: deviceInput(context, device.id, device.path, device.profile) });
     }),
-    detach: enqueueActions(({ enqueue, context, event, self }) => {
-      const { id } = event as Extract<HotplugEvent, { type: 'devices.detached' }>;
+    detach: enqueueActions(({ enqueue, context }, { id }: { id: string }) => {
       const { [id]: _gone, ...present } = context.present;
       enqueue.assign({ present });
-      if (self.getSnapshot().children[childId(id)]) enqueue.sendTo(childId(id), { type: 'device.detach' });
+      if (id in context.live) enqueue.sendTo(childId(id), { type: 'device.detach' });
     }),
-    finish: enqueueActions(({ enqueue, context, event, self }) => {
-      const actorId = (event as { actorId?: string }).actorId!;
-      const id = actorId.slice('device:'.length);
-      const output = (event as { output?: DeviceOutput }).output;
+    finish: enqueueActions(({ enqueue, context }, ended: Ended) => {
+      const id = ended.actorId.slice('device:'.length);
       const known = context.present[id];
-      const crashed = event.type.startsWith('xstate.error.');
       enqueue.assign({
         records: remember(context, {
           id,
-          profile: output?.profile ?? known?.profile ?? null,
-          path: output?.path ?? known?.path ?? '',
-          outcome: crashed ? 'crashed' : 'gone',
-          reconnects: output?.reconnects ?? 0,
-          lastError: crashed ? toFailure((event as { error?: unknown }).error, 'crashed') : (output?.lastError ?? null),
+          profile: ended.output?.profile ?? known?.profile ?? null,
+          path: ended.output?.path ?? known?.path ?? '',
+          outcome: ended.crashed ? 'crashed' : 'gone',
+          reconnects: ended.output?.reconnects ?? 0,
+          lastError: ended.crashed ? toFailure(ended.error, 'crashed') : (ended.output?.lastError ?? null),
           at: known?.at ?? 0,
         }),
       });
-      // A new device:<id> may have replaced the one that ended: only a finished one is stopped.
-      const children = self.getSnapshot().children;
-      const finished = children[actorId]?.getSnapshot().status !== 'active';
-      if (finished) enqueue.stopChild(actorId);
+      // A new device:<id> may have replaced the one that ended (attach stopped the old one):
+      // only the live one, the spawn the output names, is stopped here.
+      const stale = ended.output?.spawn !== undefined && ended.output.spawn !== context.live[id];
+      if (!(id in context.live) || stale) return;
+      const { [id]: _ended, ...live } = context.live;
+      enqueue.stopChild(ended.actorId);
+      enqueue.assign({ live });
       // The freed slot goes to the device refused longest ago that is still present.
-      const live = Object.keys(children).filter((c) => isDeviceChild(c) && !(finished && c === actorId)).length;
-      const waiting = Object.values(context.present).find((d) => d.profile !== null && d.id !== id && !children[childId(d.id)]);
-      if (finished && waiting && live < context.maxDevices) {
-        enqueue.assign({ spawned: context.spawned + 1 });
-        enqueue.spawnChild('device', {
-          id: childId(waiting.id),
-          input: { id: waiting.id, path: waiting.path, profile: waiting.profile!, retry: context.retry, jitterSeed: context.jitterSeed + context.spawned },
-        });
+      const waiting = Object.values(context.present).find((d) => d.profile !== null && d.id !== id && !(d.id in live));
+      if (waiting && Object.keys(live).length < context.maxDevices) {
+        enqueue.assign(spawnDevice(context, live, waiting.id));
+        enqueue.spawnChild('device', { id: childId(waiting.id), input: deviceInput(context, waiting.id, waiting.path, waiting.profile!) });
       }
     }),
   },
@@ -170,7 +168,7 @@ export const devicesMachine = setup({
   id: 'devices',
   version: devicesVersion,
   options: { maxIterations: 1000 },
-  context: ({ input }) => ({ ...input, present: {}, records: [], source: null, problem: null, spawned: 0, refused: 0, lastError: null }),
+  context: ({ input }) => ({ ...input, present: {}, live: {}, records: [], source: null, problem: null, spawned: 0, refused: 0, lastError: null }),
   initial: 'watching',
   states: {
     watching: {
@@ -181,11 +179,17 @@ export const devicesMachine = setup({
         { src: 'commands', id: 'commands', onError: { target: 'broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
       ],
       on: {
-        'devices.attached': { actions: ['attach', { type: 'refused', params: ({ context, event }) => refusedNow(context, event.device) }] },
-        'devices.detached': { actions: 'detach' },
+        'devices.attached': { actions: { type: 'attach', params: ({ event }) => event } },
+        'devices.detached': { actions: { type: 'detach', params: ({ event }) => event } },
         'devices.source': { actions: assign({ source: ({ event }) => event.source, problem: ({ event }) => event.problem }) },
-        'xstate.done.actor.*': { guard: 'isDeviceChild', actions: 'finish' },
-        'xstate.error.actor.*': { guard: 'isDeviceChild', actions: 'finish' },
+        'xstate.done.actor.*': {
+          guard: { type: 'isDeviceChild', params: ({ event }) => ({ actorId: event.actorId }) },
+          actions: { type: 'finish', params: ({ event }) => endedOf(event) },
+        },
+        'xstate.error.actor.*': {
+          guard: { type: 'isDeviceChild', params: ({ event }) => ({ actorId: event.actorId }) },
+          actions: { type: 'finish', params: ({ event }) => endedOf(event) },
+        },
       },
     },
     // The supervisor restarts the concern; devices found again are reopened.

@@ -33,9 +33,8 @@ export interface EntryInput {
 
 export interface EntryContext extends EntryInput {
   current: FirmwareMeta | null;
+  /** what the registry said is latest: the input of the fetch that follows */
   resolved: Resolved | null;
-  /** the fetchBlob actor's handle of bytes not yet verified */
-  fetched: string | null;
   lastError: Failure | null;
   failures: number;
   retryInMs: number;
@@ -55,6 +54,8 @@ export interface StoredEvent {
   type: 'firmware.stored';
   device: string;
   bytes: number;
+  /** the digest src/'s blob store holds the bytes under */
+  digest: string;
 }
 
 /** Sent to the manager after every registry round trip: `outage` when the registry could not
@@ -70,16 +71,18 @@ export const isOutage = (failure: Failure) => failure.code === 'unreachable' || 
 
 export const firmwareEntryVersion = '1';
 
-type Ev<T> = { output: T };
-
 /** Failures that are the registry's answer "there is no build" (the distribution spec's code for
  * an unknown repository; no eligible semver tag): trusted for freshnessMs, as a build would be. */
 const NO_BUILD = ['NAME_UNKNOWN', 'no_version'];
 
-/** resolve → fetch → verify, the same steps for a cold entry and for a refresh; a failure
+/** resolve → fetch and verify, the same steps for a cold entry and for a refresh; a failure
  * anywhere goes to `failTarget`, an unchanged manifest straight to `doneTarget`. */
 function steps(failTarget: string, doneTarget: string) {
-  const onError = { target: failTarget, actions: ['recordFailure', 'reportFailure'] } as const;
+  const failed = {
+    target: failTarget,
+    actions: [{ type: 'recordFailure', params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }) }, 'reportFailure'],
+  } as const;
+  type Done<T> = { event: { output: T } };
   return {
     initial: 'resolving',
     states: {
@@ -88,27 +91,20 @@ function steps(failTarget: string, doneTarget: string) {
           src: 'resolveLatest',
           input: ({ context }: { context: EntryContext }) => ({ device: context.device, known: context.current?.manifestDigest ?? null }),
           onDone: [
-            { guard: 'unchanged', target: doneTarget, actions: ['recordSuccess', 'reportReached'] },
-            { target: 'fetching', actions: ['takeResolved', 'reportReached'] },
+            { guard: { type: 'unchanged', params: ({ event }: Done<Resolved>) => ({ resolved: event.output }) }, target: doneTarget, actions: ['recordSuccess', 'reportReached'] },
+            { target: 'fetching', actions: [{ type: 'takeResolved', params: ({ event }: Done<Resolved>) => ({ resolved: event.output }) }, 'reportReached'] },
           ],
-          onError,
+          onError: failed,
         },
       },
+      // One actor fetches the blob and checks it (digest, size and, when configured, the
+      // signature) before it is stored: nothing unverified is ever served or kept.
       fetching: {
         invoke: {
-          src: 'fetchBlob',
+          src: 'fetchAndVerify',
           input: ({ context }: { context: EntryContext }) => ({ device: context.device, resolved: context.resolved! }),
-          onDone: { target: 'verifying', actions: 'takeFetched' },
-          onError,
-        },
-      },
-      // Nothing fetched is served before this: digest, size and (when configured) signature.
-      verifying: {
-        invoke: {
-          src: 'verifyBlob',
-          input: ({ context }: { context: EntryContext }) => ({ device: context.device, resolved: context.resolved!, handle: context.fetched! }),
-          onDone: { target: doneTarget, actions: ['takeVerified', 'recordSuccess', 'announceStored'] },
-          onError,
+          onDone: { target: doneTarget, actions: [{ type: 'takeBuild', params: ({ event }: Done<FirmwareMeta>) => ({ meta: event.output }) }, 'recordSuccess', 'announceStored'] },
+          onError: failed,
         },
       },
     },
@@ -128,8 +124,8 @@ export const firmwareEntryMachine = setup({
   actors: {
     loadCached: needs<FirmwareMeta | null, { device: string }>('loadCached'),
     resolveLatest: needs<Resolved, { device: string; known: string | null }>('resolveLatest'),
-    fetchBlob: needs<string, { device: string; resolved: Resolved }>('fetchBlob'),
-    verifyBlob: needs<FirmwareMeta, { device: string; resolved: Resolved; handle: string }>('verifyBlob'),
+    /** fetches the layer, checks it and stores it by digest: its output is the verified build */
+    fetchAndVerify: needs<FirmwareMeta, { device: string; resolved: Resolved }>('fetchAndVerify'),
   },
   delays: {
     freshness: ({ context }) => context.freshnessMs,
@@ -137,25 +133,22 @@ export const firmwareEntryMachine = setup({
     missing: ({ context }) => (NO_BUILD.includes(context.lastError?.code ?? '') ? context.freshnessMs : context.retryInMs),
   },
   guards: {
-    cached: ({ event }) => (event as unknown as Ev<FirmwareMeta | null>).output !== null,
-    unchanged: ({ context, event }) => context.current !== null && (event as unknown as Ev<Resolved>).output.manifestDigest === context.current.manifestDigest,
+    cached: (_, { meta }: { meta: FirmwareMeta | null }) => meta !== null,
+    unchanged: ({ context }, { resolved }: { resolved: Resolved }) => context.current !== null && resolved.manifestDigest === context.current.manifestDigest,
     hasCurrent: ({ context }) => context.current !== null,
     again: ({ context }) => context.again,
   },
   actions: {
-    takeCached: assign({ current: ({ event }) => (event as unknown as Ev<FirmwareMeta>).output }),
-    takeResolved: assign({ resolved: ({ event }) => (event as unknown as Ev<Resolved>).output }),
-    takeFetched: assign({ fetched: ({ event }) => (event as unknown as Ev<string>).output }),
-    takeVerified: assign({ current: ({ event }) => (event as unknown as Ev<FirmwareMeta>).output }),
-    recordSuccess: assign({ failures: 0, lastError: null, resolved: null, fetched: null }),
-    recordFailure: assign(({ context, event }) => {
+    takeResolved: assign((_, { resolved }: { resolved: Resolved }) => ({ resolved })),
+    takeBuild: assign((_, { meta }: { meta: FirmwareMeta | null }) => ({ current: meta })),
+    recordSuccess: assign({ failures: 0, lastError: null, resolved: null }),
+    recordFailure: assign(({ context }, { error }: { error: unknown }) => {
       const failures = context.failures + 1;
       return {
         failures,
         retryInMs: Math.min(context.freshnessMs, backoffMs(context.retry, failures, context.jitterSeed)),
-        lastError: toFailure((event as { error?: unknown }).error),
+        lastError: toFailure(error),
         resolved: null,
-        fetched: null,
       };
     }),
     reportReached: sendParent(({ context }): RegistryEvent => ({ type: 'firmware.registry', device: context.device, outage: null })),
@@ -164,13 +157,13 @@ export const firmwareEntryMachine = setup({
       device: context.device,
       outage: context.lastError && isOutage(context.lastError) ? context.lastError : null,
     })),
-    announceStored: sendParent(({ context }): StoredEvent => ({ type: 'firmware.stored', device: context.device, bytes: context.current?.size ?? 0 })),
+    announceStored: sendParent(({ context }): StoredEvent => ({ type: 'firmware.stored', device: context.device, bytes: context.current?.size ?? 0, digest: context.current?.digest ?? '' })),
   },
 }).createMachine({
   id: 'firmwareEntry',
   version: firmwareEntryVersion,
   options: { maxIterations: 1000 },
-  context: ({ input }) => ({ ...input, current: null, resolved: null, fetched: null, lastError: null, failures: 0, retryInMs: 0, again: false }),
+  context: ({ input }) => ({ ...input, current: null, resolved: null, lastError: null, failures: 0, retryInMs: 0, again: false }),
   // Wherever no state takes it (a cold fetch under way): remembered, so no push is missed.
   on: { 'firmware.refresh': { actions: assign({ again: true }) } },
   initial: 'empty',
@@ -179,11 +172,18 @@ export const firmwareEntryMachine = setup({
       invoke: {
         src: 'loadCached',
         input: ({ context }) => ({ device: context.device }),
-        onDone: [{ guard: 'cached', target: 'ready.stale', actions: ['takeCached', 'announceStored'] }, { target: 'cold' }],
+        onDone: [
+          {
+            guard: { type: 'cached', params: ({ event }) => ({ meta: event.output }) },
+            target: 'ready.stale',
+            actions: [{ type: 'takeBuild', params: ({ event }) => ({ meta: event.output }) }, 'announceStored'],
+          },
+          { target: 'cold' },
+        ],
         onError: 'cold',
       },
     },
-    // No build yet: the first resolve → fetch → verify.
+    // No build yet: the first resolve → fetch and verify.
     cold: { ...steps('#firmwareEntry.missing', '#firmwareEntry.ready') },
     // No build to serve, and requests do not ask the registry again until this ends: for
     // freshnessMs when the registry said there is none, for the retry delay when it failed.

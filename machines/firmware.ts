@@ -1,8 +1,8 @@
-import { assign, enqueueActions, setup, type AnyActorLogic } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
-import { needs, needsCallback } from './shared/placeholders.js';
-import type { Failure } from './shared/types.js';
-import type { EntryOutput, RegistryEvent, StoredEvent } from './firmware-entry.js';
+import { needs } from './shared/placeholders.js';
+import { toFailure, type Failure } from './shared/types.js';
+import { firmwareEntryMachine, type EntryOutput, type RegistryEvent, type StoredEvent } from './firmware-entry.js';
 
 export interface FirmwareInput {
   /** bytes of verified firmware held at most (LRU) */
@@ -25,6 +25,8 @@ export interface EntryUse {
   used: number;
   /** a verified build was stored: it counts against maxEntries, not maxNegativeEntries */
   built?: boolean;
+  /** the digest of that build (src/ keeps the bytes of live digests only) */
+  digest?: string;
 }
 
 export interface EntryRecord {
@@ -61,10 +63,16 @@ export type FirmwareEvent =
 
 export const firmwareVersion = '1';
 export const entryId = (device: string) => `firmware:${device}`;
+const outageOf = ({ event }: { event: RegistryEvent }) => ({ outage: event.outage });
 const deviceOf = (id: string | undefined) => (id?.startsWith('firmware:') ? id.slice('firmware:'.length) : undefined);
 
-type Done = { type: string; actorId?: string; output?: EntryOutput; error?: unknown };
-const outageOf = (event: FirmwareEvent | Done): Failure | null => (event.type === 'firmware.registry' ? (event as RegistryEvent).outage : null);
+/** An entry ended: its id and its output (done) or its error (a crash). */
+type EntryEnded = { type: `xstate.done.actor.${string}`; actorId?: string; output?: EntryOutput } | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
+type Ended = { actorId: string; reason: string | null };
+const ended = (event: EntryEnded): Ended => ({
+  actorId: event.actorId ?? '',
+  reason: 'error' in event ? (event.error === undefined ? null : toFailure(event.error).message) : 'output' in event ? (event.output?.error?.message ?? null) : null,
+});
 
 /**
  * Entry removals to keep one pool within its bounds, least recently used first, sparing
@@ -98,16 +106,15 @@ function evictions(context: FirmwareContext, entries: Record<string, EntryUse>, 
  * its outcome recorded.
  */
 export const firmwareMachine = setup({
-  types: {} as { context: FirmwareContext; events: FirmwareEvent | Done; input: FirmwareInput },
+  types: {} as { context: FirmwareContext; events: FirmwareEvent | EntryEnded; input: FirmwareInput },
   actors: {
-    entry: needsCallback('entry') as AnyActorLogic,
+    entry: firmwareEntryMachine,
     /** one cheap request to the registry (GET /v2/): resolves when it answers */
     probeRegistry: needs<void, void>('probeRegistry'),
   },
   delays: { probe: ({ context }) => context.probeInMs },
   actions: {
-    request: enqueueActions(({ context, event, enqueue }) => {
-      const { device, type } = event as { device: string; type: 'firmware.request' | 'firmware.refresh' };
+    request: enqueueActions(({ context, enqueue }, { device, type }: { device: string; type: 'firmware.request' | 'firmware.refresh' }) => {
       const tick = context.tick + 1;
       if (context.entries[device]) {
         enqueue.assign({ tick, entries: { ...context.entries, [device]: { ...context.entries[device], used: tick } } });
@@ -127,16 +134,15 @@ export const firmwareMachine = setup({
       });
       enqueue.assign(withTotals(context, { tick, entries, spawned: context.spawned + 1 }, evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' }))));
     }),
-    touch: assign(({ context, event }) => {
+    touch: assign(({ context }, { devices }: { devices: string[] }) => {
       let tick = context.tick;
       const entries = { ...context.entries };
-      for (const device of (event as { devices: string[] }).devices) if (entries[device]) entries[device] = { ...entries[device], used: ++tick };
+      for (const device of devices) if (entries[device]) entries[device] = { ...entries[device], used: ++tick };
       return { tick, entries };
     }),
-    stored: enqueueActions(({ context, event, enqueue }) => {
-      const { device, bytes } = event as StoredEvent;
+    stored: enqueueActions(({ context, enqueue }, { device, bytes, digest }: Omit<StoredEvent, 'type'>) => {
       if (!context.entries[device]) return;
-      const entries = { ...context.entries, [device]: { ...context.entries[device], bytes, built: true } };
+      const entries = { ...context.entries, [device]: { ...context.entries[device], bytes, built: true, digest } };
       const evict = evictions(context, entries, 'built', device);
       for (const d of evict) {
         delete entries[d];
@@ -144,8 +150,7 @@ export const firmwareMachine = setup({
       }
       enqueue.assign(withTotals(context, { entries }, evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' }))));
     }),
-    takeOutage: assign(({ event }) => {
-      const outage = outageOf(event);
+    takeOutage: assign((_, { outage }: { outage: Failure | null }) => {
       return { outage, problem: outage ? `registry unreachable (${outage.message}); serving the last good builds` : null };
     }),
     recover: assign({ outage: null, problem: null, probes: 0, probeInMs: 0 }),
@@ -153,20 +158,18 @@ export const firmwareMachine = setup({
       const probes = Math.min(context.probes + 1, 20);
       return { probes, probeInMs: backoffMs(context.retry, probes, context.jitterSeed) };
     }),
-    removeEntry: enqueueActions(({ context, event, enqueue }) => {
-      const e = event as Done;
-      const device = deviceOf(e.actorId);
+    removeEntry: enqueueActions(({ context, enqueue }, { actorId, reason }: Ended) => {
+      const device = deviceOf(actorId);
       if (!device || !context.entries[device]) return;
       const entries = { ...context.entries };
       delete entries[device];
-      const reason = e.output?.error?.message ?? (e.error ? String((e.error as { message?: unknown }).message ?? e.error) : null);
-      enqueue.stopChild(e.actorId!);
+      enqueue.stopChild(actorId);
       enqueue.assign(withTotals(context, { entries }, [{ device, outcome: 'failed', reason }]));
     }),
   },
   guards: {
-    isEntry: ({ event }) => deviceOf((event as Done).actorId) !== undefined,
-    outage: ({ event }) => outageOf(event) !== null,
+    isEntry: (_, { actorId }: { actorId: string | undefined }) => deviceOf(actorId) !== undefined,
+    outage: (_, { outage }: { outage: Failure | null }) => outage !== null,
   },
 }).createMachine({
   id: 'firmware',
@@ -187,18 +190,24 @@ export const firmwareMachine = setup({
   }),
   // Entries are served and managed the same way whether the registry is up or not.
   on: {
-    'firmware.request': { actions: 'request' },
-    'firmware.refresh': { actions: 'request' },
-    'firmware.touched': { actions: 'touch' },
-    'firmware.stored': { actions: 'stored' },
-    'xstate.done.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
-    'xstate.error.actor.*': { guard: 'isEntry', actions: 'removeEntry' },
+    'firmware.request': { actions: { type: 'request', params: ({ event }) => event } },
+    'firmware.refresh': { actions: { type: 'request', params: ({ event }) => event } },
+    'firmware.touched': { actions: { type: 'touch', params: ({ event }) => event } },
+    'firmware.stored': { actions: { type: 'stored', params: ({ event }) => event } },
+    'xstate.done.actor.*': {
+      guard: { type: 'isEntry', params: ({ event }) => ({ actorId: event.actorId }) },
+      actions: { type: 'removeEntry', params: ({ event }) => ended(event) },
+    },
+    'xstate.error.actor.*': {
+      guard: { type: 'isEntry', params: ({ event }) => ({ actorId: event.actorId }) },
+      actions: { type: 'removeEntry', params: ({ event }) => ended(event) },
+    },
   },
   initial: 'serving',
   states: {
     serving: {
       tags: ['healthy'],
-      on: { 'firmware.registry': { guard: 'outage', target: 'degraded', actions: 'takeOutage' } },
+      on: { 'firmware.registry': { guard: { type: 'outage', params: outageOf }, target: 'degraded', actions: { type: 'takeOutage', params: outageOf } } },
     },
     // The registry cannot be reached: nothing can refresh, the last good builds are served.
     // Probed with a backoff, so the end of the outage shows even when no device asks.
@@ -206,7 +215,7 @@ export const firmwareMachine = setup({
       tags: ['degraded'],
       on: {
         'firmware.registry': [
-          { guard: 'outage', actions: 'takeOutage' },
+          { guard: { type: 'outage', params: outageOf }, actions: { type: 'takeOutage', params: outageOf } },
           { target: 'serving', actions: 'recover' },
         ],
       },

@@ -4,15 +4,14 @@ import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
 import type { MqttClient } from 'mqtt';
-import { devicesMachine } from '../machines/devices.js';
 import { linkMachine } from '../machines/link.js';
 import { listenerMachine } from '../machines/listener.js';
 import { outboxMachine } from '../machines/outbox.js';
 import { supervisorMachine, type SupervisorInput, type SupervisorOutput } from '../machines/supervisor.js';
-import { devicesActors } from './actors/devices.js';
+import { devicesActors } from './actors/devices/index.js';
 import { embeddedBrokerActor } from './actors/embedded-broker.js';
 import { agentCredentials, type Credentials } from './broker/credentials.js';
-import { firmwareActors } from './actors/firmware.js';
+import { firmwareActors } from './actors/firmware/index.js';
 import { httpServerActor } from './actors/http-server.js';
 import { jobsActors } from './actors/jobs/index.js';
 import { monitorActors } from './actors/monitor/index.js';
@@ -86,14 +85,13 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     actors: { outboxStore: outboxStoreActor(outboxStoreDeps(config, { session, outbox: outboxSlot, deadLetters, closing, log: forConcern(log, 'outbox') })) },
   });
   const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
-  const firmwareService = new FirmwareService(root, changes, { waitMs: 120_000, onTouched: (devices) => firmwareParts.disk.touch(devices), log: forConcern(log, 'firmware') });
-  const firmwareParts = firmwareActors({ config, service: firmwareService, log: forConcern(log, 'firmware') });
+  const firmwareParts = firmwareActors({ config, log: forConcern(log, 'firmware') });
+  const firmwareService = new FirmwareService(root, changes, { blobs: firmwareParts.blobs, waitMs: 120_000, onTouched: (devices) => firmwareParts.disk.touch(devices), log: forConcern(log, 'firmware') });
   const firmwareFigures = () => {
     const manager = actor?.system.get('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
     return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmwareParts.client.stats.errors, registryRequests: firmwareParts.client.stats.requests };
   };
-  const devicesParts = devicesActors({ config, outbox: outboxSlot, session, manager: () => actor?.system.get('devices'), closing, log: forConcern(log, 'devices') });
-  const devices = devicesMachine.provide({ actors: devicesParts.actors, actions: { refused: devicesParts.refused } });
+  const devicesParts = devicesActors({ config, outbox: outboxSlot, session, changes, manager: () => actor?.system.get('devices'), closing, log: forConcern(log, 'devices') });
   // Made once per process (outside what the supervisor restarts): one alert store over restarts.
   const alertParts = alertsActors({
     stateDir: config.stateDir,
@@ -161,7 +159,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       outbox,
       jobs: jobsParts.machine,
       firmware: firmwareParts.machine,
-      devices,
+      devices: devicesParts.machine,
       monitor: monitorParts.machine,
       http,
     },

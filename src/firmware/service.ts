@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { AnyActorRef } from 'xstate';
-import type { FirmwareMeta } from '../../machines/firmware-entry.js';
-import type { FirmwareContext } from '../../machines/firmware.js';
+import { waitFor, type ActorRefFrom, type AnyActorRef, type SnapshotFrom } from 'xstate';
+import type { FirmwareMeta, firmwareEntryMachine } from '../../machines/firmware-entry.js';
+import { entryId, type FirmwareContext } from '../../machines/firmware.js';
 import type { Failure } from '../../machines/shared/types.js';
 import type { Logger } from '../log.js';
 import type { ActorChanges } from '../observe.js';
+import type { VerifiedBlobs } from './blobs.js';
 
 /** A verified build ready to serve, with everything a response needs computed once. */
 export interface HotFirmware {
@@ -30,33 +31,37 @@ export interface RefreshOutcome {
   failure: Failure | null;
 }
 
-interface EntrySnapshot {
-  status: string;
-  context: { current: FirmwareMeta | null; lastError: Failure | null };
-  hasTag(tag: string): boolean;
-  matches(value: unknown): boolean;
-}
-
-type Waiter = { accept: (snap: EntrySnapshot | undefined) => boolean; resolve: () => void };
+type EntryRef = ActorRefFrom<typeof firmwareEntryMachine>;
+type EntrySnapshot = SnapshotFrom<typeof firmwareEntryMachine>;
 
 export interface FirmwareStats {
   hits: number;
   misses: number;
 }
 
+export interface FirmwareServiceOptions {
+  /** verified bytes by digest (the actors put them there) */
+  blobs: Pick<VerifiedBlobs, 'get' | 'release'>;
+  /** how long a request waits for its device's entry to settle */
+  waitMs: number;
+  onTouched?: (devices: string[]) => void;
+  log?: Logger;
+}
+
+/** An entry that is still looking (cold, or a refresh under way) has not settled. */
+const busy = (s: EntrySnapshot) => s.matches('empty') || s.matches('cold') || s.matches({ ready: 'refreshing' });
+
 /**
  * The data plane of the firmware concern. A request for a device with a verified build in
  * memory is answered from here without touching the charts (one Map lookup); otherwise the
  * manager is asked (which spawns at most one entry per device, so concurrent cold requests
- * share one registry round trip) and the request waits for that entry to settle. The hot map
- * follows the entries' snapshots through the inspection stream.
+ * share one registry round trip) and the request waits, with xstate's waitFor, for that
+ * entry to settle. The hot map follows the entries' snapshots through the inspection stream:
+ * a serving entry names its build's digest, and the bytes come from the blob store under it.
  */
 export class FirmwareService {
   readonly hot = new Map<string, HotFirmware>();
-  /** bytes verified (or loaded from disk) whose entry has not shown them yet */
-  readonly pending = new Map<string, { digest: string; bytes: Buffer }>();
   readonly stats: FirmwareStats = { hits: 0, misses: 0 };
-  private readonly waiters = new Map<string, Set<Waiter>>();
   private touched = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   /** when the registry outage the manager shows began (logged once, and its end) */
@@ -65,7 +70,7 @@ export class FirmwareService {
   constructor(
     private readonly root: () => AnyActorRef | undefined,
     changes: ActorChanges,
-    private readonly options: { waitMs: number; onTouched?: (devices: string[]) => void; log?: Logger },
+    private readonly options: FirmwareServiceOptions,
   ) {
     changes.subscribe((ref) => this.onChange(ref));
     // LRU use reaches the manager in batches, not as one event per request.
@@ -96,7 +101,7 @@ export class FirmwareService {
     const hot = this.peek(device);
     if (hot) return hot;
     this.stats.misses++;
-    await this.ask(device, 'firmware.request', (snap) => this.hot.has(device) || snap.hasTag('missing'));
+    await this.ask(device, 'firmware.request', (snap) => snap.hasTag('serving') || snap.hasTag('missing'));
     const found = this.hot.get(device);
     if (found?.stale) found.ref.send({ type: 'firmware.request' });
     return found;
@@ -105,41 +110,23 @@ export class FirmwareService {
   /** Refreshes the device now (a webhook) and resolves once that refresh has settled. */
   async refresh(device: string): Promise<RefreshOutcome> {
     const before = this.hot.get(device);
-    let settled: EntrySnapshot | undefined;
-    const busy = (s: EntrySnapshot) => s.matches('empty') || s.matches('cold') || s.matches({ ready: 'refreshing' });
-    await this.ask(device, 'firmware.refresh', (snap) => snap !== undefined && !busy(snap) && Boolean((settled = snap)), true);
-    settled ??= this.entrySnapshot(device);
+    const settled = await this.ask(device, 'firmware.refresh', (snap) => !busy(snap));
     return { before, after: this.hot.get(device), failure: settled?.context.lastError ?? null };
   }
 
-  private entrySnapshot(device: string): EntrySnapshot | undefined {
-    const child = (this.manager()?.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children?.[`firmware:${device}`];
-    return child?.getSnapshot() as EntrySnapshot | undefined;
-  }
-
-  private ask(device: string, type: 'firmware.request' | 'firmware.refresh', done: (snap: EntrySnapshot) => boolean, afterSend = false): Promise<void> {
+  /**
+   * Sends the request to the manager, then waits (bounded by waitMs) until the device's
+   * entry shows `settled` or ends. The entry's last live snapshot; undefined when there is
+   * no entry or it ended (no build, evicted, the concern restarted).
+   */
+  private async ask(device: string, type: 'firmware.request' | 'firmware.refresh', settled: (snap: EntrySnapshot) => boolean): Promise<EntrySnapshot | undefined> {
     const manager = this.manager();
-    if (!manager) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      let armed = !afterSend;
-      const timeout = setTimeout(() => finish(), this.options.waitMs);
-      const set = this.waiters.get(device) ?? new Set<Waiter>();
-      const waiter: Waiter = { accept: (snap) => armed && (snap === undefined || done(snap)), resolve: () => finish() };
-      const finish = () => {
-        clearTimeout(timeout);
-        set.delete(waiter);
-        if (set.size === 0 && this.waiters.get(device) === set) this.waiters.delete(device);
-        resolve();
-      };
-      set.add(waiter);
-      this.waiters.set(device, set);
-      manager.send({ type, device });
-      armed = true;
-      // The send may have settled it at once (an entry that was idle and needed nothing).
-      const child = (manager.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children[`firmware:${device}`];
-      const snap = child?.getSnapshot() as EntrySnapshot | undefined;
-      if (!child || snap?.status !== 'active' || done(snap)) finish();
-    });
+    if (!manager) return undefined;
+    manager.send({ type, device });
+    const entry = (manager.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children[entryId(device)] as EntryRef | undefined;
+    if (!entry) return undefined;
+    const snap = await waitFor(entry, (s) => s.status !== 'active' || settled(s), { timeout: this.options.waitMs }).catch(() => entry.getSnapshot());
+    return snap.status === 'active' ? snap : undefined;
   }
 
   private onChange(ref: AnyActorRef): void {
@@ -147,26 +134,47 @@ export class FirmwareService {
     if (!ref.id.startsWith('firmware:')) return;
     const device = ref.id.slice('firmware:'.length);
     const snap = ref.getSnapshot() as EntrySnapshot;
-    if (snap.status !== 'active') {
-      this.drop(device);
-      return this.settle(device, undefined);
-    }
+    if (snap.status !== 'active') return this.drop(device);
     const current = snap.context.current;
-    if (current && snap.hasTag('serving')) {
-      let hot = this.hot.get(device);
-      // A new build object (even with the same bytes under a new tag) gets its headers anew.
-      if (!hot || hot.ref !== ref || hot.meta !== current) {
-        const pending = this.pending.get(device);
-        const bytes = pending?.digest === current.digest ? pending.bytes : hot?.meta.digest === current.digest ? hot.body : undefined;
-        if (bytes) {
-          hot = makeHot(ref, current, bytes);
-          this.hot.set(device, hot);
-          this.pending.delete(device);
-        }
+    if (!current || !snap.hasTag('serving')) return;
+    let hot = this.hot.get(device);
+    // A new build object (even with the same bytes under a new tag) gets its headers anew.
+    if (!hot || hot.ref !== ref || hot.meta !== current) {
+      const before = hot?.meta.digest;
+      const bytes = this.options.blobs.get(current.digest) ?? (before === current.digest ? hot?.body : undefined);
+      if (bytes) {
+        hot = makeHot(ref, current, bytes);
+        this.hot.set(device, hot);
+        if (before !== undefined && before !== current.digest) this.release(before);
       }
-      if (hot) hot.stale = snap.matches({ ready: 'stale' });
     }
-    this.settle(device, snap);
+    if (hot) hot.stale = snap.matches({ ready: 'stale' });
+  }
+
+  private drop(device: string): void {
+    const hot = this.hot.get(device);
+    if (!hot) return;
+    this.hot.delete(device);
+    this.release(hot.meta.digest);
+  }
+
+  /**
+   * Lets the blob store drop a build's bytes once nothing holds them: no device serves them,
+   * no live entry has them as its build or is fetching them, and no entry is still reading the
+   * disk cache (it may be loading them now; the store's own bound covers that case).
+   */
+  private release(digest: string): void {
+    if ([...this.hot.values()].some((h) => h.meta.digest === digest)) return;
+    const manager = this.manager()?.getSnapshot() as { status: string; context?: FirmwareContext; children?: Record<string, AnyActorRef | undefined> } | undefined;
+    if (manager?.status === 'active') {
+      if (Object.values(manager.context?.entries ?? {}).some((use) => use.digest === digest)) return;
+      for (const [id, child] of Object.entries(manager.children ?? {})) {
+        if (!id.startsWith('firmware:') || !child) continue;
+        const s = child.getSnapshot() as EntrySnapshot;
+        if (s.status === 'active' && (s.matches('empty') || s.context.resolved?.layer.digest === digest || s.context.current?.digest === digest)) return;
+      }
+    }
+    this.options.blobs.release(digest);
   }
 
   /** Entries the manager no longer holds (evicted, ended, a restarted concern) leave memory. */
@@ -174,12 +182,7 @@ export class FirmwareService {
     const snap = manager.getSnapshot() as { status: string; context?: FirmwareContext };
     this.followOutage(snap.status === 'active' ? (snap.context?.outage ?? null) : null);
     const live = snap.status === 'active' ? (snap.context?.entries ?? {}) : {};
-    for (const device of [...this.hot.keys(), ...this.pending.keys(), ...this.waiters.keys()]) {
-      if (!(device in live)) {
-        this.drop(device);
-        this.settle(device, undefined);
-      }
-    }
+    for (const device of [...this.hot.keys()]) if (!(device in live)) this.drop(device);
   }
 
   /** One line when the registry becomes unreachable, one when it answers again. */
@@ -191,15 +194,6 @@ export class FirmwareService {
       this.options.log?.info({ downSeconds: Math.round((Date.now() - this.outageSince) / 1000) }, 'firmware registry reachable again');
       this.outageSince = undefined;
     }
-  }
-
-  private drop(device: string): void {
-    this.hot.delete(device);
-    this.pending.delete(device);
-  }
-
-  private settle(device: string, snap: EntrySnapshot | undefined): void {
-    for (const waiter of [...(this.waiters.get(device) ?? [])]) if (waiter.accept(snap)) waiter.resolve();
   }
 
   private flushTouched(): void {

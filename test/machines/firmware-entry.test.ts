@@ -17,10 +17,9 @@ function start(freshnessMs = 60_000) {
   const clock = new SimulatedClock();
   const load = fakePromise<FirmwareMeta | null, { device: string }>();
   const resolve = fakePromise<Resolved, { device: string; known: string | null }>();
-  const fetch = fakePromise<string>();
-  const verify = fakePromise<FirmwareMeta>();
+  const fetch = fakePromise<FirmwareMeta>();
   const stored: unknown[] = [];
-  const entry = firmwareEntryMachine.provide({ actors: { loadCached: load.logic, resolveLatest: resolve.logic, fetchBlob: fetch.logic, verifyBlob: verify.logic } });
+  const entry = firmwareEntryMachine.provide({ actors: { loadCached: load.logic, resolveLatest: resolve.logic, fetchAndVerify: fetch.logic } });
   const parent = createMachine({
     invoke: { src: entry, id: 'firmware:esp32', input: { device: 'esp32', freshnessMs, retry: { minMs: 1000, maxMs: 30_000 }, jitterSeed: 3 } },
     on: { 'firmware.stored': { actions: ({ event }) => stored.push(event) } },
@@ -34,13 +33,11 @@ function start(freshnessMs = 60_000) {
   const settle = async () => {
     for (let i = 0; i < 5; i++) await flush();
   };
-  /** the resolve → fetch → verify under way finds r */
+  /** the resolve → fetch and verify under way finds r */
   const build = async (r: Resolved) => {
     resolve.resolve(r);
     await settle();
-    fetch.resolve('handle');
-    await settle();
-    verify.resolve(meta(r));
+    fetch.resolve(meta(r));
     await settle();
   };
   /** cold: nothing cached, then r is built */
@@ -56,11 +53,11 @@ function start(freshnessMs = 60_000) {
     resolve.reject(Object.assign(new Error(message), { code }));
     await settle();
   };
-  return { actor, clock, load, resolve, fetch, verify, stored, child, snap, settle, build, coldFetch, coldFails, errors };
+  return { actor, clock, load, resolve, fetch, stored, child, snap, settle, build, coldFetch, coldFails, errors };
 }
 
 describe('firmware entry machine', () => {
-  it('goes empty → cold (resolving → fetching → verifying) → ready.fresh, and tells the manager its size', async () => {
+  it('goes empty → cold (resolving → fetching, verified there) → ready.fresh, and tells the manager its size and digest', async () => {
     const t = start();
     expect(t.snap().value).toBe('empty');
     t.load.resolve(null);
@@ -70,16 +67,13 @@ describe('firmware entry machine', () => {
     t.resolve.resolve(resolved('1.0.0'));
     await t.settle();
     expect(t.snap().value).toEqual({ cold: 'fetching' });
-    t.fetch.resolve('h1');
-    await t.settle();
-    expect(t.snap().value).toEqual({ cold: 'verifying' });
-    expect(t.snap().context.current).toBeNull(); // nothing served before verification
-    t.verify.resolve(meta(resolved('1.0.0')));
+    expect(t.snap().context.current).toBeNull(); // nothing served before the fetch has verified it
+    t.fetch.resolve(meta(resolved('1.0.0')));
     await t.settle();
     expect(t.snap().value).toEqual({ ready: 'fresh' });
     expect(t.snap().hasTag('serving')).toBe(true);
     expect(t.snap().context.current?.version).toBe('1.0.0');
-    expect(t.stored).toEqual([{ type: 'firmware.stored', device: 'esp32', bytes: 100 }]);
+    expect(t.stored).toEqual([{ type: 'firmware.stored', device: 'esp32', bytes: 100, digest: 'sha256:l1.0.0' }]);
   });
 
   it('serves a build from the disk cache at once, as stale: the first request refreshes it', async () => {
@@ -124,9 +118,7 @@ describe('firmware entry machine', () => {
     await t.settle();
     t.resolve.resolve(resolved('1.1.0'));
     await t.settle();
-    t.fetch.resolve('h');
-    await t.settle();
-    t.verify.reject(Object.assign(new Error('blob digest does not match'), { code: 'digest_mismatch' }));
+    t.fetch.reject(Object.assign(new Error('blob digest does not match'), { code: 'digest_mismatch' }));
     await t.settle();
     expect(t.snap().value).toEqual({ ready: 'waiting' });
     expect(t.snap().context.current?.version).toBe('1.0.0');
@@ -203,9 +195,7 @@ describe('firmware entry machine', () => {
     t.child().send({ type: 'firmware.refresh' });
     t.resolve.resolve(resolved('1.0.0'));
     await t.settle();
-    t.fetch.resolve('h');
-    await t.settle();
-    t.verify.resolve(meta(resolved('1.0.0')));
+    t.fetch.resolve(meta(resolved('1.0.0')));
     await t.settle();
     expect(t.snap().value).toEqual({ ready: { refreshing: 'resolving' } });
   });

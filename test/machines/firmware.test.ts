@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromPromise, sendParent, type AnyEventObject } from 'xstate';
 import { firmwareMachine, type FirmwareInput } from '../../machines/firmware.js';
+import type { firmwareEntryMachine } from '../../machines/firmware-entry.js';
 import { flush } from '../support/clock.js';
 
 /** A stand-in entry: records what it is sent; `store` reports bytes to the manager, `fail` ends it. */
@@ -23,8 +24,11 @@ const fakeEntry = createMachine({
   output: ({ context }) => ({ device: context.device, error: { code: 'no_version', message: 'no eligible semver tag' } }),
 });
 
+/** The manager declares the real entry chart; the stand-in takes its place (its types differ). */
+const standIn = fakeEntry as unknown as typeof firmwareEntryMachine;
+
 function start(overrides: Partial<FirmwareInput> = {}) {
-  const actor = createActor(firmwareMachine.provide({ actors: { entry: fakeEntry } }), {
+  const actor = createActor(firmwareMachine.provide({ actors: { entry: standIn } }), {
     input: { maxBytes: 1000, maxEntries: 3, freshnessMs: 60_000, retry: { minMs: 1000, maxMs: 60_000 }, jitterSeed: 1, ...overrides },
   });
   actor.start();
@@ -98,7 +102,7 @@ describe('firmware manager machine', () => {
     let probes = 0;
     let answer: (() => void) | undefined;
     const probe = fromPromise<void, void>(() => new Promise<void>((resolve) => (probes++, (answer = resolve))));
-    const actor = createActor(firmwareMachine.provide({ actors: { entry: fakeEntry, probeRegistry: probe } }), {
+    const actor = createActor(firmwareMachine.provide({ actors: { entry: standIn, probeRegistry: probe } }), {
       input: { maxBytes: 1000, maxEntries: 3, freshnessMs: 60_000, retry: { minMs: 1, maxMs: 2 }, jitterSeed: 1 },
     });
     actor.start();

@@ -12,6 +12,7 @@ export interface CommandFeedDeps {
   /** sends the answer (through the outbox) */
   answer: (topic: string, result: WriteResult & { command: string; ts: number }) => void;
   log: Logger;
+  now: () => number;
 }
 
 /** The echo of the command in the answer, at most this many characters. */
@@ -33,7 +34,7 @@ export function commandFeedActor(deps: CommandFeedDeps) {
       const device = topic.slice(prefix.length, -'/command'.length);
       if (device.includes('/')) return;
       // an over-long payload is refused by the writer before it is decoded
-      void deps.writer.write(device, payload, 'mqtt').then((result) => deps.answer(`${prefix}${device}/command/result`, { ...result, command: echo(payload), ts: Date.now() }));
+      void deps.writer.write(device, payload, 'mqtt').then((result) => deps.answer(`${prefix}${device}/command/result`, { ...result, command: echo(payload), ts: deps.now() }));
     };
     const follow = (next: MqttClient | undefined) => {
       client?.off('message', onMessage);

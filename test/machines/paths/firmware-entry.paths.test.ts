@@ -29,10 +29,8 @@ function outcomesOf(src: string, state: Snap): Array<{ output?: unknown; error?:
       return [{ output: null }, { output: meta(resolved('1.0.0')) }, { error: failure('EIO') }];
     case 'resolveLatest':
       return [{ output: next }, ...(known ? [{ output: resolved(known.version) }] : []), { error: failure('unreachable') }, { error: failure('NAME_UNKNOWN') }];
-    case 'fetchBlob':
-      return [{ output: 'handle-1' }, { error: failure('HTTP_503') }];
-    case 'verifyBlob':
-      return [{ output: meta(next) }, { error: failure('digest_mismatch') }];
+    case 'fetchAndVerify':
+      return [{ output: meta(next) }, { error: failure('HTTP_503') }, { error: failure('digest_mismatch') }];
     default:
       return [];
   }
@@ -53,7 +51,7 @@ function eventsIn(state: Snap): Ev[] {
   return events as Ev[];
 }
 
-const REGISTRY_ACTORS = ['resolveLatest', 'fetchBlob', 'verifyBlob'];
+const REGISTRY_ACTORS = ['resolveLatest', 'fetchAndVerify'];
 const inSteps = (s: Snap) => Object.values(s.children).some((ref) => REGISTRY_ACTORS.includes(String(ref?.src)));
 const srcOf = (state: Snap, event: Ev) => {
   const id = /^xstate\.(?:done|error)\.actor\.(.+)$/.exec(event.type)?.[1];
@@ -62,7 +60,7 @@ const srcOf = (state: Snap, event: Ev) => {
 
 // Keep the walk finite: the failure count is capped, delays' lengths left out.
 const serializeState = (s: Snap) =>
-  JSON.stringify([s.value, s.context.current?.version ?? null, s.context.resolved?.version ?? null, s.context.fetched, s.context.again, Math.min(s.context.failures, 2), s.context.lastError?.code ?? null]);
+  JSON.stringify([s.value, s.context.current?.version ?? null, s.context.resolved?.version ?? null, s.context.again, Math.min(s.context.failures, 2), s.context.lastError?.code ?? null]);
 
 const input = { device: 'esp32', freshnessMs: 60_000, retry: { minMs: 1000, maxMs: 30_000 }, jitterSeed: 3 };
 
@@ -88,7 +86,7 @@ describe('firmware entry, every reachable state', () => {
         // every answer of the registry is told to the manager once: reached or failed
         expect(count('reportReached') + count('reportFailure')).toBe(failed || src === 'resolveLatest' ? 1 : 0);
         const unchanged = src === 'resolveLatest' && !failed && (event as AnyEventObject).output.manifestDigest === state.context.current?.manifestDigest;
-        const ends = failed || unchanged || src === 'verifyBlob';
+        const ends = failed || unchanged || src === 'fetchAndVerify';
         expect(count('announceStored') + count('reportFailure') + (unchanged ? 1 : 0), `${JSON.stringify(state.value)} ${event.type}`).toBe(ends ? 1 : 0);
         if (!ends) expect(inSteps(next)).toBe(true);
       }
@@ -100,7 +98,7 @@ describe('firmware entry, every reachable state', () => {
       for (const event of eventsIn(state)) {
         const [next] = transition(entry, state, event);
         if (state.context.current) expect(next.context.current).not.toBeNull();
-        if (next.context.current !== state.context.current) expect(['verifyBlob', 'loadCached']).toContain(srcOf(state, event));
+        if (next.context.current !== state.context.current) expect(['fetchAndVerify', 'loadCached']).toContain(srcOf(state, event));
       }
     }
   });
