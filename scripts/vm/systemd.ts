@@ -1,7 +1,7 @@
 /**
  * The systemd layer of the VM image (scripts/vm/image.ts --systemd): Debian's systemd as PID 1
  * (the init switches root into a tmpfs and execs it), journald forwarding every log line to the
- * serial console, useradd/usermod for scripts/install.sh, and vmctl, the test's hand inside.
+ * serial console, useradd, usermod and install(1) for scripts/install.sh, and vmctl, the test's hand inside.
  * Only the units a minimal multi-user boot needs are taken from the package (no .wants links
  * of its own): no udev, no getty, no logind, so the boot stays short under TCG.
  */
@@ -22,6 +22,8 @@ const PROGRAMS: Array<[string, string, string]> = [
   ['systemd', 'usr/bin/systemd-analyze', '/usr/bin/systemd-analyze'],
   ['passwd', 'usr/sbin/useradd', '/usr/sbin/useradd'],
   ['passwd', 'usr/sbin/usermod', '/usr/sbin/usermod'],
+  // install.sh uses install(1), which Debian's busybox lacks: the host's coreutils one, as node is the host's
+  ['host', 'usr/bin/install', '/usr/bin/install'],
 ];
 
 const UNITS = [
@@ -36,7 +38,8 @@ const UNITS = [
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\n';
 const GROUP = 'root:x:0:\ntty:x:5:\ndisk:x:6:\ndialout:x:20:\nsystemd-journal:x:101:\n';
 
-export function systemdEntries(trees: Record<string, string>, here: string, libraries: (programs: string[]) => Entry[]): Entry[] {
+export function systemdEntries(packages: Record<string, string>, here: string, libraries: (programs: string[]) => Entry[]): Entry[] {
+  const trees: Record<string, string> = { ...packages, host: '/' };
   const entries: Entry[] = PROGRAMS.map(([pkg, from, to]) => ({ type: 'file', path: to, mode: 0o755, source: join(trees[pkg]!, from) }));
   entries.push(...libraries(PROGRAMS.map(([pkg, from]) => join(trees[pkg]!, from))));
   for (const unit of UNITS) entries.push({ type: 'file', path: `/lib/systemd/system/${unit}`, source: join(trees.systemd!, 'lib/systemd/system', unit) });

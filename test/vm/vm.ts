@@ -148,7 +148,11 @@ export class Vm {
     await waitFor(() => this.events.slice(seen).some((e) => e.event === 'DEVICE_DELETED' && e.data?.device === id), `DEVICE_DELETED ${id}`);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Kills qemu. The serial console goes to $EDGEVISOR_VM_LOGS when set, and, when `failed`,
+   * to test-artifacts/vm/<name>.console.log otherwise (git-ignored), whose path is printed.
+   */
+  async stop(options: { failed?: boolean } = {}): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((resolve) => this.child.once('exit', resolve));
       this.child.kill('SIGKILL');
@@ -156,10 +160,12 @@ export class Vm {
     }
     this.qmpSocket?.destroy();
     rmSync(this.dir, { recursive: true, force: true });
-    const logs = process.env.EDGEVISOR_VM_LOGS;
+    const logs = process.env.EDGEVISOR_VM_LOGS ?? (options.failed ? join(import.meta.dirname, '../../test-artifacts/vm') : undefined);
     if (logs) {
       mkdirSync(logs, { recursive: true });
-      writeFileSync(join(logs, `${this.name}.console.log`), this.console);
+      const file = join(logs, `${this.name}.console.log`);
+      writeFileSync(file, this.console);
+      if (options.failed) console.log(`vm ${this.name}: serial console kept in ${file}`);
     }
   }
 
