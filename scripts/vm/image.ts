@@ -103,7 +103,7 @@ export function buildImage(options: { agent?: boolean; systemd?: boolean; log?: 
     const systemdTrees = unpackPackages(cache, SYSTEMD_PACKAGES, versions, log);
     for (const name of SYSTEMD_PACKAGES) packages[name] = basename(systemdTrees[name]).slice(name.length + 1);
     const systemdPath = [...libraryPath, join(systemdTrees['libsystemd-shared'], 'usr/lib/x86_64-linux-gnu/systemd')];
-    layers.push(layer(cache, 'systemd', withParents(systemdEntries(systemdTrees, here, (programs) => libraries(programs, systemdPath))), built, log));
+    layers.push(layer(cache, 'systemd', withParents(systemdEntries({ ...systemdTrees, udev: trees.udev }, here, (programs) => libraries(programs, systemdPath))), built, log));
     release = `/root/edgevisor-${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version}`;
     layers.push(layer(cache, 'release', agentEntries(libraryPath, release), built, log));
   }

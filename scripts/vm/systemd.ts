@@ -2,13 +2,14 @@
  * The systemd layer of the VM image (scripts/vm/image.ts --systemd): Debian's systemd as PID 1
  * (the init switches root into a tmpfs and execs it), journald forwarding every log line to the
  * serial console, useradd, usermod and install(1) for scripts/install.sh, and vmctl, the test's hand inside.
- * Only the units a minimal multi-user boot needs are taken from the package (no .wants links
- * of its own): no udev, no getty, no logind, so the boot stays short under TCG.
+ * Only the units a minimal multi-user boot needs are taken from the packages (no .wants links
+ * of theirs): journald, udevd (the agent's udev rule), no getty, no logind, so the boot stays
+ * short under TCG.
  */
 import { join } from 'node:path';
 import type { Entry } from './cpio.js';
 
-/** The Debian packages this layer is made of (their libraries come through ldd). */
+/** The Debian packages this layer is made of (their libraries come through ldd); udev's units come from the base's udev. */
 export const SYSTEMD_PACKAGES = ['systemd', 'libsystemd-shared', 'passwd'];
 
 const PROGRAMS: Array<[string, string, string]> = [
@@ -24,6 +25,8 @@ const PROGRAMS: Array<[string, string, string]> = [
   ['passwd', 'usr/sbin/usermod', '/usr/sbin/usermod'],
   // install.sh uses install(1), which Debian's busybox lacks: the host's coreutils one, as node is the host's
   ['host', 'usr/bin/install', '/usr/bin/install'],
+  // the shell install.sh gives the agent's user
+  ['host', 'usr/sbin/nologin', '/usr/sbin/nologin'],
 ];
 
 const UNITS = [
@@ -32,6 +35,17 @@ const UNITS = [
   'network-online.target', 'shutdown.target', 'umount.target', 'final.target', 'poweroff.target', 'systemd-poweroff.service',
   'emergency.target', 'emergency.service', 'rescue.target', 'rescue.service',
   'systemd-journald.service', 'systemd-journald.socket', 'systemd-journald-dev-log.socket',
+];
+/** udev's own units (the udev package): the agent's udev rule gives it the ttys it opens. */
+const UDEV_UNITS = ['systemd-udevd.service', 'systemd-udevd-control.socket', 'systemd-udevd-kernel.socket', 'systemd-udev-trigger.service'];
+/** What the boot starts besides multi-user.target's own: [target, unit]. */
+const WANTS = [
+  ['sockets.target', 'systemd-journald.socket'],
+  ['sockets.target', 'systemd-journald-dev-log.socket'],
+  ['sockets.target', 'systemd-udevd-control.socket'],
+  ['sockets.target', 'systemd-udevd-kernel.socket'],
+  ['sysinit.target', 'systemd-udevd.service'],
+  ['sysinit.target', 'systemd-udev-trigger.service'],
 ];
 
 /** Without the agent's user: scripts/install.sh creates it, as on a fresh box. */
@@ -43,11 +57,12 @@ export function systemdEntries(packages: Record<string, string>, here: string, l
   const entries: Entry[] = PROGRAMS.map(([pkg, from, to]) => ({ type: 'file', path: to, mode: 0o755, source: join(trees[pkg]!, from) }));
   entries.push(...libraries(PROGRAMS.map(([pkg, from]) => join(trees[pkg]!, from))));
   for (const unit of UNITS) entries.push({ type: 'file', path: `/lib/systemd/system/${unit}`, source: join(trees.systemd!, 'lib/systemd/system', unit) });
+  for (const unit of UDEV_UNITS) entries.push({ type: 'file', path: `/lib/systemd/system/${unit}`, source: join(trees.udev!, 'lib/systemd/system', unit) });
   const etc = '/etc/systemd/system';
+  for (const [target, unit] of WANTS) entries.push({ type: 'symlink', path: `${etc}/${target}.wants/${unit}`, target: `/lib/systemd/system/${unit}` });
   entries.push(
+    { type: 'symlink', path: '/lib/systemd/systemd-udevd', target: '/usr/bin/udevadm' },
     { type: 'symlink', path: `${etc}/default.target`, target: '/lib/systemd/system/multi-user.target' },
-    { type: 'symlink', path: `${etc}/sockets.target.wants/systemd-journald.socket`, target: '/lib/systemd/system/systemd-journald.socket' },
-    { type: 'symlink', path: `${etc}/sockets.target.wants/systemd-journald-dev-log.socket`, target: '/lib/systemd/system/systemd-journald-dev-log.socket' },
     { type: 'file', path: `${etc}/vmctl.service`, data: VMCTL_UNIT },
     { type: 'symlink', path: `${etc}/multi-user.target.wants/vmctl.service`, target: `${etc}/vmctl.service` },
     { type: 'file', path: '/opt/vmctl.mjs', source: join(here, 'vmctl.mjs') },

@@ -44,7 +44,7 @@ beforeAll(async () => {
   jobs = await LocalJobsService.start(broker.url);
   mqtt = await subscriber(broker.url, `devices/${thing}/#`);
   const image = buildImage({ systemd: true, log: (line) => console.log(`vm image: ${line}`) });
-  vm = await Vm.boot({ image, run: 'systemd', name: 'systemd-unit', memoryMb: 1536, forward: [VMCTL_PORT] });
+  vm = await Vm.boot({ image, run: 'systemd', name: 'systemd-unit', memoryMb: 1536, forward: [VMCTL_PORT], chardevs: ['ftdi'] });
   guest = await Guest.connect(vm, 180_000).catch(fail);
   release = image.release!;
 }, 300_000);
@@ -89,6 +89,7 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
       http: { host: '127.0.0.1', port: HTTP_PORT },
       jobs: { enabled: true, allowlist: ['/usr/bin/node'] },
       monitor: { enabled: true, intervalSeconds: 5 },
+      devices: { enabled: true, hotplug: 'auto' },
     };
     // the operator's configuration management writes the config first: install.sh keeps it
     await step(guest.ok('install -d -m 0750 /etc/edgevisor && umask 027 && cat > /etc/edgevisor/config.json', { input: JSON.stringify(config) }));
@@ -106,6 +107,7 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     expect(shown.WatchdogUSec).toBe(unitSetting('WatchdogSec'));
     expect(shown.StatusText).toMatch(/^(running|degraded)$/); // STATUS= from the agent
     activePid = shown.MainPID!;
+    console.log(`systemctl show ${UNIT}: ${JSON.stringify(shown)}`);
     await step(waitFor(() => messagesOn('status').find((m) => m.payload.includes('online')), 'the agent online on the host mosquitto', 60_000));
     installed = true;
   });
@@ -120,6 +122,7 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     expect(done.status, JSON.stringify(done.statusDetails)).toBe('SUCCEEDED');
     const uid = (await guest.ok('id -u edgevisor')).trim();
     expect(String(done.statusDetails?.stdout)).toContain(`uid=${uid} etc=EROFS`);
+    console.log(`job vm-job-1: ${done.status} ${JSON.stringify(done.statusDetails)}`);
   });
 
   test('samples host monitoring under ProtectProc=invisible: cpu-percent and memory keys on the host mosquitto', async () => {
@@ -131,6 +134,30 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     expect(sample.values['memory-total-bytes']).toBeGreaterThan(0);
     expect(sample.values['memory-used-percent']).toBeGreaterThan(0);
     expect(unitSetting('ProtectProc')).toBe('invisible');
+    const { 'cpu-percent': cpu, 'memory-used-percent': memory } = sample.values;
+    console.log(`monitoring sample: ${Object.keys(sample.values).length} keys, cpu-percent ${cpu}, memory-used-percent ${memory}`);
+  });
+
+  test('opens a hot-plugged USB serial adapter (DevicePolicy=closed, DeviceAllow=char-ttyUSB, the udev rule) and publishes its lines', async () => {
+    needsAgent();
+    const serial = await step(vm.chardev('ftdi'));
+    try {
+      await vm.plugFtdi('ftdi0', 'ftdi');
+      const stateTopic = new RegExp(`^devices/${thing}/peripherals/([^/]+)/state$`);
+      const id = await step(
+        waitFor(() => mqtt.messages.flatMap((m) => (stateTopic.test(m.topic) && JSON.parse(m.payload).state === 'streaming' ? [stateTopic.exec(m.topic)![1]!] : []))[0], 'the FTDI adapter streaming', 60_000),
+      );
+      let n = 0;
+      const writing = setInterval(() => serial.write(`under the unit ${++n}\n`), 200);
+      try {
+        await step(waitFor(() => messagesOn(`peripherals/${id}/data`).find((m) => m.payload.includes('under the unit')), "the adapter's lines on the host mosquitto", 30_000));
+      } finally {
+        clearInterval(writing);
+      }
+      console.log(`serial: ${id} streaming, ${messagesOn(`peripherals/${id}/data`).length} data messages; ${(await guest.ok('ls -l /dev/ttyUSB0')).trim()}`);
+    } finally {
+      serial.destroy();
+    }
   });
 
   test('accepts a publish through its HTTP API and delivers it to the host mosquitto', async () => {
@@ -152,7 +179,10 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     // the last ping came after the start, within the last WatchdogSec
     const lastPing = Number(shown.WatchdogTimestampMonotonic);
     expect(lastPing).toBeGreaterThan(Number(shown.ActiveEnterTimestampMonotonic));
-    expect((await monotonicUs()) - lastPing).toBeLessThan(watchdogUs);
+    const now = await monotonicUs();
+    expect(now - lastPing).toBeLessThan(watchdogUs);
+    const active = (now - Number(shown.ActiveEnterTimestampMonotonic)) / 1e6;
+    console.log(`watchdog: active for ${active.toFixed(1)} s (WatchdogSec ${watchdogUs / 1e6} s), last ping ${((now - lastPing) / 1e6).toFixed(1)} s ago, ${JSON.stringify(shown)}`);
   });
 
   test("MemoryMax is the agent's cgroup memory.max; systemd-analyze security rates the unit ≤ 2.0", async () => {
@@ -163,7 +193,7 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     expect(limits.trim().split('\n').map(Number)).toEqual([mib(unitSetting('MemoryMax')), mib(unitSetting('MemoryHigh'))]);
     const analysed = await step(guest.ok(`systemd-analyze security --no-pager ${UNIT}`));
     const exposure = Number(/Overall exposure level for edgevisor\.service: (\d+\.\d+)/.exec(analysed)?.[1]);
-    console.log(`systemd-analyze security ${UNIT} in the VM: ${exposure}`);
+    console.log(`${cgroup}: memory.max, memory.high = ${limits.trim().split('\n').join(', ')}; systemd-analyze security ${UNIT} in the VM: ${exposure}`);
     expect(exposure).toBeLessThanOrEqual(2.0);
   });
 
@@ -196,7 +226,9 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     // ExecMainCode 1: CLD_EXITED (not killed by a signal)
     expect(shown).toMatchObject({ ActiveState: 'inactive', Result: 'success', ExecMainCode: '1', ExecMainStatus: '0' });
     const journal = await guest.ok(`journalctl --no-pager -o cat -u ${UNIT}`);
-    expect(journal).toMatch(/Got notification message from PID \d+ \([^)]*STOPPING=1/);
+    const stopping = /^.*Got notification message from PID \d+ \([^)]*STOPPING=1.*$/m.exec(journal)?.[0];
+    expect(stopping).toBeDefined();
+    console.log(`stop: ${stopping}; ${JSON.stringify(shown)}`);
     expect(journal).toMatch(/"msg":"stopped"/);
     await step(guest.ok(`systemctl start ${UNIT}`, { timeoutMs: 120_000 }));
     expect((await guest.run(`systemctl is-active ${UNIT}`)).stdout.trim()).toBe('active');
