@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { LocalJobsService } from '../../scripts/jobs-service.js';
 import { buildImage } from '../../scripts/vm/image.js';
 import { Mosquitto } from '../support/mosquitto.js';
@@ -31,6 +31,8 @@ let jobs: LocalJobsService;
 let vm: Vm;
 let guest: Guest;
 let mqtt: Awaited<ReturnType<typeof subscriber>>;
+/** where the guest holds the unpacked release */
+let release: string;
 let failed = false;
 /** The tests build on each other: once the agent is not installed and active, the rest stop at once. */
 let installed = false;
@@ -46,10 +48,12 @@ beforeAll(async () => {
   const image = buildImage({ systemd: true, log: (line) => console.log(`vm image: ${line}`) });
   vm = await Vm.boot({ image, run: 'systemd', name: 'systemd-unit', memoryMb: 1536, forward: [VMCTL_PORT], chardevs: ['ftdi'] });
   guest = await Guest.connect(vm, 180_000).catch(fail);
+  console.log(`vm systemd (information only): qemu start to vmctl answering (multi-user.target) ${((Date.now() - vm.startedAt) / 1000).toFixed(1)} s`);
   release = image.release!;
 }, 300_000);
-let release: string;
 
+// any failed test keeps the whole serial console as an artefact
+beforeEach(({ onTestFailed }) => onTestFailed(() => void (failed = true)));
 afterAll(async () => {
   await vm?.stop({ failed });
   await mqtt?.close();
@@ -68,10 +72,11 @@ const messagesOn = (suffix: string) => mqtt.messages.filter((m) => m.topic === `
 
 /** Publishes through the agent's HTTP API, from inside the guest (it listens on the guest's loopback). */
 async function publishThroughApi(topic: string, payload: string): Promise<number> {
-  const script = `const r = await fetch('http://127.0.0.1:${HTTP_PORT}/api/v1/publish', { method: 'POST', headers: { 'content-type': 'application/json' }, body: process.argv[1] });
+  const body = JSON.stringify(JSON.stringify({ topic, payload, qos: 1 }));
+  const script = `const r = await fetch('http://127.0.0.1:${HTTP_PORT}/api/v1/publish', { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${body} });
 console.log(r.status, await r.text());`;
-  const body = JSON.stringify({ topic, payload, qos: 1 });
-  const out = await guest.ok(`node --input-type=module -e "$(cat)" '${body}'`, { input: script });
+  // the script comes on stdin: no shell quoting of what it carries
+  const out = await guest.ok('node --input-type=module -e "$(cat)"', { input: script });
   return Number(out.split(' ')[0]);
 }
 
