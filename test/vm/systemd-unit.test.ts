@@ -159,6 +159,8 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
       } finally {
         clearInterval(writing);
       }
+      // udev's events reach the agent through AF_NETLINK, which the unit allows: not the polling fallback alone
+      expect(vm.consoleText.match(/"source":"([^"]*)"[^\n]*"msg":"watching for devices"/)?.[1]).toMatch(/^usb hotplug/);
       console.log(`serial: ${id} streaming, ${messagesOn(`peripherals/${id}/data`).length} data messages; ${(await guest.ok('ls -l /dev/ttyUSB0')).trim()}`);
     } finally {
       serial.destroy();
