@@ -1,14 +1,15 @@
 /**
- * Builds the boot image of the hotplug test VM: Debian's stock kernel and an initramfs with
- * busybox, systemd-udevd, the host's node and (optionally) the built agent.
+ * Builds the boot image of the test VMs: Debian's stock kernel and an initramfs with busybox,
+ * systemd-udevd, the host's node and (optionally) the built agent; or, with --systemd, systemd
+ * as PID 1 and the release for scripts/install.sh (scripts/vm/systemd.ts).
  *
  *   npx tsx scripts/vm/image.ts [--agent] [--systemd]   prints {"kernel", "initrd", ...} as JSON
  *
  * The kernel and udev come from Debian's packages (`apt-get download`, unpacked with dpkg-deb,
  * never installed on the host). Everything is cached under $EDGEVISOR_VM_CACHE (default
  * ~/.cache/edgevisor-vm): the packages unpacked, by version (the .debs are not kept), the base
- * initramfs by a hash of what goes into it, the agent's part by a hash of its files, so a
- * second run with nothing changed builds nothing.
+ * initramfs by a hash of what goes into it, each further layer (agent, systemd, release) by a
+ * hash of its files, so a second run with nothing changed builds nothing.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
