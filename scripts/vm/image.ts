@@ -1,14 +1,15 @@
 /**
- * Builds the boot image of the hotplug test VM: Debian's stock kernel and an initramfs with
- * busybox, systemd-udevd, the host's node and (optionally) the built agent.
+ * Builds the boot image of the test VMs: Debian's stock kernel and an initramfs with busybox,
+ * systemd-udevd, the host's node and (optionally) the built agent; or, with --systemd, systemd
+ * as PID 1 and the release for scripts/install.sh (scripts/vm/systemd.ts).
  *
- *   npx tsx scripts/vm/image.ts [--agent]     prints {"kernel", "initrd", ...} as JSON
+ *   npx tsx scripts/vm/image.ts [--agent] [--systemd]   prints {"kernel", "initrd", ...} as JSON
  *
  * The kernel and udev come from Debian's packages (`apt-get download`, unpacked with dpkg-deb,
  * never installed on the host). Everything is cached under $EDGEVISOR_VM_CACHE (default
  * ~/.cache/edgevisor-vm): the packages unpacked, by version (the .debs are not kept), the base
- * initramfs by a hash of what goes into it, the agent's part by a hash of its files, so a
- * second run with nothing changed builds nothing.
+ * initramfs by a hash of what goes into it, each further layer (agent, systemd, release) by a
+ * hash of its files, so a second run with nothing changed builds nothing.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -31,10 +32,11 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCpio, type Entry } from './cpio.js';
+import { SYSTEMD_PACKAGES, systemdEntries } from './systemd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The builder's own code is part of every cache key: a change to it rebuilds the images. */
-const BUILDER = hash([readFileSync(join(here, 'image.ts')), readFileSync(join(here, 'cpio.ts'))]);
+const BUILDER = hash(['image.ts', 'cpio.ts', 'systemd.ts'].map((file) => readFileSync(join(here, file))));
 const repoRoot = join(here, '../..');
 /** Drivers the guest loads (with what they depend on): USB host controller, FTDI serial, the NIC. */
 const MODULES = ['xhci_pci', 'usbserial', 'ftdi_sio', 'e1000'];
@@ -47,14 +49,20 @@ export interface Image {
   /** what each part's cache key was made of, for the log */
   packages: Record<string, string>;
   built: string[];
+  /** with `systemd`: where the guest holds the unpacked release (as from npm run release) */
+  release?: string;
 }
 
 export function cacheDir(): string {
   return process.env.EDGEVISOR_VM_CACHE ?? join(homedir(), '.cache', 'edgevisor-vm');
 }
 
-/** The kernel and initramfs, built or taken from the cache; with `agent`, the built agent is in it. */
-export function buildImage(options: { agent?: boolean; log?: (line: string) => void } = {}): Image {
+/**
+ * The kernel and initramfs, built or taken from the cache; with `agent`, the built agent is in
+ * it (at /opt/edgevisor); with `systemd`, systemd boots as PID 1 and the release waits unpacked
+ * in /root for scripts/install.sh.
+ */
+export function buildImage(options: { agent?: boolean; systemd?: boolean; log?: (line: string) => void } = {}): Image {
   const log = options.log ?? (() => {});
   if (!existsSync('/bin/busybox')) throw new Error('/bin/busybox is missing: apt-get install busybox-static (.ci/run installs it)');
   const cache = cacheDir();
@@ -89,29 +97,31 @@ export function buildImage(options: { agent?: boolean; log?: (line: string) => v
   touch(base);
   let initrd = base;
 
-  if (options.agent) {
-    const entries = agentEntries(libraryPath);
-    const agentKey = hash([BUILDER, ...entries.map((entry) => `${entry.path}\0${entry.type === 'file' ? fileHash(entry.source!) : JSON.stringify(entry)}`)]);
-    const agent = join(cache, `agent-${agentKey}.cpio`);
-    if (!existsSync(agent)) {
-      log(`building ${basename(agent)}`);
-      atomically(agent, (tmp) => writeCpio(tmp, entries));
-      built.push(agent);
-    }
-    touch(agent);
+  const layers = [base];
+  let release: string | undefined;
+  if (options.agent) layers.push(layer(cache, 'agent', agentEntries(libraryPath), built, log));
+  if (options.systemd) {
+    const systemdTrees = unpackPackages(cache, SYSTEMD_PACKAGES, versions, log);
+    for (const name of SYSTEMD_PACKAGES) packages[name] = basename(systemdTrees[name]).slice(name.length + 1);
+    const systemdPath = [...libraryPath, join(systemdTrees['libsystemd-shared'], 'usr/lib/x86_64-linux-gnu/systemd')];
+    layers.push(layer(cache, 'systemd', withParents(systemdEntries({ ...systemdTrees, udev: trees.udev }, here, (programs) => libraries(programs, systemdPath))), built, log));
+    release = `/root/edgevisor-${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version}`;
+    layers.push(layer(cache, 'release', agentEntries(libraryPath, release), built, log));
+  }
+  if (layers.length > 1) {
     // The kernel unpacks concatenated archives one after the other; qemu takes one initrd file.
-    initrd = join(cache, `initrd-${baseKey}-${agentKey}.cpio`);
+    initrd = join(cache, `initrd-${hash(layers)}.cpio`);
     if (!existsSync(initrd)) {
       atomically(initrd, (tmp) => {
         copyFileSync(base, tmp);
-        appendFileSync(tmp, readFileSync(agent));
+        for (const part of layers.slice(1)) appendFileSync(tmp, readFileSync(part));
       });
       built.push(initrd);
     }
     touch(initrd);
   }
   prune(cache);
-  return { kernel, initrd, kernelVersion, packages, built };
+  return { kernel, initrd, kernelVersion, packages, built, release };
 }
 
 /**
@@ -145,7 +155,7 @@ function uncompressedKernel(cache: string, bzImage: string, name: string, log: (
 
 /**
  * The packages (the kernel linux-image-amd64 points at, udev and the libraries udev links) and
- * their candidate versions, from apt's lists. apt-cache is slow, so the answer is kept until
+ * their candidate versions, and those of the systemd layer's packages, from apt's lists. apt-cache is slow, so the answer is kept until
  * the lists change (apt-get update).
  */
 function resolvePackages(cache: string): { names: string[]; versions: Record<string, string> } {
@@ -161,14 +171,14 @@ function resolvePackages(cache: string): { names: string[]; versions: Record<str
   const kernel = of('linux-image-amd64').find((name) => name.startsWith('linux-image-'));
   if (!kernel) throw new Error('apt-cache knows no linux-image-amd64 dependency (run apt-get update)');
   const names = [kernel, 'udev', ...of('udev').filter((name) => name.startsWith('lib') && name !== 'libc6')];
-  const policy = run('apt-cache', ['policy', ...names]);
+  const policy = run('apt-cache', ['policy', ...names, ...SYSTEMD_PACKAGES]);
   const versions: Record<string, string> = {};
   for (const section of policy.split(/^(?=\S)/m)) {
     const name = /^(\S+?)(:amd64)?:\n/.exec(section)?.[1];
     const version = /^\s*Candidate: (\S+)$/m.exec(section)?.[1];
     if (name && version && version !== '(none)') versions[name] = version;
   }
-  for (const name of names) if (!versions[name]) throw new Error(`apt has no candidate for ${name} (run apt-get update)`);
+  for (const name of [...names, ...SYSTEMD_PACKAGES]) if (!versions[name]) throw new Error(`apt has no candidate for ${name} (run apt-get update)`);
   atomically(memo, (tmp) => writeFileSync(tmp, JSON.stringify({ builder: BUILDER, lists, names, versions })));
   return { names, versions };
 }
@@ -230,25 +240,50 @@ function baseEntries(kernelTree: string, kernelVersion: string, udevTree: string
   return withParents(entries);
 }
 
-/** The agent as installed: its bundle, package.json, profiles and the production node_modules. */
-function agentEntries(libraryPath: string[]): Entry[] {
+/** One archive of the initramfs, keyed by a hash of what goes into it. */
+function layer(cache: string, kind: string, entries: Entry[], built: string[], log: (line: string) => void): string {
+  const key = hash([BUILDER, ...entries.map((entry) => `${entry.path}\0${entry.type === 'file' && entry.source ? fileHash(entry.source) : JSON.stringify(entry)}`)]);
+  const file = join(cache, `${kind}-${key}.cpio`);
+  if (!existsSync(file)) {
+    log(`building ${basename(file)}`);
+    atomically(file, (tmp) => writeCpio(tmp, entries));
+    built.push(file);
+  }
+  touch(file);
+  return file;
+}
+
+/**
+ * The agent as installed at /opt/edgevisor: its bundle, package.json, profiles and the
+ * production node_modules. With `release`, the unpacked release tarball there instead, as
+ * scripts/release.sh packs it (deploy/ and scripts/install.sh too), for install.sh to install.
+ */
+function agentEntries(libraryPath: string[], release?: string): Entry[] {
+  const root = release ?? '/opt/edgevisor';
   const bundle = join(repoRoot, 'dist/bundle/main.js');
   if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run npm run build first`);
   const entries: Entry[] = [];
   const add = (from: string, skip = (_: string) => false) => {
     for (const file of walk(from, skip)) {
-      const to = `/opt/edgevisor/${relative(repoRoot, file)}`;
+      const to = `${root}/${relative(repoRoot, file)}`;
       const stat = lstatSync(file);
       if (stat.isSymbolicLink()) entries.push({ type: 'symlink', path: to, target: readlinkSync(file) });
       else entries.push({ type: 'file', path: to, mode: stat.mode & 0o777, source: file });
     }
   };
-  entries.push({ type: 'file', path: '/opt/edgevisor/package.json', source: join(repoRoot, 'package.json') });
+  entries.push({ type: 'file', path: `${root}/package.json`, source: join(repoRoot, 'package.json') });
   add(join(repoRoot, 'dist/bundle'));
   if (existsSync(join(repoRoot, 'profiles'))) add(join(repoRoot, 'profiles'));
-  // the udev rule deploy/ ships: the agent's group gets the matched ttys
   const rule = join(repoRoot, 'deploy/99-edgevisor.rules');
-  if (existsSync(rule)) entries.push({ type: 'file', path: '/etc/udev/rules.d/99-edgevisor.rules', source: rule });
+  if (release) {
+    // the posix_spawn launcher, where npm run build compiled it
+    if (existsSync(join(repoRoot, 'dist/native'))) add(join(repoRoot, 'dist/native'));
+    add(join(repoRoot, 'deploy'));
+    entries.push({ type: 'file', path: `${root}/scripts/install.sh`, mode: 0o755, source: join(repoRoot, 'scripts/install.sh') });
+  } else if (existsSync(rule)) {
+    // the udev rule deploy/ ships: the agent's group gets the matched ttys
+    entries.push({ type: 'file', path: '/etc/udev/rules.d/99-edgevisor.rules', source: rule });
+  }
   // npm's own view of the production dependency tree, nested copies included
   const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repoRoot, encoding: 'utf8' });
   const packageDirs = listed.stdout.split('\n').filter((line) => line.startsWith(join(repoRoot, 'node_modules') + '/'));
@@ -382,7 +417,7 @@ function touch(path: string): void {
 function prune(cache: string): void {
   const now = Date.now();
   const images = readdirSync(cache)
-    .filter((name) => /^(base|agent|initrd)-.*\.cpio$/.test(name))
+    .filter((name) => /^(base|agent|systemd|release|initrd)-.*\.cpio$/.test(name))
     .map((name) => ({ name, kind: name.split('-')[0], used: statSync(join(cache, name)).mtimeMs }))
     .sort((a, b) => b.used - a.used);
   const rank = new Map<string, number>();
@@ -394,6 +429,6 @@ function prune(cache: string): void {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const image = buildImage({ agent: process.argv.includes('--agent'), log: (line) => console.error(line) });
+  const image = buildImage({ agent: process.argv.includes('--agent'), systemd: process.argv.includes('--systemd'), log: (line) => console.error(line) });
   writeFileSync(1, `${JSON.stringify(image, null, 2)}\n`);
 }

@@ -1,7 +1,9 @@
 #!/bin/busybox sh
-# PID 1 of the hotplug test VM: mounts, loads the USB and network drivers, starts systemd-udevd
-# (the usb package's hotplug listens to udev's events), then runs what the kernel command line
-# names (ev.run=probe|agent|shell) and powers off when it ends.
+# PID 1 of the test VM: mounts, loads the USB and network drivers, starts systemd-udevd (the usb
+# package's hotplug listens to udev's events), then runs what the kernel command line names
+# (ev.run=probe|agent|shell) and powers off when it ends. With ev.run=systemd it hands over to
+# systemd instead: the root moves into a tmpfs (the initramfs cannot be a real root) and
+# /lib/systemd/systemd becomes PID 1.
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin HOME=/root
 mkdir -p /proc /sys /dev /run /tmp /root /var/lib/edgevisor
@@ -21,11 +23,6 @@ done
 ip link set lo up
 ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || log "no network"
 
-/usr/lib/systemd/systemd-udevd --daemon || log "systemd-udevd failed"
-# coldplug what peripherals need (all of it takes seconds under TCG): USB and ttys
-udevadm trigger --action=add --subsystem-match=usb --subsystem-match=usb-serial --subsystem-match=tty
-udevadm settle --timeout=10
-
 run=shell
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
@@ -34,6 +31,24 @@ for arg in $(cat /proc/cmdline); do
     ev.config=*) echo "${arg#ev.config=}" | base64 -d > /etc/edgevisor.json ;;
   esac
 done
+
+if [ "$run" = systemd ]; then
+  log "switching root to a tmpfs for systemd after $(cut -d' ' -f1 /proc/uptime) s"
+  mkdir -p /newroot && mount -t tmpfs -o mode=0755 tmpfs /newroot
+  for entry in /*; do
+    case "$entry" in /proc | /sys | /dev | /run | /tmp | /newroot) ;; *) cp -a "$entry" /newroot/ ;; esac
+  done
+  mkdir -p /newroot/proc /newroot/sys /newroot/dev /newroot/run /newroot/tmp && chmod 1777 /newroot/tmp
+  umount /dev/pts /tmp /run
+  for fs in /dev /proc /sys; do mount --move "$fs" "/newroot$fs"; done
+  exec switch_root /newroot /lib/systemd/systemd
+fi
+
+/usr/lib/systemd/systemd-udevd --daemon || log "systemd-udevd failed"
+# coldplug what peripherals need (all of it takes seconds under TCG): USB and ttys
+udevadm trigger --action=add --subsystem-match=usb --subsystem-match=usb-serial --subsystem-match=tty
+udevadm settle --timeout=10
+
 log "ready after $(cut -d' ' -f1 /proc/uptime) s, running $run"
 
 case "$run" in

@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Image } from '../../scripts/vm/image.js';
 import { killOnExit } from '../support/mosquitto.js';
-import { waitFor } from '../support/ports.js';
+import { freePort, waitFor } from '../support/ports.js';
 import { requirePeer } from '../support/peers.js';
 
 export interface VmOptions {
   image: Image;
-  /** what the guest's init runs: the probe (scripts/vm/probe.mjs) or the agent */
-  run: 'probe' | 'agent';
+  /** what the guest's init runs: the probe (scripts/vm/probe.mjs), the agent, or systemd as PID 1 */
+  run: 'probe' | 'agent' | 'systemd';
   /** the agent's config file, passed on the kernel command line */
   config?: Record<string, unknown>;
   /** run the agent as this user (the image has edgevisor, as deploy/ sets it up) instead of root */
@@ -27,6 +27,10 @@ export interface VmOptions {
   /** ids of unix-socket chardevs to create, one per serial device the test will plug */
   chardevs?: string[];
   memoryMb?: number;
+  /** more kernel parameters, as they are (systemd.log_level=debug …) */
+  kernelArgs?: string[];
+  /** guest TCP ports reachable from the host's loopback (qemu hostfwd): see forwardedPort() */
+  forward?: number[];
   /** names the console log kept in $EDGEVISOR_VM_LOGS (when set) after stop() */
   name?: string;
 }
@@ -38,6 +42,7 @@ export class Vm {
   private qmpBuffer = '';
   private qmpId = 0;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly forwards = new Map<number, number>();
   readonly startedAt = Date.now();
 
   private constructor(
@@ -62,7 +67,10 @@ export class Vm {
     const params: Record<string, string> = { run: options.run, ...options.params };
     if (options.user) params.user = options.user;
     if (options.config) params.config = Buffer.from(JSON.stringify(options.config)).toString('base64');
-    const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...Object.entries(params).map(([k, v]) => `ev.${k}=${v}`)].join(' ');
+    const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...(options.kernelArgs ?? []), ...Object.entries(params).map(([k, v]) => `ev.${k}=${v}`)].join(' ');
+    const forwards = new Map<number, number>();
+    for (const guestPort of options.forward ?? []) forwards.set(guestPort, await freePort());
+    const hostfwd = [...forwards].map(([guestPort, hostPort]) => `,hostfwd=tcp:127.0.0.1:${hostPort}-:${guestPort}`).join('');
     if (append.length > 2000) throw new Error(`the kernel command line would be cut at 2048 bytes (${append.length}): use a smaller config`);
     const args = [
       // TCG unless told otherwise: where /dev/kvm exists it may still not work (it hangs here)
@@ -70,7 +78,7 @@ export class Vm {
       ...['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
       ...['-kernel', options.image.kernel, '-initrd', options.image.initrd, '-append', append],
       ...['-serial', 'stdio'],
-      ...['-netdev', 'user,id=net0', '-device', 'e1000,netdev=net0'],
+      ...['-netdev', `user,id=net0${hostfwd}`, '-device', 'e1000,netdev=net0'],
       ...['-device', 'qemu-xhci,id=xhci'],
       ...['-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`],
     ];
@@ -78,6 +86,7 @@ export class Vm {
     const child = spawn(requirePeer('qemu-system-x86_64'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     killOnExit(child);
     const vm = new Vm(child, dir, options.name ?? options.run);
+    for (const [guestPort, hostPort] of forwards) vm.forwards.set(guestPort, hostPort);
     const exited = new Promise<never>((_, reject) => {
       child.once('exit', (code) => reject(new Error(`qemu exited (${code}):\n${vm.consoleTail()}`)));
       child.once('error', (error) => reject(new Error(`qemu-system-x86_64 did not start (${error.message}): apt-get install qemu-system-x86; .ci/run installs it`)));
@@ -87,6 +96,13 @@ export class Vm {
     vm.qmpSocket.on('data', (chunk) => vm.onQmp(chunk));
     await vm.qmp('qmp_capabilities');
     return vm;
+  }
+
+  /** The host loopback port that reaches a guest port named in `forward`. */
+  forwardedPort(guestPort: number): number {
+    const port = this.forwards.get(guestPort);
+    if (port === undefined) throw new Error(`guest port ${guestPort} is not forwarded (VmOptions.forward)`);
+    return port;
   }
 
   /** Everything the guest wrote to its serial console so far. */
@@ -132,7 +148,11 @@ export class Vm {
     await waitFor(() => this.events.slice(seen).some((e) => e.event === 'DEVICE_DELETED' && e.data?.device === id), `DEVICE_DELETED ${id}`);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Kills qemu. The serial console goes to $EDGEVISOR_VM_LOGS when set, and, when `failed`,
+   * to test-artifacts/vm/<name>.console.log otherwise (git-ignored), whose path is printed.
+   */
+  async stop(options: { failed?: boolean } = {}): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((resolve) => this.child.once('exit', resolve));
       this.child.kill('SIGKILL');
@@ -140,10 +160,12 @@ export class Vm {
     }
     this.qmpSocket?.destroy();
     rmSync(this.dir, { recursive: true, force: true });
-    const logs = process.env.EDGEVISOR_VM_LOGS;
+    const logs = process.env.EDGEVISOR_VM_LOGS ?? (options.failed ? join(import.meta.dirname, '../../test-artifacts/vm') : undefined);
     if (logs) {
       mkdirSync(logs, { recursive: true });
-      writeFileSync(join(logs, `${this.name}.console.log`), this.console);
+      const file = join(logs, `${this.name}.console.log`);
+      writeFileSync(file, this.console);
+      if (options.failed) console.log(`vm ${this.name}: serial console kept in ${file}`);
     }
   }
 
