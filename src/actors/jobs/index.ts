@@ -16,6 +16,7 @@ import { jobStore, type JobsPorts } from './ports.js';
 import { recordCancelActor } from './record-cancel.js';
 import { recordReceivedActor } from './record-received.js';
 import { recoverActor } from './recover.js';
+import { reportProgressActor } from './report-progress.js';
 import { reportResultActor } from './report-result.js';
 import { resendPendingActor } from './resend-pending.js';
 import { resendResultActor } from './resend-result.js';
@@ -61,6 +62,7 @@ export function jobWith(ports: JobsPorts) {
       runStep: runStepActor(ports),
       reportResult: reportResultActor(ports),
       recordCancel: recordCancelActor(ports),
+      reportProgress: reportProgressActor(ports),
     },
   });
 }
