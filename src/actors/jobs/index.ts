@@ -1,3 +1,4 @@
+import type { MqttClient } from 'mqtt';
 import { jobMachine } from '../../../machines/job.js';
 import { jobsMachine } from '../../../machines/jobs.js';
 import type { Config } from '../../config/schema.js';
@@ -6,7 +7,6 @@ import { launcherFor } from '../../jobs/launch.js';
 import { JobStats } from '../../jobs/stats.js';
 import { StatusUpdates } from '../../jobs/status-updates.js';
 import type { Logger } from '../../log.js';
-import type { MqttClient } from 'mqtt';
 import type { Slot } from '../../slot.js';
 import { askNextActor } from './ask-next.js';
 import { checkCurrentActor } from './check-current.js';
