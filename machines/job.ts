@@ -1,6 +1,6 @@
-import { assign, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import { backoffMs } from './shared/backoff.js';
-import { needs } from './shared/placeholders.js';
+import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure } from './shared/types.js';
 
 /** One execution of a job on this thing, as the service names it. */
@@ -60,13 +60,10 @@ export interface RecordedStep extends StepResult {
   final: boolean;
 }
 
-/** What runStep is given: the step, and where it stands in the plan (for progress reports). */
+/** What runStep is given: the checked step of this execution. */
 export interface RunStepInput {
   execution: Execution;
   step: PlannedStep;
-  /** 0-based position among all steps, the final step last */
-  index: number;
-  count: number;
 }
 
 export interface ReportInput {
@@ -109,6 +106,15 @@ export interface JobContext extends JobInput {
   endedBy: string | null;
 }
 
+/** What the reportProgress actor is told as a later step starts: it tells the service, unawaited. */
+export interface ProgressEvent {
+  type: 'job.progress';
+  /** 0-based position among all steps, the final step last */
+  index: number;
+  count: number;
+  step: string;
+}
+
 /** `endedBy`: the status the service ended the execution with (TIMED_OUT, CANCELED, REMOVED…), when known */
 export type JobEvent = { type: 'job.cancel'; reason: string; endedBy?: string };
 
@@ -144,6 +150,8 @@ export const jobMachine = setup({
     runStep: needs<StepResult, RunStepInput>('runStep'),
     reportResult: needs<Report, ReportInput>('reportResult'),
     recordCancel: needs<void, { execution: Execution; reason: string | null; endedBy: string | null }>('recordCancel'),
+    /** for the job's life: says IN_PROGRESS naming each later step as it starts (no round trip between steps) */
+    reportProgress: needsCallback<ProgressEvent, { execution: Execution }>('reportProgress'),
   },
   delays: { retry: ({ context }) => context.retryInMs },
   guards: {
@@ -185,6 +193,11 @@ export const jobMachine = setup({
       reason: context.reason ?? `agent error: ${toFailure(params.error).message}`,
     })),
     takeCancel: assign((_, params: { reason: string; endedBy: string | null }) => ({ canceled: true, reason: params.reason, endedBy: params.endedBy })),
+    // The first step was named by markInProgress; direct mode reports only the end.
+    announceStep: enqueueActions(({ enqueue, context }, params: { index: number; step: PlannedStep | undefined }) => {
+      if (context.direct || params.index === 0 || !params.step) return;
+      enqueue.sendTo('progress', { type: 'job.progress', index: params.index, count: stepCount(context.plan), step: params.step.name } satisfies ProgressEvent);
+    }),
     decide: assign(({ context }) => ({ status: context.status ?? (context.failed ? ('FAILED' as const) : ('SUCCEEDED' as const)) })),
     scheduleRetry: assign(({ context }) => {
       const attempt = context.reportAttempts + 1;
@@ -197,6 +210,7 @@ export const jobMachine = setup({
   options: { maxIterations: 1000 },
   context: ({ input }) => ({ ...input, plan: null, step: 0, results: [], failed: false, status: null, reason: null, reportAttempts: 0, retryInMs: 0, canceled: false, endedBy: null }),
   initial: 'queued',
+  invoke: { src: 'reportProgress', id: 'progress', input: ({ context }) => ({ execution: context.execution }) },
   on: {
     'job.cancel': { target: '.closing', actions: { type: 'takeCancel', params: ({ event }) => ({ reason: event.reason, endedBy: event.endedBy ?? null }) } },
   },
@@ -250,10 +264,11 @@ export const jobMachine = setup({
           ],
         },
         step: {
+          entry: { type: 'announceStep', params: ({ context }) => ({ index: context.step, step: currentStep(context) }) },
           invoke: {
             src: 'runStep',
             id: 'runStep',
-            input: ({ context }) => ({ execution: context.execution, step: currentStep(context)!, index: context.step, count: stepCount(context.plan) }),
+            input: ({ context }) => ({ execution: context.execution, step: currentStep(context)! }),
             onDone: { target: 'next', actions: { type: 'recordStep', params: ({ event }) => ({ result: event.output }) } },
             onError: { target: 'next', actions: { type: 'recordCrash', params: ({ event }) => ({ error: event.error }) } },
           },
@@ -262,10 +277,11 @@ export const jobMachine = setup({
     },
     finalStep: {
       tags: ['busy'],
+      entry: { type: 'announceStep', params: ({ context }) => ({ index: context.plan?.steps.length ?? 0, step: context.plan?.finalStep }) },
       invoke: {
         src: 'runStep',
         id: 'runFinalStep',
-        input: ({ context }) => ({ execution: context.execution, step: context.plan!.finalStep!, index: context.plan!.steps.length, count: stepCount(context.plan) }),
+        input: ({ context }) => ({ execution: context.execution, step: context.plan!.finalStep! }),
         onDone: { target: 'reporting', actions: { type: 'recordFinalStep', params: ({ event }) => ({ result: event.output }) } },
         onError: { target: 'reporting', actions: { type: 'recordCrash', params: ({ event }) => ({ error: event.error }) } },
       },

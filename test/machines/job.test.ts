@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate';
 import { jobMachine, type JobInput, type Plan, type PlannedStep, type Report, type RunStepInput, type StepResult, type Validation } from '../../machines/job.js';
 import { advance, flush } from '../support/clock.js';
-import { fakePromise } from '../support/fakes.js';
+import { fakeCallback, fakePromise } from '../support/fakes.js';
 
 const input: JobInput = {
   execution: { jobId: 'job-1', executionNumber: 1, jobDocument: {} },
@@ -37,6 +37,7 @@ function start(validation: Validation, stepOk: Record<string, boolean> = {}, ove
   const calls: string[] = [];
   const report = fakePromise<Report>();
   const markInProgress = fakePromise<void>();
+  const progress = fakeCallback();
   const machine = jobMachine.provide({
     actors: {
       recordReceived: fromPromise(async () => {}),
@@ -49,6 +50,7 @@ function start(validation: Validation, stepOk: Record<string, boolean> = {}, ove
       }),
       reportResult: report.logic,
       recordCancel: fromPromise(async () => {}),
+      reportProgress: progress.logic,
     },
   });
   const errors: unknown[] = [];
@@ -61,7 +63,7 @@ function start(validation: Validation, stepOk: Record<string, boolean> = {}, ove
   const actor = createActor(machine, { input: { ...input, ...over }, clock, inspect });
   actor.subscribe({ error: (e) => errors.push(e) });
   actor.start();
-  return { actor, clock, calls, report, markInProgress, errors, created };
+  return { actor, clock, calls, report, markInProgress, progress, errors, created };
 }
 
 async function settle(job: ReturnType<typeof start>) {
@@ -173,6 +175,25 @@ describe('job machine', () => {
   });
 });
 
+describe('job machine: progress', () => {
+  it('announces each later step as it starts, the final step included (the first was named by IN_PROGRESS); none in direct mode', async () => {
+    const job = start({ ok: true, plan: plan([['a'], ['b']], 'cleanup') });
+    await settle(job);
+    job.markInProgress.resolve();
+    await settle(job);
+    expect(job.progress.current.received).toEqual([
+      { type: 'job.progress', index: 1, count: 3, step: 'b' },
+      { type: 'job.progress', index: 2, count: 3, step: 'cleanup' },
+    ]);
+    expect(job.markInProgress.calls).toBe(0);
+
+    const direct = start({ ok: true, plan: plan([['a'], ['b']], 'cleanup') }, {}, { direct: true });
+    await settle(direct);
+    expect(direct.calls).toEqual(['a', 'b', 'cleanup']);
+    expect(direct.progress.current.received).toEqual([]);
+  });
+});
+
 describe('job machine: a computed result', () => {
   it('is still reported when a cancel arrives during reporting (the update learns the truth)', async () => {
     const job = start({ ok: true, plan: plan([['a']]) });
@@ -202,7 +223,7 @@ describe('job machine: a computed result', () => {
     expect(job.errors).toEqual([]);
   });
 
-  it('creates an actor only for what runs: one per step, none for a missing final step, no IN_PROGRESS actor in direct mode', async () => {
+  it('besides its progress reporter, creates an actor only for what runs: one per step, none for a missing final step, no IN_PROGRESS actor in direct mode', async () => {
     const job = start({ ok: true, plan: plan([['a'], ['b']]) });
     await settle(job);
     job.markInProgress.resolve();
@@ -210,13 +231,13 @@ describe('job machine: a computed result', () => {
     job.report.resolve(acknowledged);
     await settle(job);
     expect(job.actor.getSnapshot().value).toBe('succeeded');
-    expect(job.created).toEqual(['recordReceived', 'validateJob', 'markInProgress', 'runStep', 'runStep', 'reportResult']);
+    expect(job.created).toEqual(['reportProgress', 'recordReceived', 'validateJob', 'markInProgress', 'runStep', 'runStep', 'reportResult']);
 
     const direct = start({ ok: true, plan: plan([['a']], 'cleanup') }, {}, { direct: true });
     await settle(direct);
     direct.report.resolve(acknowledged);
     await settle(direct);
     expect(direct.calls).toEqual(['a', 'cleanup']);
-    expect(direct.created).toEqual(['recordReceived', 'validateJob', 'runStep', 'runStep', 'reportResult']);
+    expect(direct.created).toEqual(['reportProgress', 'recordReceived', 'validateJob', 'runStep', 'runStep', 'reportResult']);
   });
 });

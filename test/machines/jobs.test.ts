@@ -21,6 +21,7 @@ function fakeJob() {
       runStep: step.logic,
       reportResult: fromPromise(async (): Promise<Report> => ({ endedBy: null })),
       recordCancel: fromPromise(async ({ input }) => void canceled.push({ reason: input.reason, endedBy: input.endedBy })),
+      reportProgress: fakeCallback().logic,
     },
   });
   const finish = () => step.resolve({ name: 'a', ok: true, exitCode: 0, signal: null, durationMs: 1, stdout: '', stderr: '' });

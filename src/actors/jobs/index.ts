@@ -1,3 +1,4 @@
+import type { MqttClient } from 'mqtt';
 import { jobMachine } from '../../../machines/job.js';
 import { jobsMachine } from '../../../machines/jobs.js';
 import type { Config } from '../../config/schema.js';
@@ -6,7 +7,6 @@ import { launcherFor } from '../../jobs/launch.js';
 import { JobStats } from '../../jobs/stats.js';
 import { StatusUpdates } from '../../jobs/status-updates.js';
 import type { Logger } from '../../log.js';
-import type { MqttClient } from 'mqtt';
 import type { Slot } from '../../slot.js';
 import { askNextActor } from './ask-next.js';
 import { checkCurrentActor } from './check-current.js';
@@ -16,6 +16,7 @@ import { jobStore, type JobsPorts } from './ports.js';
 import { recordCancelActor } from './record-cancel.js';
 import { recordReceivedActor } from './record-received.js';
 import { recoverActor } from './recover.js';
+import { reportProgressActor } from './report-progress.js';
 import { reportResultActor } from './report-result.js';
 import { resendPendingActor } from './resend-pending.js';
 import { resendResultActor } from './resend-result.js';
@@ -61,6 +62,7 @@ export function jobWith(ports: JobsPorts) {
       runStep: runStepActor(ports),
       reportResult: reportResultActor(ports),
       recordCancel: recordCancelActor(ports),
+      reportProgress: reportProgressActor(ports),
     },
   });
 }

@@ -9,17 +9,13 @@ import type { JobsPorts } from './ports.js';
 /**
  * The `runStep` actor: one checked step, in its own process group, recorded in the job's
  * record while it runs (a crash then kills what is left). Stopping the actor (a cancel, the
- * concern stopping) aborts its signal, which kills the group. A later step first tells the
- * service which step runs, without waiting for the answer.
+ * concern stopping) aborts its signal, which kills the group.
  */
-export function runStepActor(ports: Pick<JobsPorts, 'store' | 'updates' | 'launcher' | 'jobs' | 'stats' | 'log'>) {
+export function runStepActor(ports: Pick<JobsPorts, 'store' | 'launcher' | 'jobs' | 'stats' | 'log'>) {
   const { jobs, stats, log } = ports;
   return fromPromise<StepResult, RunStepInput>(async ({ input, signal }) => {
-    const { execution, step, index, count } = input;
-    const { jobId, executionNumber } = execution;
-    if (index > 0 && !jobs.directStatus) {
-      ports.updates.progressed(execution, index, count, step.name, (error) => log.info({ jobId, step: step.name, err: String(error) }, 'progress update not taken'));
-    }
+    const { step } = input;
+    const { jobId, executionNumber } = input.execution;
     const store = await ports.store.open();
     const onSpawn = (pgid: number) =>
       void store
