@@ -51,77 +51,152 @@ export interface Runtime {
 
 const ms = (seconds: number) => Math.round(seconds * 1000);
 
+/** What every concern may share: made once per process, outside what the supervisor restarts. */
+interface Shared {
+  config: Config;
+  log: Logger;
+  closing: Closing;
+  changes: ActorChanges;
+  root: () => Runtime['actor'] | undefined;
+  session: Slot<MqttClient>;
+  outbox: Slot<Outbox>;
+  deadLetters: Slot<DeadLetters>;
+  /** the agent's own user on the embedded broker, made in `prepare` */
+  credentials: { make(): void; get(): Credentials };
+}
+
 /** The composition root: real actors into the pure charts, one root actor, a clean stop. */
 export function startRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Runtime {
-  const closing = new Closing((what, error) => log.warn({ what, err: String(error) }, 'close failed'));
-  const changes = new ActorChanges(forConcern(log, 'tree'));
   let actor: Runtime['actor'] | undefined;
-  const root = () => actor;
-  const session = new Slot<MqttClient>();
-  const outboxSlot = new Slot<Outbox>();
-  // The agent's own user on the embedded broker, made in `prepare` (a start-up failure there
-  // stops the agent with its reason).
-  let ownCredentials: Credentials | undefined;
-  const credentials = () => {
-    if (!ownCredentials) throw new Error('the embedded broker credentials are not made yet');
-    return ownCredentials;
-  };
-
-  const link = linkMachine.provide({
+  const shared = sharedParts(config, log, () => actor);
+  const concerns = concernParts(shared);
+  const machine = supervisorMachine.provide({
     actors: {
-      mqttClient: mqttClientActor({
-        url: brokerUrl(config),
-        options: mqttOptions(config),
-        statusTopic: statusTopic(config.thingName),
-        credentials: config.mqtt.url === 'embedded' ? credentials : undefined,
-        session,
-        closing,
-        log: forConcern(log, 'link'),
+      prepare: fromPromise<void, void>(async () => {
+        await prepareStateDir(config.stateDir);
+        if (config.mqtt.url === 'embedded') shared.credentials.make();
       }),
+      drain: fromPromise<void, void>(() => shared.closing.settled()),
+      ...concerns.machines,
+      http: httpConcern(shared, concerns),
     },
   });
-  const deadLetters = new Slot<DeadLetters>();
-  const outbox = outboxMachine.provide({
-    actors: { outboxStore: outboxStoreActor(outboxStoreDeps(config, { session, outbox: outboxSlot, deadLetters, closing, log: forConcern(log, 'outbox') })) },
+
+  const supervisorLog = forConcern(log, 'supervisor');
+  actor = createActor(machine, {
+    input: supervisorInput(config),
+    id: 'supervisor',
+    systemId: 'supervisor',
+    inspect: (event) => {
+      shared.changes.inspect(event);
+      options.inspect?.(event);
+    },
   });
-  const jobsParts = jobsActors({ config, session, log: forConcern(log, 'jobs') });
-  const firmwareParts = firmwareActors({ config, log: forConcern(log, 'firmware') });
-  const firmwareService = new FirmwareService(root, changes, { blobs: firmwareParts.blobs, waitMs: 120_000, onTouched: (devices) => firmwareParts.disk.touch(devices), log: forConcern(log, 'firmware') });
-  const firmwareFigures = () => {
-    const manager = actor?.system.get('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
-    return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmwareParts.client.stats.errors, registryRequests: firmwareParts.client.stats.requests };
+  const done = settled(actor, shared);
+  watchRestarts(actor, supervisorLog);
+  actor.start();
+  for (const { key, message } of httpWarnings(config)) forConcern(log, 'http').warn({ key }, message);
+  supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
+  return { actor, done, outbox: shared.outbox, stop: () => actor!.send({ type: 'supervisor.stop' }) };
+}
+
+function sharedParts(config: Config, log: Logger, root: Shared['root']): Shared {
+  let own: Credentials | undefined;
+  return {
+    config,
+    log,
+    closing: new Closing((what, error) => log.warn({ what, err: String(error) }, 'close failed')),
+    changes: new ActorChanges(forConcern(log, 'tree')),
+    root,
+    session: new Slot<MqttClient>(),
+    outbox: new Slot<Outbox>(),
+    deadLetters: new Slot<DeadLetters>(),
+    credentials: {
+      make: () => (own = agentCredentials(config.stateDir)),
+      get: () => {
+        // a start-up failure in `prepare` stops the agent with its reason before anyone asks
+        if (!own) throw new Error('the embedded broker credentials are not made yet');
+        return own;
+      },
+    },
   };
-  const devicesParts = devicesActors({ config, outbox: outboxSlot, session, changes, manager: () => actor?.system.get('devices'), closing, log: forConcern(log, 'devices') });
-  // Made once per process (outside what the supervisor restarts): one alert store over restarts.
-  const alertParts = alertsActors({
+}
+
+type ConcernParts = ReturnType<typeof concernParts>;
+
+/** Each concern's chart with its real actors, and what the API and /metrics read beside them. */
+function concernParts(shared: Shared) {
+  const { config, log, closing, session, changes } = shared;
+  const system = (id: string) => shared.root()?.system.get(id);
+  const jobs = jobsActors({ config, session, log: forConcern(log, 'jobs') });
+  const firmware = firmwareActors({ config, log: forConcern(log, 'firmware') });
+  const firmwareService = new FirmwareService(shared.root, changes, {
+    blobs: firmware.blobs,
+    waitMs: 120_000,
+    onTouched: (devices) => firmware.disk.touch(devices),
+    log: forConcern(log, 'firmware'),
+  });
+  const devices = devicesActors({ config, outbox: shared.outbox, session, changes, manager: () => system('devices'), closing, log: forConcern(log, 'devices') });
+  const monitor = monitorActors({ config, outbox: shared.outbox, closing, alerts: alertsMachine.provide({ actors: alertsParts(shared).actors }), log: forConcern(log, 'monitor') });
+  const credentials = config.mqtt.url === 'embedded' ? () => shared.credentials.get() : undefined;
+  const machines = {
+    broker: listenerMachine.provide({
+      actors: { server: embeddedBrokerActor({ closing, log: forConcern(log, 'broker'), config, credentials: () => shared.credentials.get() }) },
+    }),
+    link: linkMachine.provide({
+      actors: {
+        mqttClient: mqttClientActor({ url: brokerUrl(config), options: mqttOptions(config), statusTopic: statusTopic(config.thingName), credentials, session, closing, log: forConcern(log, 'link') }),
+      },
+    }),
+    outbox: outboxMachine.provide({
+      actors: { outboxStore: outboxStoreActor(outboxStoreDeps(config, { session, outbox: shared.outbox, deadLetters: shared.deadLetters, closing, log: forConcern(log, 'outbox') })) },
+    }),
+    jobs: jobs.machine,
+    firmware: firmware.machine,
+    devices: devices.machine,
+    monitor: monitor.machine,
+  };
+  const firmwareFigures = () => {
+    const manager = system('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
+    return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmware.client.stats.errors, registryRequests: firmware.client.stats.requests };
+  };
+  return { machines, jobs, firmwareService, firmwareFigures, devices, monitor };
+}
+
+/** Made once per process (outside what the supervisor restarts): one alert store over restarts. */
+function alertsParts({ config, outbox, log }: Shared) {
+  return alertsActors({
     stateDir: config.stateDir,
     thingName: config.thingName,
     topicPrefix: config.monitor.topicPrefix,
     slackWebhookUrl: config.monitor.slackWebhookUrl,
     slackMaxPending: config.monitor.slackMaxPending,
-    outbox: outboxSlot,
+    outbox,
     log: forConcern(log, 'alerts'),
   });
-  const monitorParts = monitorActors({ config, outbox: outboxSlot, closing, alerts: alertsMachine.provide({ actors: alertParts.actors }), log: forConcern(log, 'monitor') });
+}
+
+/** The API, /ws, the dashboard and the OtaFlux routes over the concerns' parts. */
+function httpConcern(shared: Shared, parts: ConcernParts) {
+  const { config, log, root } = shared;
+  const { jobs, devices, monitor, firmwareService } = parts;
   const app = createApp({
     root,
     metrics: createMetrics(root, {
-      outbox: outboxSlot,
-      deadLetters,
-      jobs: jobsParts.stats,
-      firmware: config.firmware.enabled ? firmwareFigures : undefined,
-      devices: devicesParts.hub,
-      monitor: config.monitor.enabled ? () => ({ ...monitorParts.stats, valuesStored: monitorParts.history.current?.stats.valuesStored ?? 0 }) : undefined,
+      outbox: shared.outbox,
+      deadLetters: shared.deadLetters,
+      jobs: jobs.stats,
+      firmware: config.firmware.enabled ? parts.firmwareFigures : undefined,
+      devices: devices.hub,
+      monitor: config.monitor.enabled ? () => ({ ...monitor.stats, valuesStored: monitor.history.current?.stats.valuesStored ?? 0 }) : undefined,
     }),
-    changes,
-    outbox: outboxSlot,
-    deadLetters,
+    changes: shared.changes,
+    outbox: shared.outbox,
+    deadLetters: shared.deadLetters,
     maxPayloadBytes: config.outbox.maxPayloadBytes,
-    jobRecords: jobsParts.records,
-    devices: { hub: devicesParts.hub, profiles: devicesParts.profiles, known: devicesParts.known, writer: devicesParts.writer },
-    monitor: config.monitor.enabled
-      ? { history: monitorParts.history, hub: monitorParts.hub, thingName: config.thingName, intervalMs: monitorParts.intervalMs }
-      : undefined,
+    jobRecords: jobs.records,
+    devices: { hub: devices.hub, profiles: devices.profiles, known: devices.known, writer: devices.writer },
+    monitor: config.monitor.enabled ? { history: monitor.history, hub: monitor.hub, thingName: config.thingName, intervalMs: monitor.intervalMs } : undefined,
     log: forConcern(log, 'http'),
     token: config.http.token,
     // dist/bundle/main.js → dist/dashboard/
@@ -132,52 +207,24 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       ? { firmware: firmwareService, repositoryPrefix: config.firmware.registry.repositoryPrefix, notifyTopicPrefix: config.firmware.notifyTopicPrefix, webhookSecret: config.firmware.webhookSecret }
       : undefined,
   });
-  const http = listenerMachine.provide({
+  return listenerMachine.provide({
     actors: {
       server: httpServerActor({
         fetch: app.fetch,
-        closing,
+        closing: shared.closing,
         log: forConcern(log, 'http'),
         fastPath: config.firmware.enabled ? firmwareFastPath(firmwareService) : undefined,
         wsMaxPayloadBytes: config.http.wsMaxPayloadBytes,
       }),
     },
   });
-  const broker = listenerMachine.provide({
-    actors: { server: embeddedBrokerActor({ closing, log: forConcern(log, 'broker'), config, credentials }) },
-  });
+}
 
-  const machine = supervisorMachine.provide({
-    actors: {
-      prepare: fromPromise<void, void>(async () => {
-        await prepareStateDir(config.stateDir);
-        if (config.mqtt.url === 'embedded') ownCredentials = agentCredentials(config.stateDir);
-      }),
-      drain: fromPromise<void, void>(() => closing.settled()),
-      broker,
-      link,
-      outbox,
-      jobs: jobsParts.machine,
-      firmware: firmwareParts.machine,
-      devices: devicesParts.machine,
-      monitor: monitorParts.machine,
-      http,
-    },
-  });
-
-  const supervisorLog = forConcern(log, 'supervisor');
-  actor = createActor(machine, {
-    input: supervisorInput(config),
-    id: 'supervisor',
-    systemId: 'supervisor',
-    inspect: (event) => {
-      changes.inspect(event);
-      options.inspect?.(event);
-    },
-  });
-  const done = new Promise<SupervisorOutput>((resolve) => {
-    actor!.subscribe({
-      complete: () => resolve(actor!.getSnapshot().output ?? { reason: null }),
+/** Resolves once the tree has stopped and what it opened is closed (or the drain time is up). */
+function settled(actor: NonNullable<Runtime['actor']>, { closing, config }: Shared): Promise<SupervisorOutput> {
+  return new Promise<SupervisorOutput>((resolve) => {
+    actor.subscribe({
+      complete: () => resolve(actor.getSnapshot().output ?? { reason: null }),
       // Only a bug in the supervisor itself lands here; systemd restarts the process.
       error: (error) => resolve({ reason: `supervisor crashed: ${String(error)}` }),
     });
@@ -185,11 +232,6 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
     await Promise.race([closing.settled(), new Promise((r) => setTimeout(r, ms(config.supervisor.drainSeconds)).unref())]);
     return output;
   });
-  watchRestarts(actor, supervisorLog);
-  actor.start();
-  for (const { key, message } of httpWarnings(config)) forConcern(log, 'http').warn({ key }, message);
-  supervisorLog.info({ thingName: config.thingName, broker: publicBrokerUrl(config) }, 'started');
-  return { actor, done, outbox: outboxSlot, stop: () => actor!.send({ type: 'supervisor.stop' }) };
 }
 
 /** The state directory exists and is writable, or start-up stops with a reason naming the key. */
