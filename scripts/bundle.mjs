@@ -8,7 +8,8 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes
 
 await build({
-  entryPoints: ['src/main.ts'],
+  // the metric history's writer thread is a script of its own (new Worker(URL) beside the chunks)
+  entryPoints: { main: 'src/main.ts', 'history-worker': 'src/monitor/history-worker.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

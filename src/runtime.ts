@@ -115,7 +115,7 @@ export function startRuntime(config: Config, log: Logger, options: RuntimeOption
       jobs: jobsParts.stats,
       firmware: config.firmware.enabled ? firmwareFigures : undefined,
       devices: devicesParts.hub,
-      monitor: config.monitor.enabled ? () => ({ ...monitorParts.stats, valuesStored: monitorParts.history.current?.stats.valuesStored ?? 0 }) : undefined,
+      monitor: config.monitor.enabled ? () => ({ ...monitorParts.stats, valuesStored: monitorParts.writer.current?.stats.valuesStored ?? 0 }) : undefined,
     }),
     changes,
     outbox: outboxSlot,

@@ -46,6 +46,9 @@ export class HistoryLimitError extends Error {
   readonly code = 'history_full';
 }
 
+/** What became of one sample of a batch: values stored, or why it was refused (the rest went on). */
+export type InsertOutcome = { stored: number } | { refused: string };
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, last_ts INTEGER NOT NULL, gap_ms INTEGER, latest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL, key TEXT NOT NULL, UNIQUE (device_id, key));
@@ -68,6 +71,7 @@ export class History {
   private readonly statements;
   private readonly insertTx;
   private readonly insertManyTx;
+  private readonly insertBatchTx;
 
   private constructor(
     private readonly db: Database.Database,
@@ -85,6 +89,7 @@ export class History {
     };
     this.insertTx = db.transaction((sample: StoredSample) => this.insertOne(sample));
     this.insertManyTx = db.transaction((samples: readonly StoredSample[]) => samples.reduce((n, sample) => n + this.insertOne(sample), 0));
+    this.insertBatchTx = db.transaction((samples: readonly StoredSample[]) => samples.map((sample) => this.insertOrRefuse(sample)));
     for (const row of db.prepare('SELECT id, name, last_ts FROM devices').all() as Array<{ id: number; name: string; last_ts: number }>) {
       this.devices.set(row.name, { id: row.id, lastTs: row.last_ts, keys: new Map() });
     }
@@ -104,6 +109,13 @@ export class History {
     return new History(db, limits);
   }
 
+  /** The same file for the API's queries on this thread: it never writes (query_only). */
+  static openReader(file: string, limits: HistoryLimits): History {
+    const db = new Database(file, { fileMustExist: true });
+    db.pragma('query_only = ON');
+    return new History(db, limits);
+  }
+
   /** Stores a sample in one transaction; returns how many values were stored. */
   insert(sample: StoredSample): number {
     return this.insertTx(sample);
@@ -112,6 +124,24 @@ export class History {
   /** Stores several samples in one transaction (group commit: one WAL append for all). */
   insertMany(samples: readonly StoredSample[]): number {
     return this.insertManyTx(samples);
+  }
+
+  /**
+   * Stores several samples in one transaction (a group commit), each with its own outcome: a
+   * sample over the device limit is refused alone. Any other error (disk full, I/O) rolls the
+   * whole batch back and is thrown: none of it is stored.
+   */
+  insertBatch(samples: readonly StoredSample[]): InsertOutcome[] {
+    return this.insertBatchTx(samples);
+  }
+
+  private insertOrRefuse(sample: StoredSample): InsertOutcome {
+    try {
+      return { stored: this.insertOne(sample) };
+    } catch (error) {
+      if (error instanceof HistoryLimitError) return { refused: error.message };
+      throw error;
+    }
   }
 
   private insertOne(sample: StoredSample): number {
@@ -152,19 +182,24 @@ export class History {
     return rows.map((r) => ({ id: r.name, lastSeen: r.last_ts, lastGapMs: r.gap_ms }));
   }
 
+  // The reads below ask the database, not the maps above: the API reads on its own connection
+  // what the writer thread (another connection) stored.
+
   has(device: string): boolean {
-    return this.devices.has(device);
+    return this.db.prepare('SELECT 1 FROM devices WHERE name = ?').pluck().get(device) !== undefined;
   }
 
   keys(device: string): string[] {
-    return [...(this.devices.get(device)?.keys.keys() ?? [])].sort();
+    return this.db.prepare('SELECT s.key FROM series s JOIN devices d ON d.id = s.device_id WHERE d.name = ? ORDER BY s.key').pluck().all(device) as string[];
   }
 
   latest(device: string): { ts: number; values: Record<string, number> } | undefined {
-    const id = this.devices.get(device)?.id;
-    if (id === undefined) return undefined;
-    const row = this.db.prepare('SELECT latest FROM devices WHERE id = ?').get(id) as { latest: string } | undefined;
-    return row ? JSON.parse(row.latest) : undefined;
+    const row = this.db.prepare('SELECT latest FROM devices WHERE name = ?').pluck().get(device) as string | undefined;
+    return row === undefined ? undefined : JSON.parse(row);
+  }
+
+  private seriesId(device: string, key: string): number | undefined {
+    return this.db.prepare('SELECT s.id FROM series s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.key = ?').pluck().get(device, key) as number | undefined;
   }
 
   /**
@@ -173,7 +208,7 @@ export class History {
    * a day is 1,440 rows, not 86,400), with `from` rounded down to its minute.
    */
   series(device: string, key: string, from: number, to: number, points: number): SeriesPoint[] {
-    const id = this.devices.get(device)?.keys.get(key);
+    const id = this.seriesId(device, key);
     if (id === undefined || to <= from) return [];
     let bucket = Math.max(1, Math.ceil((to - from) / points));
     if (bucket >= MINUTE_MS) {

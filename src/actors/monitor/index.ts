@@ -6,6 +6,7 @@ import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { brokerUrl, mqttOptions } from '../../mqtt/options.js';
 import type { History } from '../../monitor/history.js';
+import type { HistoryWriter } from '../../monitor/history-writer.js';
 import { MonitorHub } from '../../monitor/hub.js';
 import { HostSampler } from '../../monitor/sampler.js';
 import { emptyMonitorStats } from '../../monitor/stats.js';
@@ -34,6 +35,7 @@ export function monitorActors(deps: MonitorDeps) {
   const m = config.monitor;
   const now = deps.now ?? Date.now;
   const history = new Slot<History>();
+  const writer = new Slot<HistoryWriter>();
   const hub = new MonitorHub();
   const stats = emptyMonitorStats();
   const intervalMs = Math.round(m.intervalSeconds * 1000);
@@ -50,7 +52,9 @@ export function monitorActors(deps: MonitorDeps) {
         file: join(config.stateDir, 'monitor.db'),
         limits: { retentionMs: m.retentionDays * DAY_MS, maxBytes: m.maxHistoryBytes, maxDevices: m.maxDevices, maxKeysPerDevice: 1024 },
         history,
+        writer,
         pruneEveryMs: Math.min(60_000, Math.max(1000, m.retentionDays * DAY_MS)),
+        closing: deps.closing,
         now,
         log,
       }),
@@ -58,7 +62,7 @@ export function monitorActors(deps: MonitorDeps) {
         thingName: config.thingName,
         topic: `${m.topicPrefix}/${config.thingName}/monitoring`,
         sampler: () => (sampler ??= HostSampler.create({ intervalMs, sysRoot: m.sysfsRoot })),
-        history,
+        writer,
         outbox: deps.outbox,
         hub,
         stats,
@@ -72,7 +76,7 @@ export function monitorActors(deps: MonitorDeps) {
         options: mqttOptions(config),
         topicPrefix: m.topicPrefix,
         thingName: config.thingName,
-        history,
+        writer,
         hub,
         stats,
         closing: deps.closing,
@@ -82,5 +86,5 @@ export function monitorActors(deps: MonitorDeps) {
       alerts: deps.alerts,
     },
   });
-  return { machine, history, hub, stats, intervalMs };
+  return { machine, history, writer, hub, stats, intervalMs };
 }
