@@ -5,23 +5,18 @@
 //     sample (p99 target <= 1 ms);
 //  2. idle RSS of the agent with monitoring on against bare node importing the project's
 //     dependencies (target <= 1.3x);
-//  3. collector ingest: DEVICES simulated devices publishing every second for SECONDS s
-//     (0 lost, backlog flat, values/s stored);
+//  (collector ingest has its own: bench/collector.mjs)
 //  4. a 24-hour series downsampled to <= 1,000 points with >= 5 million values stored (p99 < 50 ms).
-// PART=1,2,3,4 runs some of them.
+// PART=1,2,4 runs some of them.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
-import Database from 'better-sqlite3';
-import mqtt from 'mqtt';
-import { freePort, percentile, sleep, startMosquitto, until } from './support.mjs';
+import { freePort, percentile, sleep, until } from './support.mjs';
 
-const parts = new Set((process.env.PART ?? '1,2,3,4').split(','));
+const parts = new Set((process.env.PART ?? '1,2,4').split(','));
 const SAMPLES = Number(process.env.SAMPLES ?? 300);
-const DEVICES = Number(process.env.DEVICES ?? 1000);
-const SECONDS = Number(process.env.SECONDS ?? 60);
 const entry = new URL('../dist/bundle/main.js', import.meta.url).pathname;
 const dist = (file) => new URL(`../dist/src/monitor/${file}`, import.meta.url).href;
 const TICK = 100; // clock ticks per second in /proc/<pid>/stat
@@ -175,62 +170,6 @@ async function idleRss() {
   console.log(`agent CPU with sampling every 1 s (whole process, 10 s): ${fmt(agentCpu)} % of a core`);
 }
 
-async function ingest() {
-  const broker = await startMosquitto();
-  const port = await freePort();
-  const a = agent({ thingName: 'collector', mqtt: { url: broker.url }, http: { port }, monitor: { enabled: true, collect: true, intervalSeconds: 10, maxDevices: DEVICES + 10 } });
-  await until(() => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok), 'collector healthy');
-  await until(async () => (await (await fetch(`http://127.0.0.1:${port}/api/v1/state`)).json()).tree.children.find((c) => c.id === 'monitor')?.context.collector.state === 'subscribed', 'collector subscribed');
-  const values = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`metric-${i}-percent`, i]));
-  const clients = [];
-  for (let d = 0; d < DEVICES; d += 50) {
-    clients.push(...(await Promise.all(Array.from({ length: Math.min(50, DEVICES - d) }, (_, i) => mqtt.connectAsync(broker.url, { clientId: `dev-${d + i}`, reconnectPeriod: 0 })))));
-  }
-  let published = 0;
-  let failed = 0;
-  const t0 = Date.now();
-  const stored = () => Number(/edgevisor_monitor_collector_messages_total (\d+)/.exec(lastMetrics)?.[1] ?? 0);
-  let lastMetrics = '';
-  const backlog = [];
-  const cpuStart = cpuOf(a.child.pid);
-  for (let s = 0; s < SECONDS; s++) {
-    const due = t0 + s * 1000;
-    await sleep(Math.max(0, due - Date.now()));
-    const ts = Date.now();
-    clients.forEach((c, i) =>
-      c.publishAsync(`devices/dev-${i}/monitoring`, JSON.stringify({ schema: 1, ts, values }), { qos: 1 }).then(
-        () => published++,
-        () => failed++,
-      ),
-    );
-    if (s % 5 === 4) {
-      lastMetrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      backlog.push(published - stored());
-    }
-  }
-  const sendEnd = Date.now();
-  await until(() => published + failed === SECONDS * DEVICES, 'publishes acknowledged');
-  // The collector is given up to CATCHUP_S seconds to take the backlog; what it had then is reported.
-  const deadline = Date.now() + Number(process.env.CATCHUP_S ?? 120) * 1000;
-  while (Date.now() < deadline && ((lastMetrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), stored() < published)) await sleep(500);
-  const caughtUp = Date.now();
-  const received = stored();
-  const cpu = cpuOf(a.child.pid) - cpuStart;
-  await Promise.all(clients.map((c) => c.endAsync()));
-  a.child.kill('SIGTERM');
-  await new Promise((r) => a.child.once('exit', r));
-  const db = new Database(join(a.stateDir, 'monitor.db'), { readonly: true });
-  const rows = db.prepare("SELECT count(*) FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id WHERE d.name LIKE 'dev-%'").pluck().get();
-  db.close();
-  broker.stop();
-  const expectedRows = published * Object.keys(values).length;
-  console.log(`\n3. collector ingest: ${DEVICES} devices x 1 sample/s (30 values) for ${SECONDS} s, QoS 1 through mosquitto`);
-  console.log(`published (PUBACK from the broker): ${published}, publish failures: ${failed}`);
-  console.log(`values stored: ${rows} of ${expectedRows} expected; lost: ${expectedRows - rows}`);
-  console.log(`backlog (published - received by the collector) every 5 s: ${backlog.join(', ')}`);
-  console.log(`collector received ${received} of ${published}: ${received >= published ? 'caught up' : 'NOT caught up'} ${caughtUp - sendEnd} ms after the last publish; ${Math.round(rows / ((caughtUp - t0) / 1000))} values/s stored; agent CPU ${fmt((cpu / ((caughtUp - t0) / 1000)) * 100)} % of a core`);
-}
-
 async function seriesQuery() {
   const { History } = await import(dist('history.js'));
   const dir = mkdtempSync(join(tmpdir(), 'bench-history-'));
@@ -265,5 +204,4 @@ console.log(`node ${process.version}; host: ${readFileSync('/proc/cpuinfo', 'utf
 if (parts.has('1')) await samplerVsNodeExporter();
 if (parts.has('2')) await idleRss();
 if (parts.has('4')) await seriesQuery();
-if (parts.has('3')) await ingest();
 process.exit(0);
