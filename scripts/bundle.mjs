@@ -8,8 +8,8 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes
 
 await build({
-  // the metric history's writer thread is a script of its own (new Worker(URL) beside the chunks)
-  entryPoints: { main: 'src/main.ts', 'history-worker': 'src/monitor/history-worker.ts' },
+  // the monitor's worker threads are scripts of their own (src/monitor/worker.ts starts them beside the chunks)
+  entryPoints: { main: 'src/main.ts', 'history-worker': 'src/monitor/history-worker.ts', 'inventory-worker': 'src/monitor/inventory-worker.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

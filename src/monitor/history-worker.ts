@@ -62,7 +62,10 @@ function commit(inserts: Array<Extract<WriterRequest, { op: 'insert' }>>): void 
 function run(request: Exclude<WriterRequest, { op: 'insert' }>): void {
   try {
     if (request.op === 'prune') reply({ type: 'done', id: request.id, pruned: history.prune(request.now), stats: { ...history.stats } });
-    else {
+    else if (request.op === 'inventory') {
+      history.putInventory(request.device, request.inventory);
+      reply({ type: 'done', id: request.id, stats: { ...history.stats } });
+    } else {
       history.close();
       reply({ type: 'done', id: request.id, stats: { ...history.stats } });
       port.close();

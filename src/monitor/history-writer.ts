@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from './worker.js';
 import type { HistoryLimits, HistoryStats, InsertOutcome, StoredSample } from './history.js';
 
 export type WriterRequest =
   | { id: number; op: 'insert'; samples: StoredSample[] }
   | { id: number; op: 'prune'; now: number }
+  | { id: number; op: 'inventory'; device: string; inventory: { ts: number } }
   | { id: number; op: 'close' };
 
 export type WriterReply =
@@ -14,17 +14,11 @@ export type WriterReply =
   | { type: 'done'; id: number; stats: HistoryStats; outcomes?: InsertOutcome[]; pruned?: { deleted: number; usedBytes: number } }
   | { type: 'error'; id: number; message: string; code: string };
 
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
 /** Requests waiting for the writer thread at most: beyond, an insert is refused at once. */
 const MAX_PENDING = 10_000;
 
-/** The worker's script next to this module: .js when built; from source (the tests), the .ts through tsx. */
-function newWorker(workerData: unknown): Worker {
-  const js = new URL('./history-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData });
-  const ts = new URL('./history-worker.ts', import.meta.url).href;
-  const boot = `import('tsx/esm/api').then(({ register }) => (register(), import(${JSON.stringify(ts)})))`;
-  return new Worker(boot, { eval: true, workerData });
-}
 
 /**
  * The metric history's writes, on a worker thread of their own: SQLite inserts, commits,
@@ -53,7 +47,7 @@ export class HistoryWriter {
 
   /** Starts the thread and opens the file in it; rejects when it cannot be opened. */
   static start(file: string, limits: HistoryLimits, onBroken: (error: Error) => void = () => {}): Promise<HistoryWriter> {
-    const worker = newWorker({ file, limits });
+    const worker = startWorker('history-worker', { file, limits });
     return new Promise((resolve, reject) => {
       const early = (error: Error) => (off(), reject(error));
       const exited = (code: number) => (off(), reject(new Error(`the history writer thread exited (${code}) before it opened ${file}`)));
@@ -79,6 +73,11 @@ export class HistoryWriter {
     return (await this.request({ op: 'prune', now })).pruned ?? { deleted: 0, usedBytes: 0 };
   }
 
+  /** Keeps a device's inventory (the newest by its ts). */
+  async putInventory(device: string, inventory: { ts: number }): Promise<void> {
+    await this.request({ op: 'inventory', device, inventory });
+  }
+
   /** Commits what was asked before, closes the file and ends the thread. */
   close(): Promise<void> {
     this.closing ??= this.broken
@@ -90,14 +89,14 @@ export class HistoryWriter {
     return this.closing;
   }
 
-  private request(body: { op: 'insert'; samples: StoredSample[] } | { op: 'prune'; now: number } | { op: 'close' }): Promise<Extract<WriterReply, { type: 'done' }>> {
+  private request(body: DistributiveOmit<WriterRequest, 'id'>): Promise<Extract<WriterReply, { type: 'done' }>> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.closing && body.op !== 'close') return Promise.reject(new Error('the metric history is closing'));
     if (this.pending.size >= MAX_PENDING) return Promise.reject(new Error(`the history writer has ${MAX_PENDING} requests waiting`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, ...body } satisfies WriterRequest);
+      this.worker.postMessage({ id, ...body } as WriterRequest);
     });
   }
 

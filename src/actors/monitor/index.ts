@@ -8,12 +8,14 @@ import { brokerUrl, mqttOptions } from '../../mqtt/options.js';
 import type { History } from '../../monitor/history.js';
 import type { HistoryWriter } from '../../monitor/history-writer.js';
 import { MonitorHub } from '../../monitor/hub.js';
+import { readInventory } from '../../monitor/inventory.js';
 import { HostSampler } from '../../monitor/sampler.js';
 import { emptyMonitorStats } from '../../monitor/stats.js';
 import type { Outbox } from '../../outbox/queue.js';
 import { Slot } from '../../slot.js';
 import { collectorActor } from './collector.js';
 import { historyStoreActor } from './history-store.js';
+import { inventoryActor } from './inventory.js';
 import { sampleFeedActor } from './sample-feed.js';
 import { sampleHostActor } from './sample-host.js';
 
@@ -80,6 +82,17 @@ export function monitorActors(deps: MonitorDeps) {
         hub,
         stats,
         closing: deps.closing,
+        now,
+        log,
+      }),
+      inventory: inventoryActor({
+        thingName: config.thingName,
+        topic: `${m.topicPrefix}/${config.thingName}/inventory`,
+        everyMs: Math.round(m.inventoryHours * 3_600_000),
+        callTimeoutMs: 15_000,
+        read: readInventory,
+        writer,
+        outbox: deps.outbox,
         now,
         log,
       }),
