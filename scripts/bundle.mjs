@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes
 
 await build({
-  // the monitor's worker threads are scripts of their own (src/monitor/worker.ts starts them beside the chunks)
+  // the monitor's writer thread and inventory reader are scripts of their own, run from beside the chunks (src/monitor/worker.ts)
   entryPoints: { main: 'src/main.ts', 'history-worker': 'src/monitor/history-worker.ts', 'inventory-worker': 'src/monitor/inventory-worker.ts' },
   outdir: 'dist/bundle',
   bundle: true,

@@ -1,12 +1,13 @@
 /**
- * The inventory reader's thread (see readInventory in inventory.ts): loads systeminformation,
- * reads each part with a timeout, posts one document and ends.
+ * The inventory reader's process (see readInventory in inventory.ts): node <this> <callTimeoutMs> <ts>
+ * loads systeminformation, reads each part with a timeout, writes one JSON document on
+ * stdout and exits.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import si from 'systeminformation';
 import { INVENTORY_SCHEMA_VERSION, type Inventory } from './inventory.js';
 
-const { callTimeoutMs, ts } = workerData as { callTimeoutMs: number; ts: number };
+const callTimeoutMs = Number(process.argv[2]) || 15_000;
+const ts = Number(process.argv[3]) || Date.now();
 const problems: string[] = [];
 const cut = (value: unknown, max = 256) => String(value ?? '').trim().slice(0, max);
 const int = (value: unknown) => (Number.isFinite(Number(value)) && Number(value) >= 0 ? Math.round(Number(value)) : 0);
@@ -47,4 +48,4 @@ const [system, os, cpu, memory, diskList, gpus] = await Promise.all([
   ),
 ]);
 const inventory: Inventory = { schema: INVENTORY_SCHEMA_VERSION, ts, system, os, cpu, memory, disks: diskList, gpus, problems: problems.slice(0, 16) };
-parentPort!.postMessage(inventory);
+process.stdout.write(`${JSON.stringify(inventory)}\n`, () => process.exit(0));

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { startWorker } from './worker.js';
+import { spawn } from 'node:child_process';
+import { scriptBeside } from './worker.js';
 
 /** The inventory document on <prefix>/<device>/inventory (schema 1), retained. */
 export const INVENTORY_SCHEMA_VERSION = 1;
@@ -48,18 +49,32 @@ export function inventoryTopicDevice(topic: string, prefix: string): string | un
 }
 
 /**
- * Reads this host's inventory with systeminformation, in a worker thread that ends once it
- * answered: systeminformation costs 11–14 MiB of memory once loaded, and some of its calls run
- * programs (lsblk, dmidecode, nvidia-smi), so it stays off the agent's heap and off the sample
- * path. Each call is bounded by `callTimeoutMs` (a part that times out or fails is null, with
- * the reason in `problems`), and the whole read by twice that; the thread is ended then.
+ * Reads this host's inventory with systeminformation, in a child process that exits once it
+ * answered: systeminformation costs 11–14 MiB of memory once loaded (a worker thread's share
+ * of it stays in the agent's RSS after the thread ends), and some of its calls run programs
+ * (lsblk, dmidecode, nvidia-smi), so it stays out of the agent and off the sample path. This
+ * runs at start and then every few hours. Each call is bounded by `callTimeoutMs` (a part that
+ * times out or fails is null, with the reason in `problems`); the process is killed after
+ * twice that, and its answer is checked like a peer's.
  */
 export function readInventory(callTimeoutMs: number, now = Date.now()): Promise<Inventory> {
-  const worker = startWorker('inventory-worker', { callTimeoutMs, ts: now });
+  const { script, execArgv } = scriptBeside('inventory-worker');
+  const child = spawn(process.execPath, [...execArgv, script, String(callTimeoutMs), String(now)], { stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise<Inventory>((resolve, reject) => {
-    const timer = setTimeout(() => (void worker.terminate(), reject(new Error(`the inventory was not read within ${2 * callTimeoutMs} ms`))), 2 * callTimeoutMs + 5000);
-    worker.once('message', (inventory: Inventory) => (clearTimeout(timer), resolve(inventory)));
-    worker.once('error', (error) => (clearTimeout(timer), reject(error)));
-    worker.once('exit', (code) => (clearTimeout(timer), reject(new Error(`the inventory thread exited (${code}) without an answer`))));
-  }).finally(() => void worker.terminate());
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2 * callTimeoutMs + 5000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= MAX_INVENTORY_BYTES) chunks.push(chunk);
+      else child.kill('SIGKILL');
+    });
+    child.once('error', (error) => (clearTimeout(timer), reject(error)));
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const decoded = decodeInventory(Buffer.concat(chunks));
+      if (decoded.ok) return resolve(decoded.inventory);
+      reject(new Error(signal ? `the inventory reader was stopped (${signal}): it took over ${2 * callTimeoutMs + 5000} ms or wrote too much` : `the inventory reader exited (${code}): ${decoded.reason}`));
+    });
+  });
 }

@@ -2,6 +2,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
+/** `<name>.js` beside this module, or from source (the tests) the .ts through tsx, for a child process. */
+export function scriptBeside(name: string): { script: string; execArgv: string[] } {
+  const js = new URL(`./${name}.js`, import.meta.url);
+  if (existsSync(fileURLToPath(js))) return { script: fileURLToPath(js), execArgv: [] };
+  return { script: fileURLToPath(new URL(`./${name}.ts`, import.meta.url)), execArgv: ['--import', 'tsx'] };
+}
+
 /**
  * A worker thread running `<name>.js` from beside this module: in the bundle the workers are
  * entry points of their own (scripts/bundle.mjs), and from source (the tests) the .ts file is

@@ -97,7 +97,8 @@ describe('monitor concern in the agent process', () => {
   it('answers the history API: devices, metric keys, latest, a bounded series; bad queries get 400, unknown devices 404', async () => {
     const { devices } = await waitFor(async () => {
       const body = await json(await fetch(`${base}/api/v1/monitor/devices`));
-      return body.devices.length > 0 ? body : undefined;
+      // online: a sample within three intervals (on a loaded machine one may come late)
+      return body.devices[0]?.status === 'online' ? body : undefined;
     }, 'own device listed');
     expect(devices[0]).toMatchObject({ id: thingName, self: true, status: 'online' });
     const { keys } = await json(await fetch(`${base}/api/v1/monitor/devices/${thingName}/metrics`));
@@ -143,6 +144,11 @@ describe('monitor concern in the agent process', () => {
     for (const disk of inventory.disks) expect(disk.sizeBytes).toBeGreaterThan(0);
     expect(inventory.gpus).toEqual([]); // this machine has none: an empty list, and no problem for it
     expect(inventory.problems.filter((p: string) => p.startsWith('gpus'))).toEqual([]);
+    // the chart hears of it once the outbox took it too
+    await waitFor(async () => {
+      const state = await json(await fetch(`${base}/api/v1/state`));
+      return state.tree.children.find((c: { id: string }) => c.id === 'monitor').context.inventory.at === inventory.ts || undefined;
+    }, 'the inventory on the chart');
     const state = await json(await fetch(`${base}/api/v1/state`));
     expect(state.tree.children.find((c: { id: string }) => c.id === 'monitor').context.inventory).toEqual({ at: inventory.ts, problems: inventory.problems });
     // retained: a subscriber that comes later still gets it
