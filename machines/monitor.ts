@@ -33,6 +33,9 @@ export type HistoryEvent =
   | { type: 'history.pruned'; deleted: number; usedBytes: number }
   | { type: 'history.failed'; error: Failure };
 
+/** The host inventory was read (at start, then every few hours): when, and the parts that could not be. */
+export type InventoryEvent = { type: 'inventory.read'; at: number | null; problems: string[] };
+
 /** The collector's state as it changes (never per message). */
 export type CollectorEvent = { type: 'collector.status'; state: 'waiting' | 'subscribed' | 'off'; problem: string | null };
 
@@ -43,7 +46,7 @@ export type CollectorEvent = { type: 'collector.status'; state: 'waiting' | 'sub
  */
 export type SampleStoredEvent = { type: 'monitor.sample'; sample: MonitorSample };
 
-export type MonitorEvent = HistoryEvent | CollectorEvent | SampleStoredEvent;
+export type MonitorEvent = HistoryEvent | CollectorEvent | SampleStoredEvent | InventoryEvent;
 
 export interface MonitorCounters {
   samples: number;
@@ -61,6 +64,8 @@ export interface MonitorContext {
   counters: MonitorCounters;
   lastSample: SampleOutput | null;
   collector: { state: CollectorEvent['state']; problem: string | null };
+  /** the last inventory read: when (null: not yet, or it failed) and what could not be read */
+  inventory: { at: number | null; problems: string[] };
   error: Failure | null;
   /** why monitoring is unhealthy, for /health */
   problem: string | null;
@@ -89,6 +94,7 @@ export const monitorMachine = setup({
     sampleHost: needs<SampleOutput>('sampleHost'),
     sampleFeed: needsCallback<SampleStoredEvent>('sampleFeed'),
     collector: needsCallback<CollectorEvent>('collector'),
+    inventory: needsCallback<InventoryEvent>('inventory'),
     alerts: alertsMachine,
   },
   delays: {
@@ -119,11 +125,13 @@ export const monitorMachine = setup({
     counters: { samples: 0, failures: 0, usedBytes: 0 },
     lastSample: null,
     collector: { state: 'off', problem: null },
+    inventory: { at: null, problems: [] },
     error: null,
     problem: null,
   }),
   on: {
     'collector.status': { actions: assign({ collector: ({ event }) => ({ state: event.state, problem: event.problem }) }) },
+    'inventory.read': { actions: assign({ inventory: ({ event }) => ({ at: event.at, problems: event.problems }) }) },
   },
   initial: 'active',
   states: {
@@ -162,6 +170,12 @@ export const monitorMachine = setup({
         },
         running: {
           type: 'parallel',
+          // The host inventory, read at start and then rarely (never on the sample path); a failure is a problem it reports, not a crash.
+          invoke: {
+            src: 'inventory',
+            id: 'inventory',
+            onError: { actions: assign({ inventory: ({ event }) => ({ at: null, problems: [toFailure(event.error, 'inventory_crashed').message] }) }) },
+          },
           states: {
             sampler: {
               initial: 'sampling',

@@ -8,7 +8,8 @@ import { build } from 'esbuild';
 rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry hashes
 
 await build({
-  entryPoints: ['src/main.ts'],
+  // the monitor's writer thread and inventory reader are scripts of their own, run from beside the chunks (src/monitor/worker.ts)
+  entryPoints: { main: 'src/main.ts', 'history-worker': 'src/monitor/history-worker.ts', 'inventory-worker': 'src/monitor/inventory-worker.ts' },
   outdir: 'dist/bundle',
   bundle: true,
   splitting: true,

@@ -188,7 +188,7 @@ function httpConcern(shared: Shared, parts: ConcernParts) {
       jobs: jobs.stats,
       firmware: config.firmware.enabled ? parts.firmwareFigures : undefined,
       devices: devices.hub,
-      monitor: config.monitor.enabled ? () => ({ ...monitor.stats, valuesStored: monitor.history.current?.stats.valuesStored ?? 0 }) : undefined,
+      monitor: config.monitor.enabled ? () => ({ ...monitor.stats, valuesStored: monitor.writer.current?.stats.valuesStored ?? 0 }) : undefined,
     }),
     changes: shared.changes,
     outbox: shared.outbox,

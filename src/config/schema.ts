@@ -174,6 +174,7 @@ const Monitor = z
     maxHistoryBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024).describe('the history database is kept under this many bytes (oldest points go first)'),
     maxDevices: z.number().int().min(1).max(100_000).default(5000).describe('devices the history holds at most (collector mode)'),
     sysfsRoot: z.string().min(1).default('/sys').describe('where sysfs is mounted, for temperatures (tests and containers)'),
+    inventoryHours: z.number().min(0.01).max(24 * 30).default(6).describe('the host inventory (model, OS, CPU, memory, disks, GPUs) is read at start and then this often; published retained on <prefix>/<thingName>/inventory'),
     alerts: AlertRulesSchema,
     ...AlertSettingsShape,
     slackWebhookUrl: z.url({ protocol: /^https?$/ }).optional().describe('Slack incoming webhook for alerts (a secret: masked by --print-config)'),

@@ -36,7 +36,9 @@ export interface SeriesPoint {
 }
 
 export interface HistoryStats {
+  /** samples stored by this process */
   samples: number;
+  /** values stored in this file since it was made, across restarts (pruned ones included) */
   valuesStored: number;
   valuesRefused: number;
   pointsDeleted: number;
@@ -46,10 +48,15 @@ export class HistoryLimitError extends Error {
   readonly code = 'history_full';
 }
 
+/** What became of one sample of a batch: values stored, or why it was refused (the rest went on). */
+export type InsertOutcome = { stored: number } | { refused: string };
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, last_ts INTEGER NOT NULL, gap_ms INTEGER, latest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL, key TEXT NOT NULL, UNIQUE (device_id, key));
 CREATE TABLE IF NOT EXISTS points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inventory (device TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS minutes (series_id INTEGER NOT NULL, minute INTEGER NOT NULL, min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (series_id, minute)) WITHOUT ROWID;
 `;
 
@@ -68,6 +75,7 @@ export class History {
   private readonly statements;
   private readonly insertTx;
   private readonly insertManyTx;
+  private readonly insertBatchTx;
 
   private constructor(
     private readonly db: Database.Database,
@@ -79,18 +87,40 @@ export class History {
       addSeries: db.prepare<[number, string]>('INSERT INTO series (device_id, key) VALUES (?, ?) RETURNING id'),
       // A sample delivered twice (QoS 1 after a crash) keeps its first copy and is counted once.
       addPoint: db.prepare<[number, number, number]>('INSERT OR IGNORE INTO points (series_id, ts, value) VALUES (?, ?, ?)'),
+      // the values stored since the file was made, kept in the same transaction as the values
+      addStored: db.prepare<[number]>("UPDATE meta SET value = value + ? WHERE key = 'values_stored'"),
       addToMinute: db.prepare<[number, number, number, number, number]>(
         'INSERT INTO minutes (series_id, minute, min, max, sum, count) VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (series_id, minute) DO UPDATE SET min = min(min, excluded.min), max = max(max, excluded.max), sum = sum + excluded.sum, count = count + 1',
       ),
     };
     this.insertTx = db.transaction((sample: StoredSample) => this.insertOne(sample));
     this.insertManyTx = db.transaction((samples: readonly StoredSample[]) => samples.reduce((n, sample) => n + this.insertOne(sample), 0));
-    for (const row of db.prepare('SELECT id, name, last_ts FROM devices').all() as Array<{ id: number; name: string; last_ts: number }>) {
+    this.insertBatchTx = db.transaction((samples: readonly StoredSample[]) => samples.map((sample) => this.insertOrRefuse(sample)));
+    this.stats.valuesStored = (db.prepare("SELECT value FROM meta WHERE key = 'values_stored'").pluck().get() as number | undefined) ?? 0;
+    this.loadMaps();
+  }
+
+  /** The devices and series ids as the file has them (again after a rolled-back transaction, whose new ids are gone). */
+  private loadMaps(): void {
+    this.devices.clear();
+    for (const row of this.db.prepare('SELECT id, name, last_ts FROM devices').all() as Array<{ id: number; name: string; last_ts: number }>) {
       this.devices.set(row.name, { id: row.id, lastTs: row.last_ts, keys: new Map() });
     }
     const byId = new Map([...this.devices.values()].map((d) => [d.id, d]));
-    for (const row of db.prepare('SELECT id, device_id, key FROM series').all() as Array<{ id: number; device_id: number; key: string }>) {
+    for (const row of this.db.prepare('SELECT id, device_id, key FROM series').all() as Array<{ id: number; device_id: number; key: string }>) {
       byId.get(row.device_id)?.keys.set(row.key, row.id);
+    }
+  }
+
+  /** Runs a write transaction; if it fails, the ids it cached and what it counted go with it. */
+  private write<T>(run: () => T): T {
+    const counted = { ...this.stats };
+    try {
+      return run();
+    } catch (error) {
+      Object.assign(this.stats, counted);
+      this.loadMaps();
+      throw error;
     }
   }
 
@@ -101,17 +131,44 @@ export class History {
     db.pragma('synchronous = NORMAL');
     db.pragma('journal_size_limit = 16777216');
     db.exec(SCHEMA);
+    // A history from before the counter starts it at the points it holds then (the best it can know).
+    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('values_stored', (SELECT count(*) FROM points))").run();
+    return new History(db, limits);
+  }
+
+  /** The same file for the API's queries on this thread: it never writes (query_only). */
+  static openReader(file: string, limits: HistoryLimits): History {
+    const db = new Database(file, { fileMustExist: true });
+    db.pragma('query_only = ON');
     return new History(db, limits);
   }
 
   /** Stores a sample in one transaction; returns how many values were stored. */
   insert(sample: StoredSample): number {
-    return this.insertTx(sample);
+    return this.write(() => this.insertTx(sample));
   }
 
   /** Stores several samples in one transaction (group commit: one WAL append for all). */
   insertMany(samples: readonly StoredSample[]): number {
-    return this.insertManyTx(samples);
+    return this.write(() => this.insertManyTx(samples));
+  }
+
+  /**
+   * Stores several samples in one transaction (a group commit), each with its own outcome: a
+   * sample over the device limit is refused alone. Any other error (disk full, I/O) rolls the
+   * whole batch back and is thrown: none of it is stored.
+   */
+  insertBatch(samples: readonly StoredSample[]): InsertOutcome[] {
+    return this.write(() => this.insertBatchTx(samples));
+  }
+
+  private insertOrRefuse(sample: StoredSample): InsertOutcome {
+    try {
+      return { stored: this.insertOne(sample) };
+    } catch (error) {
+      if (error instanceof HistoryLimitError) return { refused: error.message };
+      throw error;
+    }
   }
 
   private insertOne(sample: StoredSample): number {
@@ -142,9 +199,29 @@ export class History {
       s.addToMinute.run(series, sample.ts - (sample.ts % MINUTE_MS), value, value, value);
       stored++;
     }
+    if (stored > 0) s.addStored.run(stored);
     this.stats.samples++;
     this.stats.valuesStored += stored;
     return stored;
+  }
+
+  /**
+   * Keeps a device's inventory (the newest by its ts). Bounded like the devices: an inventory
+   * of a device beyond maxDevices is refused.
+   */
+  putInventory(device: string, inventory: { ts: number }): void {
+    const known = this.db.prepare('SELECT 1 FROM inventory WHERE device = ?').pluck().get(device) !== undefined;
+    if (!known && (this.db.prepare('SELECT count(*) FROM inventory').pluck().get() as number) >= this.limits.maxDevices) {
+      throw new HistoryLimitError(`history holds ${this.limits.maxDevices} inventories (the limit)`);
+    }
+    this.db
+      .prepare('INSERT INTO inventory (device, ts, doc) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET ts = excluded.ts, doc = excluded.doc WHERE excluded.ts >= inventory.ts')
+      .run(device, inventory.ts, JSON.stringify(inventory));
+  }
+
+  inventory(device: string): unknown {
+    const doc = this.db.prepare('SELECT doc FROM inventory WHERE device = ?').pluck().get(device) as string | undefined;
+    return doc === undefined ? undefined : JSON.parse(doc);
   }
 
   deviceList(): DeviceRow[] {
@@ -152,19 +229,24 @@ export class History {
     return rows.map((r) => ({ id: r.name, lastSeen: r.last_ts, lastGapMs: r.gap_ms }));
   }
 
+  // The reads below ask the database, not the maps above: the API reads on its own connection
+  // what the writer thread (another connection) stored.
+
   has(device: string): boolean {
-    return this.devices.has(device);
+    return this.db.prepare('SELECT 1 FROM devices WHERE name = ?').pluck().get(device) !== undefined;
   }
 
   keys(device: string): string[] {
-    return [...(this.devices.get(device)?.keys.keys() ?? [])].sort();
+    return this.db.prepare('SELECT s.key FROM series s JOIN devices d ON d.id = s.device_id WHERE d.name = ? ORDER BY s.key').pluck().all(device) as string[];
   }
 
   latest(device: string): { ts: number; values: Record<string, number> } | undefined {
-    const id = this.devices.get(device)?.id;
-    if (id === undefined) return undefined;
-    const row = this.db.prepare('SELECT latest FROM devices WHERE id = ?').get(id) as { latest: string } | undefined;
-    return row ? JSON.parse(row.latest) : undefined;
+    const row = this.db.prepare('SELECT latest FROM devices WHERE name = ?').pluck().get(device) as string | undefined;
+    return row === undefined ? undefined : JSON.parse(row);
+  }
+
+  private seriesId(device: string, key: string): number | undefined {
+    return this.db.prepare('SELECT s.id FROM series s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.key = ?').pluck().get(device, key) as number | undefined;
   }
 
   /**
@@ -173,7 +255,7 @@ export class History {
    * a day is 1,440 rows, not 86,400), with `from` rounded down to its minute.
    */
   series(device: string, key: string, from: number, to: number, points: number): SeriesPoint[] {
-    const id = this.devices.get(device)?.keys.get(key);
+    const id = this.seriesId(device, key);
     if (id === undefined || to <= from) return [];
     let bucket = Math.max(1, Math.ceil((to - from) / points));
     if (bucket >= MINUTE_MS) {

@@ -1,6 +1,7 @@
-import { readFile, stat, statfs } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { join } from 'node:path';
+import { FileReader } from './file-reader.js';
 import { findNvidiaSmi, NvidiaSmi } from './gpu.js';
 import {
   keyPart,
@@ -32,6 +33,9 @@ export interface SamplerOptions {
   maxItems?: number;
 }
 
+/** The /proc files a sample reads, in the order sample() takes them. */
+const PROC_FILES = ['stat', 'meminfo', 'loadavg', 'uptime', 'diskstats', 'net/dev', 'self/mounts'];
+
 /** Temperature sensors are looked for again this often (a hwmon driver loaded late). */
 const SENSOR_SCAN_EVERY = 60;
 
@@ -55,6 +59,8 @@ export class HostSampler {
   private sensors: Sensor[] = [];
   private samples = 0;
   private readonly devOfMount = new Map<string, string | null>();
+  private readonly files = new FileReader();
+  private mounted: { text: string; mounts: Mount[] } | undefined;
   private readonly loopDelay: IntervalHistogram;
   private readonly proc: string;
   private readonly sys: string;
@@ -82,15 +88,15 @@ export class HostSampler {
   }
 
   async sample(now = Date.now()): Promise<Values> {
-    if (this.samples++ % SENSOR_SCAN_EVERY === 0) this.sensors = await findSensors(this.sys, this.maxItems);
-    const read = (file: string) => readFile(join(this.proc, file), 'utf8').catch(() => '');
-    const [statText, memText, loadText, uptimeText, diskText, netText, mountText] = await Promise.all(
-      ['stat', 'meminfo', 'loadavg', 'uptime', 'diskstats', 'net/dev', 'self/mounts'].map(read),
-    );
+    if (this.samples++ % SENSOR_SCAN_EVERY === 0) {
+      this.sensors = await findSensors(this.sys, this.maxItems);
+      this.files.keepOnly([...PROC_FILES.map((f) => join(this.proc, f)), ...this.sensors.map((s) => s.file)]);
+    }
+    const read = (file: string) => this.files.read(join(this.proc, file)).then((text) => text ?? '');
+    const [statText, memText, loadText, uptimeText, diskText, netText, mountText] = await Promise.all(PROC_FILES.map(read));
+    // Parsed in two slices (before and after the statfs calls), so neither holds the loop long.
     const values: Values = {};
     const cpus = parseStat(statText!);
-    const disks = parseDiskstats(diskText!);
-    const net = parseNetDev(netText!);
     const agentCpu = process.cpuUsage();
     const previous = this.previous;
     const seconds = previous ? (now - previous.at) / 1000 : 0;
@@ -101,10 +107,11 @@ export class HostSampler {
     if (load) [values['load-1m'], values['load-5m'], values['load-15m']] = load;
     const uptime = parseUptime(uptimeText!);
     if (uptime !== undefined) values['uptime-seconds'] = uptime;
-    await Promise.all([
-      this.filesystems(values, parseMounts(mountText!, this.maxItems), disks, previous?.disks, seconds),
-      readTemperatures(this.sensors, values),
+    const [disks] = await Promise.all([
+      this.filesystems(values, this.mounts(mountText!), diskText!, previous?.disks, seconds),
+      readTemperatures(this.sensors, values, (file) => this.files.read(file)),
     ]);
+    const net = parseNetDev(netText!);
     this.network(values, net, previous?.net, seconds);
     this.agent(values, agentCpu, previous?.agentCpu, seconds);
     this.gpu?.read(values, now);
@@ -114,6 +121,7 @@ export class HostSampler {
 
   close(): void {
     this.gpu?.stop();
+    this.files.close();
     this.loopDelay.disable();
   }
 
@@ -135,8 +143,10 @@ export class HostSampler {
     if (cores > 0) values['cpu-count'] = cores;
   }
 
-  private async filesystems(values: Values, mounts: Mount[], disks: Map<string, DiskCounters>, before: Map<string, DiskCounters> | undefined, seconds: number): Promise<void> {
+  /** Returns the block devices' counters (parsed from `diskText` once the statfs calls are back). */
+  private async filesystems(values: Values, mounts: Mount[], diskText: string, before: Map<string, DiskCounters> | undefined, seconds: number): Promise<Map<string, DiskCounters>> {
     const stats = await Promise.all(mounts.map((m) => Promise.all([statfs(m.path).catch(() => undefined), this.deviceOf(m.path)])));
+    const disks = parseDiskstats(diskText);
     const seen = new Set<string>();
     mounts.forEach((mount, i) => {
       const [fs, dev] = stats[i]!;
@@ -162,6 +172,13 @@ export class HostSampler {
         values[k('write-bytes-per-second')] = round(Math.max(0, io.writeBytes - was.writeBytes) / seconds);
       }
     });
+    return disks;
+  }
+
+  /** The mount table, parsed again only when it changed (it rarely does). */
+  private mounts(text: string): Mount[] {
+    if (this.mounted?.text !== text) this.mounted = { text, mounts: parseMounts(text, this.maxItems) };
+    return this.mounted.mounts;
   }
 
   /** "major:minor" of the block device a mount point lives on, as /proc/diskstats names it. */

@@ -44,8 +44,8 @@ export async function findSensors(sysRoot: string, limit: number): Promise<Senso
 }
 
 /** Reads each sensor (millidegrees Celsius in sysfs); one that fails or reads nonsense is left out. */
-export async function readTemperatures(sensors: readonly Sensor[], into: Record<string, number>): Promise<void> {
-  const values = await Promise.all(sensors.map((s) => readText(s.file)));
+export async function readTemperatures(sensors: readonly Sensor[], into: Record<string, number>, read: (file: string) => Promise<string | undefined> = readText): Promise<void> {
+  const values = (await Promise.all(sensors.map((s) => read(s.file)))).map((text) => text?.trim());
   sensors.forEach((sensor, i) => {
     const milli = Number(values[i]);
     if (values[i] !== undefined && values[i] !== '' && Number.isFinite(milli) && milli > -273_150) into[sensor.key] = milli / 1000;

@@ -1,3 +1,4 @@
+import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
@@ -96,7 +97,8 @@ describe('monitor concern in the agent process', () => {
   it('answers the history API: devices, metric keys, latest, a bounded series; bad queries get 400, unknown devices 404', async () => {
     const { devices } = await waitFor(async () => {
       const body = await json(await fetch(`${base}/api/v1/monitor/devices`));
-      return body.devices.length > 0 ? body : undefined;
+      // online: a sample within three intervals (on a loaded machine one may come late)
+      return body.devices[0]?.status === 'online' ? body : undefined;
     }, 'own device listed');
     expect(devices[0]).toMatchObject({ id: thingName, self: true, status: 'online' });
     const { keys } = await json(await fetch(`${base}/api/v1/monitor/devices/${thingName}/metrics`));
@@ -129,8 +131,53 @@ describe('monitor concern in the agent process', () => {
     ws.close();
   });
 
+  it('reads the host inventory once at start: GET /inventory, and retained on devices/<thing>/inventory; no GPU here is no GPU, not an error', async () => {
+    const inventory = await waitFor(async () => {
+      const res = await fetch(`${base}/api/v1/monitor/devices/${thingName}/inventory`);
+      return res.status === 200 ? json(res) : undefined;
+    }, 'the inventory read', 30_000);
+    expect(inventory).toMatchObject({ schema: 1, device: thingName, memory: { totalBytes: totalmem() }, os: { kernel: release(), hostname: hostname() } });
+    expect(inventory.cpu.cores).toBe(cpus().length);
+    expect(inventory.cpu.brand).not.toBe('');
+    expect(inventory.os.distro).not.toBe('');
+    expect(inventory.disks.length).toBeGreaterThan(0);
+    for (const disk of inventory.disks) expect(disk.sizeBytes).toBeGreaterThan(0);
+    expect(inventory.gpus).toEqual([]); // this machine has none: an empty list, and no problem for it
+    expect(inventory.problems.filter((p: string) => p.startsWith('gpus'))).toEqual([]);
+    // the chart hears of it once the outbox took it too
+    await waitFor(async () => {
+      const state = await json(await fetch(`${base}/api/v1/state`));
+      return state.tree.children.find((c: { id: string }) => c.id === 'monitor').context.inventory.at === inventory.ts || undefined;
+    }, 'the inventory on the chart');
+    const state = await json(await fetch(`${base}/api/v1/state`));
+    expect(state.tree.children.find((c: { id: string }) => c.id === 'monitor').context.inventory).toEqual({ at: inventory.ts, problems: inventory.problems });
+    // retained: a subscriber that comes later still gets it
+    const sub = await subscriber(broker.url, `devices/${thingName}/inventory`);
+    const message = await waitFor(() => sub.messages[0], 'the retained inventory');
+    await sub.close();
+    expect(JSON.parse(message.payload)).toEqual(inventory);
+    expect((await fetch(`${base}/api/v1/monitor/devices/nobody/inventory`)).status).toBe(404);
+  });
+
+  it('keeps the inventories peers publish (collector mode), and refuses a bad one', async () => {
+    const peer = await mqtt.connectAsync(broker.url);
+    const doc = { schema: 1, ts: T0, system: { manufacturer: 'Raspberry Pi Ltd', model: 'Raspberry Pi 4 Model B', virtual: false }, os: null, cpu: null, memory: { totalBytes: 4e9 }, disks: [], gpus: null, problems: ['os: timed out after 15000 ms'] };
+    await peer.publishAsync('devices/peer-inv/inventory', JSON.stringify(doc), { qos: 1, retain: true });
+    await peer.publishAsync('devices/peer-inv-bad/inventory', JSON.stringify({ ...doc, memory: { totalBytes: 'lots' } }), { qos: 1 });
+    await peer.endAsync();
+    const got = await waitFor(async () => {
+      const res = await fetch(`${base}/api/v1/monitor/devices/peer-inv/inventory`);
+      return res.status === 200 ? json(res) : undefined;
+    }, 'the peer inventory stored');
+    expect(got).toEqual({ ...doc, device: 'peer-inv' });
+    await waitFor(() => agent.logs.find((l) => l.msg?.toString().startsWith('monitoring sample refused') && l.device === 'peer-inv-bad'), 'the bad inventory refused');
+    expect((await fetch(`${base}/api/v1/monitor/devices/peer-inv-bad/inventory`)).status).toBe(404);
+  });
+
   it('collects peers: many publishers stored under their topic id, bad payloads counted and dropped', async () => {
     const devices = Array.from({ length: 20 }, (_, i) => `peer-${i}`);
+    const figure = (text: string, name: string) => Number(new RegExp(`edgevisor_monitor_collector_${name}_total (\\d+)`).exec(text)?.[1]);
+    const before = await (await fetch(`${base}/metrics`)).text();
     const sent = await publishers(broker.url, devices, 10, 0);
     const bad = await mqtt.connectAsync(broker.url);
     await bad.publishAsync('devices/peer-bad/monitoring', 'not json', { qos: 1 });
@@ -142,7 +189,7 @@ describe('monitor concern in the agent process', () => {
     expect(sent).toBe(200);
     await waitFor(async () => {
       const metrics = await (await fetch(`${base}/metrics`)).text();
-      return /edgevisor_monitor_collector_rejects_total 4\b/.test(metrics) && Number(/edgevisor_monitor_collector_messages_total (\d+)/.exec(metrics)?.[1]) >= 204;
+      return figure(metrics, 'rejects') - figure(before, 'rejects') === 4 && figure(metrics, 'messages') - figure(before, 'messages') >= 204;
     }, 'collector figures on /metrics');
     const listed = (await json(await fetch(`${base}/api/v1/monitor/devices`))).devices.map((d: { id: string }) => d.id);
     expect(listed).toEqual(expect.arrayContaining(devices));

@@ -6,13 +6,16 @@ import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { brokerUrl, mqttOptions } from '../../mqtt/options.js';
 import type { History } from '../../monitor/history.js';
+import type { HistoryWriter } from '../../monitor/history-writer.js';
 import { MonitorHub } from '../../monitor/hub.js';
+import { readInventory } from '../../monitor/inventory.js';
 import { HostSampler } from '../../monitor/sampler.js';
 import { emptyMonitorStats } from '../../monitor/stats.js';
 import type { Outbox } from '../../outbox/queue.js';
 import { Slot } from '../../slot.js';
 import { collectorActor } from './collector.js';
 import { historyStoreActor } from './history-store.js';
+import { inventoryActor } from './inventory.js';
 import { sampleFeedActor } from './sample-feed.js';
 import { sampleHostActor } from './sample-host.js';
 
@@ -34,6 +37,7 @@ export function monitorActors(deps: MonitorDeps) {
   const m = config.monitor;
   const now = deps.now ?? Date.now;
   const history = new Slot<History>();
+  const writer = new Slot<HistoryWriter>();
   const hub = new MonitorHub();
   const stats = emptyMonitorStats();
   const intervalMs = Math.round(m.intervalSeconds * 1000);
@@ -50,7 +54,9 @@ export function monitorActors(deps: MonitorDeps) {
         file: join(config.stateDir, 'monitor.db'),
         limits: { retentionMs: m.retentionDays * DAY_MS, maxBytes: m.maxHistoryBytes, maxDevices: m.maxDevices, maxKeysPerDevice: 1024 },
         history,
+        writer,
         pruneEveryMs: Math.min(60_000, Math.max(1000, m.retentionDays * DAY_MS)),
+        closing: deps.closing,
         now,
         log,
       }),
@@ -58,7 +64,7 @@ export function monitorActors(deps: MonitorDeps) {
         thingName: config.thingName,
         topic: `${m.topicPrefix}/${config.thingName}/monitoring`,
         sampler: () => (sampler ??= HostSampler.create({ intervalMs, sysRoot: m.sysfsRoot })),
-        history,
+        writer,
         outbox: deps.outbox,
         hub,
         stats,
@@ -72,15 +78,26 @@ export function monitorActors(deps: MonitorDeps) {
         options: mqttOptions(config),
         topicPrefix: m.topicPrefix,
         thingName: config.thingName,
-        history,
+        writer,
         hub,
         stats,
         closing: deps.closing,
         now,
         log,
       }),
+      inventory: inventoryActor({
+        thingName: config.thingName,
+        topic: `${m.topicPrefix}/${config.thingName}/inventory`,
+        everyMs: Math.round(m.inventoryHours * 3_600_000),
+        callTimeoutMs: 15_000,
+        read: readInventory,
+        writer,
+        outbox: deps.outbox,
+        now,
+        log,
+      }),
       alerts: deps.alerts,
     },
   });
-  return { machine, history, hub, stats, intervalMs };
+  return { machine, history, writer, hub, stats, intervalMs };
 }

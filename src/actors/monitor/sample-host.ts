@@ -1,7 +1,7 @@
 import { fromPromise } from 'xstate';
 import type { SampleOutput } from '../../../machines/monitor.js';
 import type { Logger } from '../../log.js';
-import type { History } from '../../monitor/history.js';
+import type { HistoryWriter } from '../../monitor/history-writer.js';
 import type { MonitorHub } from '../../monitor/hub.js';
 import { encodeSample } from '../../monitor/payload.js';
 import type { HostSampler } from '../../monitor/sampler.js';
@@ -14,7 +14,8 @@ export interface SampleHostPorts {
   /** <prefix>/<thingName>/monitoring */
   topic: string;
   sampler: () => Promise<HostSampler>;
-  history: Slot<History>;
+  /** the history's writer thread */
+  writer: Slot<HistoryWriter>;
   outbox: Slot<Outbox>;
   hub: MonitorHub;
   stats: MonitorStats;
@@ -26,7 +27,8 @@ export interface SampleHostPorts {
  * The `sampleHost` actor: one sample of this host, stored in the history, then published
  * through the outbox (QoS 1, so it survives outages and restarts) and to /ws subscribers.
  * The chart gets only the summary. A sample the outbox refuses (closed, full) is counted
- * and logged; it stays in the local history.
+ * and logged; it stays in the local history. The SQLite work runs on the writer thread, so
+ * what this costs the event loop is the reads' callbacks, the parsing and one message to it.
  */
 export function sampleHostActor(ports: SampleHostPorts) {
   return fromPromise<SampleOutput, void>(async () => {
@@ -34,10 +36,12 @@ export function sampleHostActor(ports: SampleHostPorts) {
     const sampler = await ports.sampler();
     const ts = ports.now();
     const values = await sampler.sample(ts);
-    const history = ports.history.current;
-    if (!history) throw Object.assign(new Error('the metric history is not open'), { code: 'history_closed' });
+    const writer = ports.writer.current;
+    if (!writer) throw Object.assign(new Error('the metric history is not open'), { code: 'history_closed' });
     const sample = { device: ports.thingName, ts, values };
-    const stored = history.insert(sample);
+    const [outcome] = await writer.insert([sample]);
+    if (!outcome || 'refused' in outcome) throw Object.assign(new Error(outcome?.refused ?? 'sample not stored'), { code: 'history_full' });
+    const stored = outcome.stored;
     ports.hub.publish(sample);
     const outbox = ports.outbox.current;
     if (outbox) {

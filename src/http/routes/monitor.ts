@@ -60,6 +60,13 @@ export function monitorRoutes(deps: MonitorRouteDeps) {
       const id = known(history, c.req.param('id'));
       return c.json({ device: id, keys: history.keys(id) });
     })
+    .get('/devices/:id/inventory', (c) => {
+      const history = open();
+      const id = c.req.param('id');
+      const inventory = DEVICE_ID.test(id) ? history.inventory(id) : undefined;
+      if (inventory === undefined) throw new AppError('not_found', `no inventory from device ${JSON.stringify(id.slice(0, 128))}`);
+      return c.json(inventory as Record<string, unknown>);
+    })
     .get('/devices/:id/latest', (c) => {
       const history = open();
       const id = known(history, c.req.param('id'));

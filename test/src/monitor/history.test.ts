@@ -33,6 +33,22 @@ describe('metric history', () => {
     expect(again.keys('a')).toEqual(['cpu-percent', 'memory-used-bytes']);
   });
 
+  it('counts the values stored since the file was made, across a reopen (a redelivered sample counts once)', () => {
+    const { h, file } = open();
+    h.insert({ device: 'a', ts: 1000, values: { 'cpu-percent': 10, 'memory-used-bytes': 5 } });
+    h.insert({ device: 'a', ts: 1000, values: { 'cpu-percent': 10, 'memory-used-bytes': 5 } }); // QoS 1 again: stored once
+    h.insertMany([{ device: 'b', ts: 2000, values: { 'cpu-percent': 1 } }]);
+    expect(h.stats.valuesStored).toBe(3);
+    h.close();
+    const { h: again } = open({}, file);
+    expect(again.stats.valuesStored).toBe(3);
+    again.insert({ device: 'a', ts: 3000, values: { 'cpu-percent': 30 } });
+    again.prune(3 * 86_400_000); // retention deletes the points, not the count of what was stored
+    expect(again.stats.valuesStored).toBe(4);
+    again.close();
+    expect(open({}, file).h.stats.valuesStored).toBe(4);
+  });
+
   it('downsamples a series to min, max and average per bucket, never more buckets than asked', () => {
     const { h } = open();
     for (let i = 0; i < 1000; i++) h.insert({ device: 'a', ts: i * 1000, values: { v: i } });
