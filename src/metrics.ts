@@ -63,14 +63,29 @@ function countCpuBefore(registry: Registry, usage: NodeJS.CpuUsage): void {
   add('process_cpu_seconds_total', usage.user + usage.system);
 }
 
-function buildRegistry(client: typeof import('prom-client'), root: () => AnyActorRef | undefined, sources: MetricSources): Registry {
-  const { outbox, deadLetters, jobs, firmware, devices, monitor } = sources;
-  const { Counter, Gauge, Registry, collectDefaultMetrics } = client;
-  const registry = new Registry();
-  const before = process.cpuUsage();
-  collectDefaultMetrics({ register: registry });
-  countCpuBefore(registry, before);
+type Client = typeof import('prom-client');
 
+function buildRegistry(client: Client, root: () => AnyActorRef | undefined, sources: MetricSources): Registry {
+  const { outbox, deadLetters, jobs, firmware, devices, monitor } = sources;
+  const registry = new client.Registry();
+  const before = process.cpuUsage();
+  client.collectDefaultMetrics({ register: registry });
+  countCpuBefore(registry, before);
+  treeMetrics(client, registry, root);
+  outboxMetrics(client, registry, outbox, deadLetters);
+  if (jobs) jobMetrics(client, registry, jobs);
+  if (firmware) firmwareMetrics(client, registry, firmware);
+  if (devices) deviceMetrics(client, registry, root, devices);
+  if (monitor) {
+    monitorMetrics(client, registry, monitor);
+    alertMetrics(client, registry, root);
+  }
+  return registry;
+}
+
+
+/** The supervisor's phase, and each concern's state, health and restarts. */
+function treeMetrics({ Gauge }: Client, registry: Registry, root: () => AnyActorRef | undefined): void {
   new Gauge({
     name: 'edgevisor_supervisor_state',
     help: 'Supervisor phase: 1 for the current one',
@@ -117,7 +132,10 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
       for (const name of concerns) this.set({ concern: name }, context.restarts[name]);
     },
   });
-  // The outbox's figures come from the store itself (the data plane), read at scrape time.
+}
+
+/** The outbox's figures come from the store itself (the data plane), read at scrape time. */
+function outboxMetrics({ Counter, Gauge }: Client, registry: Registry, outbox: MetricSources['outbox'], deadLetters: MetricSources['deadLetters']): void {
   const outboxFigure = (stat: keyof OutboxStats, help: string, kind: 'gauge' | 'counter') => {
     const name = `edgevisor_outbox_${stat.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}${kind === 'counter' ? '_total' : ''}`;
     const collect = function (this: { reset(): void; inc?(v: number): void; set?(v: number): void }) {
@@ -158,8 +176,11 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     },
   });
 
+}
+
+function jobMetrics(client: Client, registry: Registry, jobs: NonNullable<MetricSources['jobs']>): void {
+  const { Counter, Gauge } = client;
   const counter = (name: string, help: string, value: () => number) => totalCounter(client, registry, name, help, value);
-  if (jobs) {
     new Counter({
       name: 'edgevisor_jobs_total',
       help: 'Job executions finished since start, by outcome',
@@ -184,7 +205,10 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
       },
     });
   }
-  if (firmware) {
+
+function firmwareMetrics(client: Client, registry: Registry, firmware: NonNullable<MetricSources['firmware']>): void {
+  const { Gauge } = client;
+  const counter = (name: string, help: string, value: () => number) => totalCounter(client, registry, name, help, value);
     const figure = (name: string, help: string, kind: 'gauge' | 'counter', key: keyof FirmwareFigures) =>
       kind === 'gauge'
         ? new Gauge({ name, help, registers: [registry], collect() { this.set(firmware()[key]); } })
@@ -196,13 +220,6 @@ function buildRegistry(client: typeof import('prom-client'), root: () => AnyActo
     figure('edgevisor_firmware_registry_errors_total', 'Failed registry requests since start', 'counter', 'registryErrors');
     figure('edgevisor_firmware_registry_requests_total', 'Registry requests since start', 'counter', 'registryRequests');
   }
-  if (devices) deviceMetrics(client, registry, root, devices);
-  if (monitor) {
-    monitorMetrics(client, registry, monitor);
-    alertMetrics(client, registry, root);
-  }
-  return registry;
-}
 
 /** Per peripheral (present or remembered): frames, bytes, malformed frames, reconnects; and how many are present. */
 function deviceMetrics(client: typeof import('prom-client'), registry: Registry, root: () => AnyActorRef | undefined, hub: DeviceHub): void {
