@@ -56,6 +56,8 @@ export class FirmwareService {
   /** bytes verified (or loaded from disk) whose entry has not shown them yet */
   readonly pending = new Map<string, { digest: string; bytes: Buffer }>();
   readonly stats: FirmwareStats = { hits: 0, misses: 0 };
+  /** requests answered from memory per device, since its build came into memory (bounded by `hot`) */
+  private readonly deviceHits = new Map<string, number>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private touched = new Set<string>();
   private readonly timer: NodeJS.Timeout;
@@ -85,6 +87,7 @@ export class FirmwareService {
     const hot = this.hot.get(device);
     if (hot) {
       this.stats.hits++;
+      this.deviceHits.set(device, (this.deviceHits.get(device) ?? 0) + 1);
       this.touched.add(device);
       if (hot.stale) hot.ref.send({ type: 'firmware.request' });
     }
@@ -100,6 +103,11 @@ export class FirmwareService {
     const found = this.hot.get(device);
     if (found?.stale) found.ref.send({ type: 'firmware.request' });
     return found;
+  }
+
+  /** Requests answered from memory for each device whose build is in memory. */
+  hitsByDevice(): Record<string, number> {
+    return Object.fromEntries([...this.hot.keys()].map((device) => [device, this.deviceHits.get(device) ?? 0]));
   }
 
   /** Refreshes the device now (a webhook) and resolves once that refresh has settled. */
@@ -195,6 +203,7 @@ export class FirmwareService {
 
   private drop(device: string): void {
     this.hot.delete(device);
+    this.deviceHits.delete(device);
     this.pending.delete(device);
   }
 
