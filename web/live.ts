@@ -41,6 +41,8 @@ export const live = {
   ended: new Map<string, { path: string[]; actor: Actor }>(),
   readings: [] as Reading[],
   readingCount: 0,
+  /** the newest monitoring sample of the device the Monitoring view watches (/ws `sample` frames) */
+  sample: null as { device: string; ts: number; values: Record<string, number> } | null,
   /** when the last message from /ws arrived (ms), for the header and the tests */
   lastUpdate: 0,
   updates: 0,
@@ -155,6 +157,8 @@ export function apply(message: any): boolean {
     live.readingCount++;
     live.readings.push({ at: Date.now(), device: message.device, reading: message.reading });
     if (live.readings.length > MAX_READINGS) live.readings.splice(0, live.readings.length - MAX_READINGS);
+  } else if (message.type === 'sample') {
+    live.sample = { device: message.device, ts: message.ts, values: message.values };
   }
   changed();
   return ok;

@@ -62,6 +62,8 @@ const busy = (s: EntrySnapshot) => s.matches('empty') || s.matches('cold') || s.
 export class FirmwareService {
   readonly hot = new Map<string, HotFirmware>();
   readonly stats: FirmwareStats = { hits: 0, misses: 0 };
+  /** requests answered from memory per device, since its build came into memory (bounded by `hot`) */
+  private readonly deviceHits = new Map<string, number>();
   private touched = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   /** when the registry outage the manager shows began (logged once, and its end) */
@@ -90,10 +92,16 @@ export class FirmwareService {
     const hot = this.hot.get(device);
     if (hot) {
       this.stats.hits++;
+      this.deviceHits.set(device, (this.deviceHits.get(device) ?? 0) + 1);
       this.touched.add(device);
       if (hot.stale) hot.ref.send({ type: 'firmware.request' });
     }
     return hot;
+  }
+
+  /** Requests answered from memory for each device whose build is in memory. */
+  hitsByDevice(): Record<string, number> {
+    return Object.fromEntries([...this.hot.keys()].map((device) => [device, this.deviceHits.get(device) ?? 0]));
   }
 
   /** The device's build, from memory when there is one; undefined when there is no good build. */
@@ -155,6 +163,7 @@ export class FirmwareService {
     const hot = this.hot.get(device);
     if (!hot) return;
     this.hot.delete(device);
+    this.deviceHits.delete(device);
     this.release(hot.meta.digest);
   }
 

@@ -11,7 +11,7 @@ import { limitBody } from './body-limit.js';
 import { hostGuard, jsonBodiesOnly, originGuard } from './browser-guard.js';
 import { dashboardFiles, dashboardRoutes, machinesRoutes } from './routes/dashboard.js';
 import { WsTickets } from './ws-tickets.js';
-import { firmwareRoutes, type FirmwareRouteDeps } from './routes/firmware.js';
+import { firmwareCacheRoutes, firmwareRoutes, type FirmwareRouteDeps } from './routes/firmware.js';
 import { devicesRoutes, type DevicesRouteDeps } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -70,6 +70,7 @@ export function createApp(deps: AppDeps) {
   if (deps.jobRecords) api.route('/jobs', jobRoutes({ jobRecords: deps.jobRecords }));
   if (deps.devices) api.route('/devices', devicesRoutes({ root: deps.root, devices: deps.devices }));
   if (deps.monitor) api.route('/monitor', monitorRoutes(deps.monitor));
+  if (deps.firmware) api.route('/firmware', firmwareCacheRoutes(deps.firmware.firmware));
 
   app.route('/health', healthRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));

@@ -20,11 +20,12 @@ export function firmwareFastPath(service: FirmwareService) {
     else return false;
     // One plain parameter only: escapes, more parameters or fragments go the long way.
     if (rest.length === 0 || /[^a-z0-9._-]/.test(rest)) return false;
+    // Before peek: a request handed to the app is counted (a hit) there, once.
+    const h = req.headers;
+    if (firmware && (h.range !== undefined || h['if-none-match'] !== undefined || h['if-range'] !== undefined)) return false;
     const hot = service.peek(rest);
     if (!hot) return false;
     if (firmware) {
-      const h = req.headers;
-      if (h.range !== undefined || h['if-none-match'] !== undefined || h['if-range'] !== undefined) return false;
       res.writeHead(200, hot.firmwareHeaders);
       res.end(method === 'HEAD' ? undefined : hot.body);
     } else {

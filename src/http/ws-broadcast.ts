@@ -21,6 +21,7 @@ export class ChangeBroadcast {
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private state: { text: string; root: AnyActorRef } | undefined;
+  private flushedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly changes: ActorChanges,
@@ -68,11 +69,15 @@ export class ChangeBroadcast {
     entry.events.push(eventType);
     if (entry.events.length > MAX_EVENTS) entry.events.shift();
     this.dirty.set(key, entry);
-    this.timer ??= setTimeout(() => this.flush(), this.coalesceMs);
+    // The first change after a quiet spell goes out at once (after the changes of this same turn
+    // of the event loop); later ones wait for the window: still at most one message per actor per
+    // coalesceMs, but a lone change (an outbox pause) is not held back 100 ms for nothing.
+    this.timer ??= setTimeout(() => this.flush(), Math.max(0, this.flushedAt + this.coalesceMs - performance.now()));
   }
 
   private flush(): void {
     this.timer = undefined;
+    this.flushedAt = performance.now();
     const texts: string[] = [];
     for (const { ref, path, events } of this.dirty.values()) {
       const { children: _omitted, ...actor } = actorView(ref, 0);

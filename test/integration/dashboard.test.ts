@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalJobsService } from '../../scripts/jobs-service.js';
 import { runAgent, waitForHealth, type AgentProcess } from '../support/agent.js';
-import { delayUntil, launchBrowser, openPage, screenshot } from '../support/browser.js';
+import { clickDelayUntilText, delayUntil, launchBrowser, openPage, screenshot } from '../support/browser.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { PtyPair } from '../support/socat.js';
@@ -89,12 +89,7 @@ describe('dashboard', () => {
     const { page, errors, close } = await openPage(browser);
     await page.goto(base);
     await page.getByTestId('outbox-state').getByText('draining').waitFor();
-    delays.outboxPause = await delayUntil(
-      page,
-      () => page.getByRole('button', { name: 'Pause delivery' }).click(),
-      () => /paused/.test((globalThis as any).document.querySelector('[data-testid="outbox-state"]')?.textContent ?? ''),
-      undefined,
-    );
+    delays.outboxPause = await clickDelayUntilText(page, page.getByRole('button', { name: 'Pause delivery' }), '[data-testid="outbox-state"]', /paused/);
     const enqueued = Number(await page.getByTestId('outbox-enqueued').textContent());
     delays.publish = await delayUntil(
       page,

@@ -38,6 +38,12 @@ function deviceOf(c: Context): string | Response {
 
 const notFound = (device: string) => text(`No firmware for device '${device}'`, 404);
 
+/** GET /api/v1/firmware: the requests answered from memory per cached device (`hits`), for the
+ * dashboard; the rest of each entry (version, size, CRC, freshness) is in the state tree. */
+export function firmwareCacheRoutes(service: FirmwareService) {
+  return new Hono().get('/', (c) => c.json({ hits: service.hitsByDevice() }));
+}
+
 /**
  * OtaFlux's device endpoints, open to devices (they cannot send a token): GET /version and
  * GET /firmware with the same bodies and codes, served from memory, plus HEAD, Range, ETag /

@@ -15,10 +15,10 @@ afterEach(async () => {
 });
 
 /** A real server on a loopback port serving the app over a fake-driven tree (and peripherals' readings from a hub). */
-async function serve(options: { token?: string; hub?: DeviceHub } = {}) {
+async function serve(options: { token?: string; hub?: DeviceHub; coalesceMs?: number } = {}) {
   const tree = fakeTree();
   const { token, hub } = options;
-  const app = appFor(tree, { token, wsCoalesceMs: 50, devices: hub ? { hub, profiles: () => undefined } : undefined });
+  const app = appFor(tree, { token, wsCoalesceMs: options.coalesceMs ?? 50, devices: hub ? { hub, profiles: () => undefined } : undefined });
   const closing = new Closing();
   const run = record(httpServerActor({ fetch: app.fetch, closing, log }), { name: 'http', host: '127.0.0.1', port: 0 });
   const { port } = await waitFor(() => run.events.find((e) => e.type === 'server.listening'), 'listening');
@@ -61,6 +61,18 @@ describe('/ws', () => {
     expect(linkUpdates()).toHaveLength(1);
     expect(linkUpdates()[0]).toMatchObject({ path: ['supervisor', 'link'], actor: { state: 'backingOff', context: { attempt: 1 } } });
     expect(linkUpdates()[0].actor.children).toBeUndefined();
+  });
+
+  it('sends the first change after a quiet spell at once and holds the next ones for the window', async () => {
+    const { tree, url } = await serve({ coalesceMs: 60_000 });
+    const { messages } = await connect(url);
+    await waitFor(() => messages.length > 0, 'initial state');
+    await tree.healthy(); // one turn of the event loop: one flush, not 60 s later
+    const link = () => messages.filter((m) => m.type === 'actor' && m.actor.id === 'link');
+    await waitFor(() => link().some((m) => m.actor.state.session === 'online'), 'link online at once');
+    tree.dropLink();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(link().map((m) => m.actor.state)).toEqual([{ session: 'online' }]); // the drop waits for the window
   });
 
   it('answers malformed client messages with an error frame and keeps streaming', async () => {
