@@ -12,12 +12,16 @@ type Raw = { bufferedAmount?: number } | undefined;
 
 type HubText = (device: string, event: { type: string }) => string;
 
+/** What a client needs of its TCP socket: to put the lines of one serial read in one write. */
+type Corkable = { cork(): void; uncork(): void };
+
 /** One /ws connection: its rate limit, its subscriptions, and what it is sent. */
 export class WsClient {
   private removeClient = () => {};
   private unsubscribeReadings = () => {};
   private unsubscribeSamples = () => {};
   private refused = 0;
+  private corked = false;
   private readonly bucket: TokenBucket;
 
   constructor(
@@ -25,6 +29,7 @@ export class WsClient {
     private readonly broadcast: ChangeBroadcast,
     private readonly limits: WsLimits,
     private readonly hubText: HubText,
+    private readonly socket?: Corkable,
   ) {
     this.bucket = new TokenBucket(limits.requestsPerSecond, limits.burst);
   }
@@ -67,8 +72,22 @@ export class WsClient {
   private subscribeReadings(ws: WSContext, devices: Set<string> | null): void {
     this.unsubscribeReadings();
     if (!this.deps.readings) return this.send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
-    this.unsubscribeReadings = this.deps.readings.subscribe((device, event) => this.sendText(ws, this.hubText(device, event)), devices);
+    this.unsubscribeReadings = this.deps.readings.subscribe((device, event) => {
+      this.corkForThisTick();
+      this.sendText(ws, this.hubText(device, event));
+    }, devices);
     this.send(ws, { type: 'subscribed', devices: devices ? [...devices] : '*' });
+  }
+
+  /** The lines of one serial read arrive together: one socket write for all of them. */
+  private corkForThisTick(): void {
+    if (!this.socket || this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket?.uncork();
+    });
   }
 
   /** False (and the client closed) when it is too far behind: checked before any work for it. */

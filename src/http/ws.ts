@@ -1,4 +1,4 @@
-import { upgradeWebSocket } from '@hono/node-server';
+import { upgradeWebSocket, type HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AnyActorRef } from 'xstate';
 import type { DeviceHub } from '../devices/hub.js';
@@ -63,8 +63,10 @@ export function wsRoutes(deps: WsDeps) {
     })
     .get(
       '/',
-      upgradeWebSocket(() => {
-        const client = new WsClient(deps, broadcast, limits, hubText);
+      upgradeWebSocket((c) => {
+        // the upgraded request's own socket (public in Node's API), which ws goes on writing to
+        const socket = (c.env as HttpBindings | undefined)?.incoming?.socket;
+        const client = new WsClient(deps, broadcast, limits, hubText, socket);
         return {
           onOpen: (_event, ws) => client.open(ws),
           onMessage: (event, ws) => client.message(event.data, ws),
