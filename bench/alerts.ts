@@ -13,8 +13,11 @@ const devices = Number(process.argv[2] ?? 1000);
 const ruleCount = Number(process.argv[3] ?? 5);
 const seconds = Number(process.argv[4] ?? 60);
 const rules: AlertRule[] = Array.from({ length: ruleCount }, (_, i) => ({ id: `r${i}`, metric: `m${i}`, op: '>', threshold: 90, clear: 80, devices: 'all' }));
-const sampleOf = (d: number, s: number) => ({ device: `dev-${d}`, ts: 1_700_000_000_000 + s * 1000, // mostly quiet (40-59), one series in 50 hot for a while: transitions are rare, as on real hosts
-  values: Object.fromEntries(rules.map((r, i) => [r.metric, (d + i) % 50 === 0 && s % 20 < 10 ? 95 : 40 + ((d * 7 + s * 13 + i * 31) % 20)])) });
+const sampleOf = (d: number, s: number) => ({
+  device: `dev-${d}`,
+  ts: 1_700_000_000_000 + s * 1000, // mostly quiet (40-59), one series in 50 hot for a while: transitions are rare, as on real hosts
+  values: Object.fromEntries(rules.map((r, i) => [r.metric, (d + i) % 50 === 0 && s % 20 < 10 ? 95 : 40 + ((d * 7 + s * 13 + i * 31) % 20)])),
+});
 
 let notices = 0;
 const machine = alertsMachine.provide({
@@ -35,15 +38,30 @@ const heap = process.memoryUsage().heapUsed - heap0;
 
 let hits = 0;
 t = performance.now();
-for (let s = 0; s < seconds; s++) for (let d = 0; d < devices; d++) {
-  const sample = sampleOf(d, s);
-  for (const r of rules) if (breaches(r, sample.values[r.metric])) hits++;
-}
+for (let s = 0; s < seconds; s++)
+  for (let d = 0; d < devices; d++) {
+    const sample = sampleOf(d, s);
+    for (const r of rules) if (breaches(r, sample.values[r.metric])) hits++;
+  }
 const plain = performance.now() - t;
 const idle = createActor(createMachine({ on: { x: {} } })).start();
 t = performance.now();
 for (let i = 0; i < devices * seconds * (1 + ruleCount); i++) idle.send({ type: 'x' });
 const xstateFloor = performance.now() - t;
 const n = devices * seconds;
-console.log(JSON.stringify({ devices, rules: ruleCount, samples: n, alerts: Object.keys(actor.getSnapshot().context.alerts).length, notices, samplesPerSecond: Math.round(n / (chart / 1000)), plainLoopPerSecond: Math.round(n / (plain / 1000)), vsPlainLoop: +(chart / plain).toFixed(1), vsIdleMachineEvents: +(chart / xstateFloor).toFixed(2), heapGrowthMB: +(heap / 2 ** 20).toFixed(1), hits }));
+console.log(
+  JSON.stringify({
+    devices,
+    rules: ruleCount,
+    samples: n,
+    alerts: Object.keys(actor.getSnapshot().context.alerts).length,
+    notices,
+    samplesPerSecond: Math.round(n / (chart / 1000)),
+    plainLoopPerSecond: Math.round(n / (plain / 1000)),
+    vsPlainLoop: +(chart / plain).toFixed(1),
+    vsIdleMachineEvents: +(chart / xstateFloor).toFixed(2),
+    heapGrowthMB: +(heap / 2 ** 20).toFixed(1),
+    hits,
+  }),
+);
 actor.stop();

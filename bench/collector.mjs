@@ -42,8 +42,12 @@ async function preload(file) {
   let batch = [];
   for (let ts = start; ts < end; ts += 1000) {
     const i = (ts - start) / 1000;
-    batch.push({ device: 'history-pi', ts, values: Object.fromEntries(Array.from({ length: 60 }, (_, k) => [`metric-${k}`, Math.sin(i / 600 + k) * 50 + 50])) });
-    if (batch.length === 600) (history.insertMany(batch), (batch = []));
+    batch.push({
+      device: 'history-pi',
+      ts,
+      values: Object.fromEntries(Array.from({ length: 60 }, (_, k) => [`metric-${k}`, Math.sin(i / 600 + k) * 50 + 50])),
+    });
+    if (batch.length === 600) history.insertMany(batch), (batch = []);
   }
   history.insertMany(batch);
   const stored = history.stats.valuesStored;
@@ -109,7 +113,9 @@ async function seriesQueries(base, range) {
   let points = 0;
   for (let q = 0; q < 200; q++) {
     const t = performance.now();
-    const body = await (await fetch(`${base}/api/v1/monitor/devices/history-pi/series?key=metric-${q % 60}&from=${range.start}&to=${range.end}&points=1000`)).json();
+    const body = await (
+      await fetch(`${base}/api/v1/monitor/devices/history-pi/series?key=metric-${q % 60}&from=${range.start}&to=${range.end}&points=1000`)
+    ).json();
     times.push(performance.now() - t);
     points = body.points.length;
   }
@@ -117,7 +123,9 @@ async function seriesQueries(base, range) {
 }
 
 const stateDir = mkdtempSync(join(tmpdir(), 'bench-collector-'));
-console.log(`node ${process.version}; ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm).length} CPUs; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+console.log(
+  `node ${process.version}; ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm).length} CPUs; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+);
 const range = PRELOAD ? await preload(join(stateDir, 'monitor.db')) : undefined;
 if (range) console.log(`preloaded 24 hours of history-pi: ${range.stored} values in ${fmt(range.seconds, 1)} s`);
 // The collector's session at the broker: mosquitto's defaults hold 20 messages in flight and
@@ -129,8 +137,13 @@ const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const agent = startAgent(stateDir, broker.url, port);
 await until(() => fetch(`${base}/health`).then((r) => r.ok), 'collector healthy');
-await until(async () => (await (await fetch(`${base}/api/v1/state`)).json()).tree.children.find((c) => c.id === 'monitor')?.context.collector.state === 'subscribed', 'collector subscribed');
-const clients = await Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => mqtt.connectAsync(broker.url, { clientId: `bench-pub-${i}`, reconnectPeriod: 0 })));
+await until(
+  async () => (await (await fetch(`${base}/api/v1/state`)).json()).tree.children.find((c) => c.id === 'monitor')?.context.collector.state === 'subscribed',
+  'collector subscribed',
+);
+const clients = await Promise.all(
+  Array.from({ length: CONNECTIONS }, (_, i) => mqtt.connectAsync(broker.url, { clientId: `bench-pub-${i}`, reconnectPeriod: 0 })),
+);
 const t0 = Math.ceil(Date.now() / 1000) * 1000 + 1000;
 const lag = watchLag(base, t0);
 await lag.opened;
@@ -154,14 +167,21 @@ await new Promise((r) => agent.once('exit', r));
 broker.stop();
 
 const db = new Database(join(stateDir, 'monitor.db'), { readonly: true });
-const samplesStored = db.prepare("SELECT count(*) FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id WHERE d.name LIKE 'dev-%' AND s.key = 'metric-0-percent'").pluck().get();
+const samplesStored = db
+  .prepare(
+    "SELECT count(*) FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id WHERE d.name LIKE 'dev-%' AND s.key = 'metric-0-percent'",
+  )
+  .pluck()
+  .get();
 const totalValues = db.prepare('SELECT count(*) FROM points').pluck().get();
 db.close();
 const lagOf = (from, to) => lag.perSecond.slice(from, to).flatMap((xs) => xs ?? []);
 const first = lagOf(0, 10);
 const last = lagOf(SECONDS - 10, SECONDS);
 const wallS = (caughtUp - t0) / 1000;
-console.log(`\ncollector ingest: ${DEVICES} devices x 1 sample/s (${VALUES} values) for ${SECONDS} s, QoS 1, over ${CONNECTIONS} MQTT connections, mosquitto on loopback (${brokerLines.join(', ') || 'its defaults: 20 in flight, 1,000 queued per client'})`);
+console.log(
+  `\ncollector ingest: ${DEVICES} devices x 1 sample/s (${VALUES} values) for ${SECONDS} s, QoS 1, over ${CONNECTIONS} MQTT connections, mosquitto on loopback (${brokerLines.join(', ') || 'its defaults: 20 in flight, 1,000 queued per client'})`,
+);
 console.log(`| what | figure | target |`);
 console.log(`| --- | --- | --- |`);
 console.log(`| samples published (PUBACK from the broker) | ${published} (publish failures ${failed}) | |`);
@@ -169,12 +189,18 @@ console.log(`| samples stored (rows in the history) | ${samplesStored} | |`);
 console.log(`| lost | ${published - samplesStored} | 0 |`);
 console.log(`| lag (sample ts to /ws after the commit), first 10 s | p50 ${percentile(first, 50)} ms, p99 ${percentile(first, 99)} ms | |`);
 console.log(`| lag, last 10 s | p50 ${percentile(last, 50)} ms, p99 ${percentile(last, 99)} ms | flat |`);
-console.log(`| caught up | ${received() >= published ? `yes, ${caughtUp - sendEnd} ms after the last publish` : `NO: ${received()} of ${published} after ${CATCHUP_S} s`} | |`);
+console.log(
+  `| caught up | ${received() >= published ? `yes, ${caughtUp - sendEnd} ms after the last publish` : `NO: ${received()} of ${published} after ${CATCHUP_S} s`} | |`,
+);
 console.log(`| values stored per second | ${Math.round(valuesStored / wallS)} (${valuesStored} in ${fmt(wallS, 1)} s) | |`);
 console.log(`| agent CPU during ingest | ${fmt((cpu / wallS) * 100)} % of a core | |`);
-console.log(`collector: messages ${metric(metrics, 'edgevisor_monitor_collector_messages_total')}, rejects ${metric(metrics, 'edgevisor_monitor_collector_rejects_total')}, store failures ${metric(metrics, 'edgevisor_monitor_collector_store_failures_total')}; the agent's log: ${join(stateDir, 'agent.log')}`);
+console.log(
+  `collector: messages ${metric(metrics, 'edgevisor_monitor_collector_messages_total')}, rejects ${metric(metrics, 'edgevisor_monitor_collector_rejects_total')}, store failures ${metric(metrics, 'edgevisor_monitor_collector_store_failures_total')}; the agent's log: ${join(stateDir, 'agent.log')}`,
+);
 console.log(`lag p50 per second: ${lag.perSecond.map((xs) => (xs ? percentile(xs, 50) : '-')).join(' ')}`);
 if (query) {
-  console.log(`| 24-hour series of history-pi over HTTP, ${totalValues} values in the history, ${query.points} points | p50 ${fmt(percentile(query.times, 50))} ms, p99 ${fmt(percentile(query.times, 99))} ms (200 queries) | p99 < 50 ms |`);
+  console.log(
+    `| 24-hour series of history-pi over HTTP, ${totalValues} values in the history, ${query.points} points | p50 ${fmt(percentile(query.times, 50))} ms, p99 ${fmt(percentile(query.times, 99))} ms (200 queries) | p99 < 50 ms |`,
+  );
 }
 process.exit(0);

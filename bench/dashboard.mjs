@@ -28,7 +28,17 @@ const READINGS_PER_SECOND = 1000;
 // PHASES=cpu runs only the 20-dashboard CPU figures (the heap run takes MINUTES)
 const PHASES = new Set((process.env.PHASES ?? 'load,heap,cpu').split(','));
 // the 20 pages share a few renderer processes, so that a 2-core box can hold them while the agent is measured
-const CHROMIUM_ARGS = ['--renderer-process-limit=4', '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--renderer-process-limit=4',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const entry = new URL('../dist/bundle/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'bench-dashboard-'));
 
@@ -136,9 +146,14 @@ async function watchingPage(browser, url, index = 0) {
     await page.goto(`${url}/#peripherals`, { waitUntil: 'domcontentloaded', timeout: 120_000 });
     await page.locator('[data-device="sensor"] button').click({ timeout: 120_000 });
     await page.getByTestId('readings').waitFor({ timeout: 120_000 });
-    await page.waitForFunction(() => /[1-9]\d* readings received/.test(document.querySelector('[data-testid="readings"]')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    await page.waitForFunction(() => /[1-9]\d* readings received/.test(document.querySelector('[data-testid="readings"]')?.textContent ?? ''), undefined, {
+      timeout: 120_000,
+    });
   } catch (error) {
-    const socket = await page.getByTestId('socket').textContent().catch(() => '?');
+    const socket = await page
+      .getByTestId('socket')
+      .textContent()
+      .catch(() => '?');
     throw new Error(`watching page ${index}: ${error.message.split('\n')[0]}; socket ${socket}; ${log.slice(-30).join('; ')}`);
   }
   return { page, context };
@@ -163,56 +178,66 @@ async function main() {
   try {
     await until(async () => (await fetch(`${url}/health`)).ok, 'agent healthy');
     const manifest = JSON.parse(readFileSync(new URL('../dist/dashboard/manifest.json', import.meta.url), 'utf8'));
-    console.log(`bundle: ${(manifest.gzipBytes / 1024).toFixed(1)} KB gzip for the whole page; budget ${(manifest.budgetGzipBytes / 1024).toFixed(0)} KB (${((manifest.gzipBytes / manifest.budgetGzipBytes) * 100).toFixed(0)} % of it)`);
+    console.log(
+      `bundle: ${(manifest.gzipBytes / 1024).toFixed(1)} KB gzip for the whole page; budget ${(manifest.budgetGzipBytes / 1024).toFixed(0)} KB (${((manifest.gzipBytes / manifest.budgetGzipBytes) * 100).toFixed(0)} % of it)`,
+    );
 
     if (PHASES.has('load')) {
-    const reference = await referenceLoad(browser);
-    const load = await firstLoads(browser, url);
-    console.log(`first load (median of ${LOADS}, cold cache): DOMContentLoaded ${load.dcl.toFixed(0)} ms, first live update ${load.live.toFixed(0)} ms; reference page DOMContentLoaded ${reference.toFixed(0)} ms (${(load.dcl / reference).toFixed(1)}×)`);
+      const reference = await referenceLoad(browser);
+      const load = await firstLoads(browser, url);
+      console.log(
+        `first load (median of ${LOADS}, cold cache): DOMContentLoaded ${load.dcl.toFixed(0)} ms, first live update ${load.live.toFixed(0)} ms; reference page DOMContentLoaded ${reference.toFixed(0)} ms (${(load.dcl / reference).toFixed(1)}×)`,
+      );
     }
 
     const stream = await streamReadings(pty.far);
     await sleep(2000);
     if (PHASES.has('heap')) {
-    const writtenBefore = stream.count();
-    const { page, context } = await watchingPage(browser, url);
-    const heap = [];
-    const start = Date.now();
-    await sleep(10_000); // warm-up
-    heap.push(await heapMB(page));
-    while (Date.now() - start < MINUTES * 60_000) {
-      await sleep(Math.min(30_000, MINUTES * 60_000 - (Date.now() - start)) || 1);
+      const writtenBefore = stream.count();
+      const { page, context } = await watchingPage(browser, url);
+      const heap = [];
+      const start = Date.now();
+      await sleep(10_000); // warm-up
       heap.push(await heapMB(page));
-    }
-    const readings = await page.evaluate(() => Number(/(\d+) readings received/.exec(document.querySelector('[data-testid="readings"]').textContent)?.[1]));
-    await context.close();
-    const written = stream.count() - writtenBefore;
-    console.log(`page JS heap after GC, every 30 s over ${MINUTES} min of ${READINGS_PER_SECOND} readings/s (${readings} received by the page, ${written} written meanwhile): ${heap.map((h) => h.toFixed(2)).join(', ')} MB; last/first ${(heap.at(-1) / heap[0]).toFixed(2)}×`);
+      while (Date.now() - start < MINUTES * 60_000) {
+        await sleep(Math.min(30_000, MINUTES * 60_000 - (Date.now() - start)) || 1);
+        heap.push(await heapMB(page));
+      }
+      const readings = await page.evaluate(() => Number(/(\d+) readings received/.exec(document.querySelector('[data-testid="readings"]').textContent)?.[1]));
+      await context.close();
+      const written = stream.count() - writtenBefore;
+      console.log(
+        `page JS heap after GC, every 30 s over ${MINUTES} min of ${READINGS_PER_SECOND} readings/s (${readings} received by the page, ${written} written meanwhile): ${heap.map((h) => h.toFixed(2)).join(', ')} MB; last/first ${(heap.at(-1) / heap[0]).toFixed(2)}×`,
+      );
     }
     if (PHASES.has('cpu')) {
-    const idle = await cpuPercent(agent.pid, CPU_SECONDS);
-    const overview = [];
-    for (let i = 0; i < PAGES; i++) {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
-      await page.getByTestId('socket').getByText('live').waitFor({ timeout: 120_000 });
-      overview.push(context);
-    }
-    console.log(`${PAGES} overview pages live`);
-    await sleep(2000);
-    const withOverview = await cpuPercent(agent.pid, CPU_SECONDS);
-    for (const c of overview) await c.close();
-    console.log(`agent CPU while a device streams ${READINGS_PER_SECOND} readings/s (% of a core over ${CPU_SECONDS} s): no dashboard ${idle.toFixed(1)} %, ${PAGES} on the overview ${withOverview.toFixed(1)} % (${(withOverview / idle).toFixed(2)}×)`);
-    const watchers = [];
-    for (let i = 0; i < WATCHERS; i++) {
-      watchers.push(await watchingPage(browser, url, i));
-      console.log(`watching page ${i} shows readings`);
-    }
-    await sleep(2000);
-    const withWatchers = await cpuPercent(agent.pid, CPU_SECONDS);
-    for (const w of watchers) await w.context.close();
-    console.log(`agent CPU, ${WATCHERS} pages watching the device (each gets ${READINGS_PER_SECOND} readings/s): ${withWatchers.toFixed(1)} % (${(withWatchers / idle).toFixed(2)}× no dashboard)`);
+      const idle = await cpuPercent(agent.pid, CPU_SECONDS);
+      const overview = [];
+      for (let i = 0; i < PAGES; i++) {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 120_000 });
+        await page.getByTestId('socket').getByText('live').waitFor({ timeout: 120_000 });
+        overview.push(context);
+      }
+      console.log(`${PAGES} overview pages live`);
+      await sleep(2000);
+      const withOverview = await cpuPercent(agent.pid, CPU_SECONDS);
+      for (const c of overview) await c.close();
+      console.log(
+        `agent CPU while a device streams ${READINGS_PER_SECOND} readings/s (% of a core over ${CPU_SECONDS} s): no dashboard ${idle.toFixed(1)} %, ${PAGES} on the overview ${withOverview.toFixed(1)} % (${(withOverview / idle).toFixed(2)}×)`,
+      );
+      const watchers = [];
+      for (let i = 0; i < WATCHERS; i++) {
+        watchers.push(await watchingPage(browser, url, i));
+        console.log(`watching page ${i} shows readings`);
+      }
+      await sleep(2000);
+      const withWatchers = await cpuPercent(agent.pid, CPU_SECONDS);
+      for (const w of watchers) await w.context.close();
+      console.log(
+        `agent CPU, ${WATCHERS} pages watching the device (each gets ${READINGS_PER_SECOND} readings/s): ${withWatchers.toFixed(1)} % (${(withWatchers / idle).toFixed(2)}× no dashboard)`,
+      );
     }
 
     await stream.stop();

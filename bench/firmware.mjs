@@ -33,7 +33,10 @@ const children = [];
 async function startRegistry() {
   const port = await freePort();
   const config = join(dir, 'registry.yml');
-  writeFileSync(config, `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/registry\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
   // A clean environment: docker-registry reads any REGISTRY_* variable as configuration.
   const child = spawn('/usr/bin/docker-registry', ['serve', config], { env: {}, stdio: 'ignore' });
   children.push(child);
@@ -48,7 +51,9 @@ async function startNginx(files) {
   for (const [name, bytes] of Object.entries(files)) writeFileSync(join(prefix, 'www', name), bytes);
   const conf = join(prefix, 'nginx.conf');
   // As root, nginx's worker would drop to "nobody", which cannot read this temporary directory: run as the current user.
-  writeFileSync(conf, `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes 1;
+  writeFileSync(
+    conf,
+    `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes 1;
 daemon off;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log error;
@@ -67,7 +72,8 @@ http {
   scgi_temp_path ${prefix}/scgi;
   server { listen 127.0.0.1:${port}; root ${prefix}/www; }
 }
-`);
+`,
+  );
   const child = spawn(...onServerCpu('/usr/sbin/nginx', ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')]), { stdio: 'ignore' });
   children.push(child);
   await until(async () => (await fetch(`http://127.0.0.1:${port}/version.txt`)).ok, 'nginx');
@@ -132,13 +138,16 @@ try {
 
   const httpPort = await freePort();
   const config = join(dir, 'agent.json');
-  writeFileSync(config, JSON.stringify({
-    stateDir: join(dir, 'state'),
-    mqtt: { url: broker.url },
-    http: { port: httpPort },
-    log: { level: 'warn' },
-    firmware: { enabled: true, registry: { url: registry, insecure: true, repositoryPrefix: 'fw' }, freshnessSeconds: 86_400 },
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      stateDir: join(dir, 'state'),
+      mqtt: { url: broker.url },
+      http: { port: httpPort },
+      log: { level: 'warn' },
+      firmware: { enabled: true, registry: { url: registry, insecure: true, repositoryPrefix: 'fw' }, freshnessSeconds: 86_400 },
+    }),
+  );
   const agent = spawn(...onServerCpu(process.execPath, [entry, 'run', '--config', config]), { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(agent);
   const base = `http://127.0.0.1:${httpPort}`;
@@ -149,7 +158,10 @@ try {
   const nginx = await startNginx({ 'fw.bin': image, 'version.txt': versionBody });
   // The platform's floor, for reading the figures: a bare Node server answering from Buffers.
   const barePort = await freePort();
-  const bare = spawn(...onServerCpu(process.execPath, ['-e', `
+  const bare = spawn(
+    ...onServerCpu(process.execPath, [
+      '-e',
+      `
     const body = require('node:fs').readFileSync(process.env.IMAGE_FILE);
     const small = process.env.VERSION_BODY;
     require('node:http').createServer((req, res) => {
@@ -158,7 +170,10 @@ try {
       const b = fw ? body : small;
       res.writeHead(200, { 'content-type': fw ? 'application/octet-stream' : 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(b)) });
       res.end(b);
-    }).listen(${barePort}, '127.0.0.1');`]), { env: { IMAGE_FILE: join(dir, 'nginx', 'www', 'fw.bin'), VERSION_BODY: versionBody }, stdio: 'ignore' });
+    }).listen(${barePort}, '127.0.0.1');`,
+    ]),
+    { env: { IMAGE_FILE: join(dir, 'nginx', 'www', 'fw.bin'), VERSION_BODY: versionBody }, stdio: 'ignore' },
+  );
   children.push(bare);
   const bareBase = `http://127.0.0.1:${barePort}`;
   await until(async () => (await fetch(`${bareBase}/version.txt`)).ok, 'the bare Node server');
@@ -182,7 +197,9 @@ try {
       const ratio = median(a.map((x, i) => x.rps / n[i].rps));
       rows.push({ what, c, ratio });
       const errors = a.reduce((sum, x) => sum + x.errors, 0);
-      console.log(`${what.padEnd(18)} c=${c}: edgevisor ${ar.toFixed(0).padStart(7)} req/s (p99 ${median(a.map((x) => x.p99)).toFixed(2)} ms, non-2xx ${errors})  nginx ${nr.toFixed(0).padStart(7)} req/s (p99 ${median(n.map((x) => x.p99)).toFixed(2)} ms)  ratio ${ratio.toFixed(2)}x  [per round: ${a.map((x, i) => (x.rps / n[i].rps).toFixed(2)).join(' ')}]; bare Node ${median(b.map((x) => x.rps)).toFixed(0)} req/s = ${median(b.map((x, i) => x.rps / n[i].rps)).toFixed(2)}x nginx; edgevisor/bare Node ${median(a.map((x, i) => x.rps / b[i].rps)).toFixed(2)}x`);
+      console.log(
+        `${what.padEnd(18)} c=${c}: edgevisor ${ar.toFixed(0).padStart(7)} req/s (p99 ${median(a.map((x) => x.p99)).toFixed(2)} ms, non-2xx ${errors})  nginx ${nr.toFixed(0).padStart(7)} req/s (p99 ${median(n.map((x) => x.p99)).toFixed(2)} ms)  ratio ${ratio.toFixed(2)}x  [per round: ${a.map((x, i) => (x.rps / n[i].rps).toFixed(2)).join(' ')}]; bare Node ${median(b.map((x) => x.rps)).toFixed(0)} req/s = ${median(b.map((x, i) => x.rps / n[i].rps)).toFixed(2)}x nginx; edgevisor/bare Node ${median(a.map((x, i) => x.rps / b[i].rps)).toFixed(2)}x`,
+      );
     }
   }
   const pa = [];
@@ -193,9 +210,13 @@ try {
   }
   const m = (xs, k) => median(xs.map((x) => x[k]));
   const p99 = m(pa, 'p99');
-  console.log(`/version at ${RATE} req/s, ${PACED_SECONDS} s x ${ROUNDS}: edgevisor p50 ${m(pa, 'p50').toFixed(3)} ms p99 ${p99.toFixed(3)} ms (per round ${pa.map((x) => x.p99.toFixed(2)).join(' ')}; failures ${pa.reduce((s2, x) => s2 + x.failures, 0)}); nginx p50 ${m(pn, 'p50').toFixed(3)} ms p99 ${m(pn, 'p99').toFixed(3)} ms (per round ${pn.map((x) => x.p99.toFixed(2)).join(' ')})`);
+  console.log(
+    `/version at ${RATE} req/s, ${PACED_SECONDS} s x ${ROUNDS}: edgevisor p50 ${m(pa, 'p50').toFixed(3)} ms p99 ${p99.toFixed(3)} ms (per round ${pa.map((x) => x.p99.toFixed(2)).join(' ')}; failures ${pa.reduce((s2, x) => s2 + x.failures, 0)}); nginx p50 ${m(pn, 'p50').toFixed(3)} ms p99 ${m(pn, 'p99').toFixed(3)} ms (per round ${pn.map((x) => x.p99.toFixed(2)).join(' ')})`,
+  );
   const worst = (what) => Math.min(...rows.filter((r) => r.what === what).map((r) => r.ratio));
-  console.log(`goals: /firmware >= 0.9x nginx: ${worst('/firmware (1 MiB)').toFixed(2)}x ${worst('/firmware (1 MiB)') >= 0.9 ? 'met' : 'NOT met'}; /version >= 0.8x nginx small file: ${worst('/version').toFixed(2)}x ${worst('/version') >= 0.8 ? 'met' : 'NOT met'}; /version p99 < 1 ms at ${RATE} req/s: ${p99.toFixed(3)} ms ${p99 < 1 ? 'met' : 'NOT met'}`);
+  console.log(
+    `goals: /firmware >= 0.9x nginx: ${worst('/firmware (1 MiB)').toFixed(2)}x ${worst('/firmware (1 MiB)') >= 0.9 ? 'met' : 'NOT met'}; /version >= 0.8x nginx small file: ${worst('/version').toFixed(2)}x ${worst('/version') >= 0.8 ? 'met' : 'NOT met'}; /version p99 < 1 ms at ${RATE} req/s: ${p99.toFixed(3)} ms ${p99 < 1 ? 'met' : 'NOT met'}`,
+  );
 } finally {
   broker?.stop();
   for (const child of children.reverse()) if (child.exitCode === null) child.kill('SIGTERM');

@@ -56,7 +56,13 @@ async function startTrace() {
     const body = JSON.parse(payload.toString());
     const id = body.execution?.jobId ?? /jobs\/([^/$]+)\/update/.exec(topic)?.[1];
     if (!id || !trace.has(id)) return;
-    const kind = topic.endsWith('notify-next') ? 'notify' : topic.endsWith('/update') ? `update ${body.status}` : topic.endsWith('update/accepted') ? 'accepted' : undefined;
+    const kind = topic.endsWith('notify-next')
+      ? 'notify'
+      : topic.endsWith('/update')
+        ? `update ${body.status}`
+        : topic.endsWith('update/accepted')
+          ? 'accepted'
+          : undefined;
     if (kind && !(kind in trace.get(id))) trace.get(id)[kind] = t;
   });
   return sniffer;
@@ -89,9 +95,21 @@ async function startAgent(launcher) {
   const httpPort = await freePort();
   const config = join(dir, `config-${launcher}.json`);
   const thing = `bench-${launcher.replace('_', '-')}`;
-  writeFileSync(config, JSON.stringify({ thingName: thing, stateDir: join(dir, `state-${launcher}`), mqtt: { url }, http: { port: httpPort }, jobs: { enabled: true, allowlist: ['/bin/true'], launcher }, log: { level: 'warn' } }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      thingName: thing,
+      stateDir: join(dir, `state-${launcher}`),
+      mqtt: { url },
+      http: { port: httpPort },
+      jobs: { enabled: true, allowlist: ['/bin/true'], launcher },
+      log: { level: 'warn' },
+    }),
+  );
   const nodeArgs = agentNodeArgs();
-  const child = spawn(process.execPath, [...nodeArgs, entry, 'run', '--config', config], { stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, entry, 'run', '--config', config], {
+    stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'inherit'],
+  });
   agents.push(child);
   await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/health`)).ok, `the agent (${launcher})`);
   return { launcher, thing };
@@ -114,7 +132,9 @@ try {
   await sleep(2000);
   const sniffer = process.env.TRACE === '1' ? await startTrace() : undefined;
 
-  console.log(`node ${process.version}; ${ROUNDS} rounds of ${JOBS} sequential jobs per launcher, mosquitto on loopback; floor = MQTT QoS 1 round trip + bare spawn of /bin/true until exit\n`);
+  console.log(
+    `node ${process.version}; ${ROUNDS} rounds of ${JOBS} sequential jobs per launcher, mosquitto on loopback; floor = MQTT QoS 1 round trip + bare spawn of /bin/true until exit\n`,
+  );
   console.log('| round | launcher | floor p50 / p99 ms | edgevisor p50 / p99 ms | ratio p50 | ratio p99 |');
   console.log('| --- | --- | --- | --- | --- | --- |');
   const ratios = Object.fromEntries(launchers.map((l) => [l.launcher, []]));
@@ -125,7 +145,9 @@ try {
       const ours = await burst(service, round, thing);
       ratios[launcher].push({ p50: ours.p50 / floor.p50, p99: ours.p99 / floor.p99 });
       const label = round === 1 ? '1 (agents just started)' : String(round);
-      console.log(`| ${label} | ${launcher} | ${f(floor.p50)} / ${f(floor.p99)} | ${f(ours.p50)} / ${f(ours.p99)} | ${ratios[launcher].at(-1).p50.toFixed(2)}x | ${ratios[launcher].at(-1).p99.toFixed(2)}x |`);
+      console.log(
+        `| ${label} | ${launcher} | ${f(floor.p50)} / ${f(floor.p99)} | ${f(ours.p50)} / ${f(ours.p99)} | ${ratios[launcher].at(-1).p50.toFixed(2)}x | ${ratios[launcher].at(-1).p99.toFixed(2)}x |`,
+      );
     }
   }
   console.log('\n| launcher | median ratio p50 | median ratio p99 | goal p99 <= 2x |\n| --- | --- | --- | --- |');

@@ -49,7 +49,17 @@ async function samplePath(dir) {
   for (let i = 0; i < 2; i++) hub.subscribe((sample) => JSON.stringify({ type: 'sample', ...sample }));
   const sampler = HostSampler.create({ intervalMs: 1000 });
   const quiet = { warn() {}, info() {}, debug() {}, error() {} };
-  const logic = sampleHostActor({ thingName: 'bench', topic: 'devices/bench/monitoring', sampler: () => sampler, writer, outbox, hub, stats: emptyMonitorStats(), now: Date.now, log: quiet });
+  const logic = sampleHostActor({
+    thingName: 'bench',
+    topic: 'devices/bench/monitoring',
+    sampler: () => sampler,
+    writer,
+    outbox,
+    hub,
+    stats: emptyMonitorStats(),
+    now: Date.now,
+    log: quiet,
+  });
   const once = () => new Promise((resolve, reject) => createActor(logic).start().subscribe({ complete: resolve, error: reject }));
   const close = async () => ((await sampler).close(), await writer.current.close(), outbox.current.close?.());
   return { once, close };
@@ -121,14 +131,22 @@ async function samplerVsNodeExporter() {
   for (let i = 0; i < SAMPLES; i++) bytes += (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).length;
   const perScrapeMs = ((cpuOf(exporter.pid) - start) * 1000) / SAMPLES;
   exporter.kill('SIGTERM');
-  console.log(`\n1. one sample (read /proc and /sys, store through the writer thread, two /ws subscribers, outbox) vs prometheus-node-exporter, ${SAMPLES} samples / scrapes`);
+  console.log(
+    `\n1. one sample (read /proc and /sys, store through the writer thread, two /ws subscribers, outbox) vs prometheus-node-exporter, ${SAMPLES} samples / scrapes`,
+  );
   console.log(`| what | CPU ms each | vs node-exporter |`);
   console.log(`| --- | --- | --- |`);
   console.log(`| node-exporter scrape (${Math.round(bytes / SAMPLES / 1024)} KiB of text) | ${fmt(perScrapeMs)} | 1.00x |`);
   console.log(`| edgevisor sample, whole path (all threads of the process) | ${fmt(perSampleMs)} | ${fmt(perSampleMs / perScrapeMs)}x (target <= 0.5x) |`);
-  console.log(`event loop blocked per sample (longest stretch without a loop turn): p50 ${fmt(percentile(blocked, 50))} ms, p99 ${fmt(percentile(blocked, 99))} ms, max ${fmt(Math.max(...blocked))} ms (target p99 <= 1 ms)`);
-  console.log(`the same measure around an idle wait as long as the sample (this machine's scheduling noise): p50 ${fmt(percentile(idle, 50))} ms, p99 ${fmt(percentile(idle, 99))} ms`);
-  console.log(`of which: ${SAMPLES - withoutGc.length} samples had a V8 garbage collection pause in them (${gcPauses.length} pauses, p50 ${fmt(percentile(gcPauses, 50) ?? 0)} ms, max ${fmt(Math.max(0, ...gcPauses))} ms); the ${withoutGc.length} others: p50 ${fmt(percentile(withoutGc, 50))} ms, p99 ${fmt(percentile(withoutGc, 99))} ms`);
+  console.log(
+    `event loop blocked per sample (longest stretch without a loop turn): p50 ${fmt(percentile(blocked, 50))} ms, p99 ${fmt(percentile(blocked, 99))} ms, max ${fmt(Math.max(...blocked))} ms (target p99 <= 1 ms)`,
+  );
+  console.log(
+    `the same measure around an idle wait as long as the sample (this machine's scheduling noise): p50 ${fmt(percentile(idle, 50))} ms, p99 ${fmt(percentile(idle, 99))} ms`,
+  );
+  console.log(
+    `of which: ${SAMPLES - withoutGc.length} samples had a V8 garbage collection pause in them (${gcPauses.length} pauses, p50 ${fmt(percentile(gcPauses, 50) ?? 0)} ms, max ${fmt(Math.max(0, ...gcPauses))} ms); the ${withoutGc.length} others: p50 ${fmt(percentile(withoutGc, 50))} ms, p99 ${fmt(percentile(withoutGc, 99))} ms`,
+  );
 }
 
 /** CPU ms the bench's own 2 ms sleeps and histogram cost, to subtract. */
@@ -182,7 +200,7 @@ async function seriesQuery() {
   for (let ts = start; ts < end; ts += 1000) {
     const i = (ts - start) / 1000;
     batch.push({ device: 'pi', ts, values: Object.fromEntries(Array.from({ length: keys }, (_, k) => [`metric-${k}`, Math.sin(i / 600 + k) * 50 + 50])) });
-    if (batch.length === 600) (history.insertMany(batch), (batch = []));
+    if (batch.length === 600) history.insertMany(batch), (batch = []);
   }
   history.insertMany(batch);
   const loadS = (Date.now() - t0) / 1000;
@@ -196,11 +214,17 @@ async function seriesQuery() {
   }
   const bytes = history.usedBytes();
   history.close();
-  console.log(`\n4. 24-hour series query: ${stored} values stored (${keys} keys x 86,400 s), ${fmt(bytes / 1024 ** 2, 0)} MiB, loaded in ${fmt(loadS, 1)} s (${Math.round(stored / loadS)} values/s, 600 samples per transaction)`);
-  console.log(`downsampled to ${points} points (min/max/avg): p50 ${fmt(percentile(times, 50))} ms, p99 ${fmt(percentile(times, 99))} ms over 200 queries (target p99 < 50 ms)`);
+  console.log(
+    `\n4. 24-hour series query: ${stored} values stored (${keys} keys x 86,400 s), ${fmt(bytes / 1024 ** 2, 0)} MiB, loaded in ${fmt(loadS, 1)} s (${Math.round(stored / loadS)} values/s, 600 samples per transaction)`,
+  );
+  console.log(
+    `downsampled to ${points} points (min/max/avg): p50 ${fmt(percentile(times, 50))} ms, p99 ${fmt(percentile(times, 99))} ms over 200 queries (target p99 < 50 ms)`,
+  );
 }
 
-console.log(`node ${process.version}; host: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1]}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm).length} CPUs`);
+console.log(
+  `node ${process.version}; host: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1]}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm).length} CPUs`,
+);
 if (parts.has('1')) await samplerVsNodeExporter();
 if (parts.has('2')) await idleRss();
 if (parts.has('4')) await seriesQuery();

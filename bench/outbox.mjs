@@ -117,9 +117,13 @@ console.log(`node ${process.version}; ${N.toLocaleString('en-US')} messages of $
 console.log('| figure | value | reference | ratio |');
 console.log('| --- | --- | --- | --- |');
 console.log(`| raw mqtt.js QoS 1 publish to mosquitto (reference) | ${fmt(raw)} msg/s | | |`);
-console.log(`| durable enqueue (group commit, concurrent producers) | ${fmt(median(rows.enqueue))} msg/s | ${fmt(raw)} msg/s | ${(median(rows.enqueue) / raw).toFixed(2)}x |`);
+console.log(
+  `| durable enqueue (group commit, concurrent producers) | ${fmt(median(rows.enqueue))} msg/s | ${fmt(raw)} msg/s | ${(median(rows.enqueue) / raw).toFixed(2)}x |`,
+);
 console.log(`| replay after an outage, to mosquitto | ${fmt(median(rows.replay))} msg/s | ${fmt(raw)} msg/s | ${(median(rows.replay) / raw).toFixed(2)}x |`);
 console.log(`| bytes written by the log per payload byte (messages + acks) | ${median(rows.amplification).toFixed(3)} | | |`);
 const disk = median(rows.diskAmplification);
-console.log(`| bytes the kernel wrote to disk per payload byte (/proc/self/io) | ${Number.isFinite(disk) && disk > 0 ? disk.toFixed(3) : 'n/a (not accounted here)'} | | |`);
+console.log(
+  `| bytes the kernel wrote to disk per payload byte (/proc/self/io) | ${Number.isFinite(disk) && disk > 0 ? disk.toFixed(3) : 'n/a (not accounted here)'} | | |`,
+);
 console.log(`| enqueue one at a time, each awaited (fsync-bound) | ${fmt(median(rows.sequential))} msg/s | | |`);

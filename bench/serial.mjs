@@ -30,7 +30,7 @@ async function ptyPair(name) {
   const near = join(dir, `${name}-near`);
   const far = join(dir, `${name}-far`);
   const child = spawn('socat', [`pty,raw,echo=0,link=${far}`, `pty,raw,echo=0,link=${near}`], { stdio: 'ignore' });
-  await until(() => existsSync(near) && existsSync(far), 'socat\'s ptys');
+  await until(() => existsSync(near) && existsSync(far), "socat's ptys");
   return { near, far, stop: () => child.kill('SIGTERM') };
 }
 
@@ -96,7 +96,8 @@ async function raw() {
 function figures(written, arrived, first, last) {
   if (process.env.SHOW_STALLS) {
     const slow = [];
-    for (let i = 0; i < written.length; i++) if (arrived[i] - written[i] > 20) slow.push(`${((written[i] - written[0]) / 1000).toFixed(2)}s:${(arrived[i] - written[i]).toFixed(0)}ms`);
+    for (let i = 0; i < written.length; i++)
+      if (arrived[i] - written[i] > 20) slow.push(`${((written[i] - written[0]) / 1000).toFixed(2)}s:${(arrived[i] - written[i]).toFixed(0)}ms`);
     console.log(`  stalls over 20 ms (time into the run: latency): ${slow.filter((_, i) => i % 50 === 0).join(' ') || 'none'}`);
   }
   const latencies = [];
@@ -107,7 +108,14 @@ function figures(written, arrived, first, last) {
     got++;
     if (written[i] >= measured) latencies.push(arrived[i] - written[i]);
   }
-  return { sent: written.length, got, rate: got / ((last - first) / 1000), loss: written.length - got, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return {
+    sent: written.length,
+    got,
+    rate: got / ((last - first) / 1000),
+    loss: written.length - got,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
 }
 
 /** The agent: the same stream through parser, outbox and /ws. */
@@ -119,14 +127,17 @@ async function agent(brokerUrl) {
   const port = await freePort();
   const thing = `bench-serial-${process.pid}`;
   const config = join(dir, `config-${port}.json`);
-  writeFileSync(config, JSON.stringify({
-    thingName: thing,
-    stateDir: mkdtempSync(join(dir, 'state-')),
-    mqtt: { url: brokerUrl },
-    http: { port },
-    log: { level: 'warn' },
-    devices: { enabled: true, hotplug: 'off', profilesDir: profiles, ports: [{ path: pty.near, profile: 'fast-lines', id: 'bench' }] },
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      thingName: thing,
+      stateDir: mkdtempSync(join(dir, 'state-')),
+      mqtt: { url: brokerUrl },
+      http: { port },
+      log: { level: 'warn' },
+      devices: { enabled: true, hotplug: 'off', profilesDir: profiles, ports: [{ path: pty.near, profile: 'fast-lines', id: 'bench' }] },
+    }),
+  );
   const child = spawn(process.execPath, [...agentNodeArgs(), entry, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   await until(async () => (await (await fetch(`${base}/api/v1/devices`)).json()).devices?.[0]?.state === 'streaming', 'the port to stream');
@@ -170,7 +181,13 @@ async function agent(brokerUrl) {
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
   pty.stop();
-  return { cpu, frames: counters.frames, acked: outbox.delivered, ws: figures(written, wsArrived, wsFirst, wsLast), mqtt: figures(written, mqttArrived, mqttFirst, mqttLast) };
+  return {
+    cpu,
+    frames: counters.frames,
+    acked: outbox.delivered,
+    ws: figures(written, wsArrived, wsFirst, wsLast),
+    mqtt: figures(written, mqttArrived, mqttFirst, mqttLast),
+  };
 }
 
 const broker = await startMosquitto();
@@ -182,9 +199,43 @@ try {
 }
 const m = (path) => median(runs.map(path));
 const fmt = (x, d = 0) => (x ?? NaN).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-console.log(`serial: ${SECONDS} s of lines at 921,600 baud pace, medians of ${RUNS} runs (${fmt(m((r) => r.raw.sent))} lines a run; latency after the first ${WARMUP_SECONDS} s)`);
-console.log(`  serialport alone    ${fmt(m((r) => r.raw.rate))} lines/s, loss ${m((r) => r.raw.loss)}, write->data p50 ${fmt(m((r) => r.raw.p50), 2)} ms, p99 ${fmt(m((r) => r.raw.p99), 2)} ms`);
-console.log(`  agent -> WebSocket  ${fmt(m((r) => r.ws.rate))} lines/s (${fmt(m((r) => r.ws.rate / r.raw.rate), 2)}x), loss ${m((r) => r.ws.loss)}, write->message p50 ${fmt(m((r) => r.ws.p50), 2)} ms, p99 ${fmt(m((r) => r.ws.p99), 2)} ms (goal < 5)`);
-console.log(`  agent counted ${fmt(m((r) => r.frames))} frames parsed, ${fmt(m((r) => r.acked))} messages acknowledged by the broker (of ${fmt(m((r) => r.raw.sent))} lines; the acknowledged also hold the .../state messages)`);
+console.log(
+  `serial: ${SECONDS} s of lines at 921,600 baud pace, medians of ${RUNS} runs (${fmt(m((r) => r.raw.sent))} lines a run; latency after the first ${WARMUP_SECONDS} s)`,
+);
+console.log(
+  `  serialport alone    ${fmt(m((r) => r.raw.rate))} lines/s, loss ${m((r) => r.raw.loss)}, write->data p50 ${fmt(
+    m((r) => r.raw.p50),
+    2,
+  )} ms, p99 ${fmt(
+    m((r) => r.raw.p99),
+    2,
+  )} ms`,
+);
+console.log(
+  `  agent -> WebSocket  ${fmt(m((r) => r.ws.rate))} lines/s (${fmt(
+    m((r) => r.ws.rate / r.raw.rate),
+    2,
+  )}x), loss ${m((r) => r.ws.loss)}, write->message p50 ${fmt(
+    m((r) => r.ws.p50),
+    2,
+  )} ms, p99 ${fmt(
+    m((r) => r.ws.p99),
+    2,
+  )} ms (goal < 5)`,
+);
+console.log(
+  `  agent counted ${fmt(m((r) => r.frames))} frames parsed, ${fmt(m((r) => r.acked))} messages acknowledged by the broker (of ${fmt(m((r) => r.raw.sent))} lines; the acknowledged also hold the .../state messages)`,
+);
 console.log(`  agent CPU while streaming: ${fmt(m((r) => r.cpu) * 100)} % of one core`);
-console.log(`  agent -> MQTT       ${fmt(m((r) => r.mqtt.rate))} lines/s (${fmt(m((r) => r.mqtt.rate / r.raw.rate), 2)}x), loss ${m((r) => r.mqtt.loss)}, write->message p50 ${fmt(m((r) => r.mqtt.p50), 2)} ms, p99 ${fmt(m((r) => r.mqtt.p99), 2)} ms (through the durable outbox: fdatasync first)`);
+console.log(
+  `  agent -> MQTT       ${fmt(m((r) => r.mqtt.rate))} lines/s (${fmt(
+    m((r) => r.mqtt.rate / r.raw.rate),
+    2,
+  )}x), loss ${m((r) => r.mqtt.loss)}, write->message p50 ${fmt(
+    m((r) => r.mqtt.p50),
+    2,
+  )} ms, p99 ${fmt(
+    m((r) => r.mqtt.p99),
+    2,
+  )} ms (through the durable outbox: fdatasync first)`,
+);

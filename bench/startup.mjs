@@ -49,7 +49,10 @@ async function measureAgent() {
 /** Bare node importing the same packages, then idling. */
 async function measureReference(source) {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: new URL('..', import.meta.url).pathname,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise((resolve) => child.stdout.once('data', resolve));
   const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
   await sleep(IDLE_MS);

@@ -32,13 +32,23 @@ export async function freePort() {
 }
 
 const canConnect = (port) =>
-  new Promise((r) => createConnection({ port, host: '127.0.0.1' }).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false)));
+  new Promise((r) =>
+    createConnection({ port, host: '127.0.0.1' })
+      .once('connect', function () {
+        this.destroy();
+        r(true);
+      })
+      .once('error', () => r(false)),
+  );
 
 /** mosquitto on a loopback port of its own, with Nagle off on its sockets (it is on by default); `extra`: more config lines. */
 export async function startMosquitto(extra = []) {
   const port = await freePort();
   const conf = join(mkdtempSync(join(tmpdir(), 'bench-mosquitto-')), 'm.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nset_tcp_nodelay true\n${extra.map((l) => `${l}\n`).join('')}${process.getuid?.() === 0 ? 'user root\n' : ''}`);
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\nset_tcp_nodelay true\n${extra.map((l) => `${l}\n`).join('')}${process.getuid?.() === 0 ? 'user root\n' : ''}`,
+  );
   const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: 'ignore' });
   for (let i = 0; i < 200 && !(await canConnect(port)); i++) await sleep(20);
   return { url: `mqtt://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };

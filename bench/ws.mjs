@@ -25,7 +25,10 @@ async function startRegistry() {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-registry-'));
   const config = join(dir, 'config.yml');
-  writeFileSync(config, `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
   const child = spawn('/usr/bin/docker-registry', ['serve', config], { env: {}, stdio: 'ignore' });
   await until(() => fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok), 'docker-registry');
   return { host: `127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
@@ -72,7 +75,9 @@ function probe(base) {
   const done = (async () => {
     while (running) {
       const start = performance.now();
-      await fetch(`${base}/health`).then((r) => r.arrayBuffer()).catch(() => {});
+      await fetch(`${base}/health`)
+        .then((r) => r.arrayBuffer())
+        .catch(() => {});
       times.push(performance.now() - start);
       await sleep(10);
     }
@@ -117,7 +122,11 @@ async function flood(agent) {
   const lag = await loopLagMs(agent.base);
   ws.terminate();
   // The next phase starts once the agent answers again.
-  await until(async () => { const t = performance.now(); await fetch(`${agent.base}/health`); return performance.now() - t < 50; }, 'agent responsive');
+  await until(async () => {
+    const t = performance.now();
+    await fetch(`${agent.base}/health`);
+    return performance.now() - t < 50;
+  }, 'agent responsive');
   return { trees: trees - 1, code, seconds, loop, cpu: used, lag };
 }
 
@@ -169,9 +178,14 @@ try {
   const state = await (await fetch(`${agent.base}/api/v1/state`)).text();
   console.log(`agent: ${entry}\ntree: ${state.length} bytes of JSON`);
   const f = process.env.SKIP_FLOOD ? undefined : await flood(agent);
-  if (f) console.log(`flood: 5,000 state requests -> ${f.trees} trees sent, socket ${f.code === 'open' ? 'left open' : `closed ${f.code}`}, ${f.seconds.toFixed(2)} s; agent CPU ${f.cpu.toFixed(2)} s; event loop held ${f.lag.toFixed(0)} ms at most; /health slowest ${f.loop.max.toFixed(0)} ms`);
+  if (f)
+    console.log(
+      `flood: 5,000 state requests -> ${f.trees} trees sent, socket ${f.code === 'open' ? 'left open' : `closed ${f.code}`}, ${f.seconds.toFixed(2)} s; agent CPU ${f.cpu.toFixed(2)} s; event loop held ${f.lag.toFixed(0)} ms at most; /health slowest ${f.loop.max.toFixed(0)} ms`,
+    );
   const s = await sluggish(agent);
-  console.log(`publish alone: ${s.alone.rate.toFixed(0)} msg/s (${s.alone.failed} failed), agent CPU ${s.alone.cpuPerMessageMs.toFixed(2)} ms/msg; event loop held ${s.alone.lag.toFixed(0)} ms at most; /health slowest ${s.alone.loop.max.toFixed(0)} ms`);
+  console.log(
+    `publish alone: ${s.alone.rate.toFixed(0)} msg/s (${s.alone.failed} failed), agent CPU ${s.alone.cpuPerMessageMs.toFixed(2)} ms/msg; event loop held ${s.alone.lag.toFixed(0)} ms at most; /health slowest ${s.alone.loop.max.toFixed(0)} ms`,
+  );
   console.log(
     `publish with ${s.connected} of ${CLIENTS} non-reading clients connected (${s.stillOpen} still open at the end): ${s.withClients.rate.toFixed(0)} msg/s (${s.withClients.failed} failed) = ${(s.withClients.rate / s.alone.rate).toFixed(2)}x, agent CPU ${s.withClients.cpuPerMessageMs.toFixed(2)} ms/msg = ${(s.withClients.cpuPerMessageMs / s.alone.cpuPerMessageMs).toFixed(2)}x; event loop held ${s.withClients.lag.toFixed(0)} ms at most; /health slowest ${s.withClients.loop.max.toFixed(0)} ms`,
   );

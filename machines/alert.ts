@@ -166,7 +166,8 @@ export const alertMachine = setup({
   types: {} as { context: AlertContext; events: Internal; input: AlertInput; output: AlertMemory },
   guards: {
     restoredAs: ({ context }, params: { level: AlertLevel }) => context.restoredLevel === params.level,
-    usable: ({ context, event }) => event.type === 'alert.sample' && Number.isFinite(event.value) && Number.isFinite(event.ts) && (context.lastTs === null || event.ts > context.lastTs),
+    usable: ({ context, event }) =>
+      event.type === 'alert.sample' && Number.isFinite(event.value) && Number.isFinite(event.ts) && (context.lastTs === null || event.ts > context.lastTs),
     breach: ({ context, event }) => {
       const v = valueOf(event);
       return v !== undefined && breaches(context.rule, v.value);
@@ -175,7 +176,8 @@ export const alertMachine = setup({
       const v = valueOf(event);
       return v !== undefined && recovers(context.rule, v.value);
     },
-    heldLongEnough: ({ context }) => context.since !== null && context.lastTs !== null && context.lastTs - context.since >= (context.rule.forSeconds ?? 0) * 1000,
+    heldLongEnough: ({ context }) =>
+      context.since !== null && context.lastTs !== null && context.lastTs - context.since >= (context.rule.forSeconds ?? 0) * 1000,
   },
   actions: {
     take: assign(({ context, event }) => {
@@ -185,12 +187,14 @@ export const alertMachine = setup({
     beginBreach: assign({ since: ({ context }) => context.lastTs, firedAt: null }),
     fire: assign({ firedAt: ({ context }) => context.lastTs }),
     endEpisode: assign({ since: null, firedAt: null }),
-    report: sendParent(({ context }, params: { level: AlertLevel; notice: AlertNotice['kind'] | null }): AlertChanged => ({
-      type: 'alert.changed',
-      id: context.id,
-      memory: memoryOf(context, params.level),
-      notice: params.notice ? noticeOf(context, params.notice) : null,
-    })),
+    report: sendParent(
+      ({ context }, params: { level: AlertLevel; notice: AlertNotice['kind'] | null }): AlertChanged => ({
+        type: 'alert.changed',
+        id: context.id,
+        memory: memoryOf(context, params.level),
+        notice: params.notice ? noticeOf(context, params.notice) : null,
+      }),
+    ),
   },
   delays: { staleAfter: ({ context }) => context.staleAfterMs },
 }).createMachine({
@@ -246,7 +250,10 @@ export const alertMachine = setup({
             pending: {
               always: { guard: 'heldLongEnough', target: 'firing', actions: ['fire', report('firing', 'firing')] },
               on: {
-                'alert.value': [{ guard: 'breach', actions: 'take' }, { target: 'ok', actions: ['take', 'endEpisode', report('ok')] }],
+                'alert.value': [
+                  { guard: 'breach', actions: 'take' },
+                  { target: 'ok', actions: ['take', 'endEpisode', report('ok')] },
+                ],
                 'alert.stale': { target: '#alert.retired', actions: ['endEpisode', report('ok')] },
               },
             },

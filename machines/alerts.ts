@@ -1,5 +1,15 @@
 import { assign, enqueueActions, setup } from 'xstate';
-import { alertId, alertMachine, type AlertChanged, type AlertEvent, type AlertInput, type AlertLevel, type AlertMemory, type AlertNotice, type AlertRule } from './alert.js';
+import {
+  alertId,
+  alertMachine,
+  type AlertChanged,
+  type AlertEvent,
+  type AlertInput,
+  type AlertLevel,
+  type AlertMemory,
+  type AlertNotice,
+  type AlertRule,
+} from './alert.js';
 import { needs, needsCallback } from './shared/placeholders.js';
 import { toFailure, type Failure } from './shared/types.js';
 
@@ -113,7 +123,6 @@ type Work = Pick<AlertsContext, 'alerts' | 'refusedIds' | 'counters' | 'windows'
 const workOf = ({ alerts, refusedIds, counters, windows, held, notified }: AlertsContext): Work => ({ alerts, refusedIds, counters, windows, held, notified });
 const count = (work: Work, key: keyof Work['counters']) => (work.counters = { ...work.counters, [key]: work.counters[key] + 1 });
 const toNotifier = (enqueue: Enqueue, command: NotifierCommand) => enqueue.sendTo('notifier', command);
-
 
 /** Spawns what a sample needs (within maxAlerts) and hands each selected alert its value. */
 function takeSample(context: AlertsContext, work: Work, sample: AlertSample, enqueue: Enqueue): void {
@@ -256,7 +265,9 @@ export const alertsMachine = setup({
       enqueue.assign({ alerts, notified, restored, lastError: crashed && 'error' in event ? toFailure(event.error, 'crashed') : context.lastError });
       enqueue.sendTo('notifier', { type: 'alerts.state', id, memory: null } satisfies NotifierCommand);
     }),
-    delivery: assign({ delivery: ({ context, event }) => (event.type === 'alerts.delivery' ? { ...context.delivery, [event.status.channel]: event.status } : context.delivery) }),
+    delivery: assign({
+      delivery: ({ context, event }) => (event.type === 'alerts.delivery' ? { ...context.delivery, [event.status.channel]: event.status } : context.delivery),
+    }),
   },
 }).createMachine({
   id: 'alerts',

@@ -87,7 +87,13 @@ export interface DeviceOutput {
 
 export const deviceVersion = '2';
 
-const refusal = (requestId: string, reason: WriteRefusal, message: string): DeviceEmitted => ({ type: 'device.write.result', requestId, accepted: false, reason, message });
+const refusal = (requestId: string, reason: WriteRefusal, message: string): DeviceEmitted => ({
+  type: 'device.write.result',
+  requestId,
+  accepted: false,
+  reason,
+  message,
+});
 
 /**
  * One serial peripheral: detected → connected (opening → open: streaming ⇄ failing) ⇄
@@ -181,7 +187,14 @@ export const deviceMachine = setup({
     },
     gone: { type: 'final' },
   },
-  output: ({ context }) => ({ id: context.id, spawn: context.spawn, profile: context.profile, path: context.path, reconnects: context.reconnects, lastError: context.lastError }),
+  output: ({ context }) => ({
+    id: context.id,
+    spawn: context.spawn,
+    profile: context.profile,
+    path: context.path,
+    reconnects: context.reconnects,
+    lastError: context.lastError,
+  }),
 });
 
 /** The state name of a device snapshot value ({ connected: { open: 'streaming' } } → 'streaming'). */

@@ -72,10 +72,14 @@ function remember(context: DevicesContext, record: DeviceRecord): DeviceRecord[]
 }
 
 /** A device actor ended: done with its output, or crashed with an error. */
-type DeviceEnded = { type: `xstate.done.actor.${string}`; actorId?: string; output?: DeviceOutput } | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
+type DeviceEnded =
+  | { type: `xstate.done.actor.${string}`; actorId?: string; output?: DeviceOutput }
+  | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
 type Ended = { actorId: string; crashed: boolean; output?: DeviceOutput; error?: unknown };
 const endedOf = (event: DeviceEnded): Ended =>
-  'error' in event ? { actorId: event.actorId ?? '', crashed: true, error: event.error } : { actorId: event.actorId ?? '', crashed: false, output: 'output' in event ? event.output : undefined };
+  'error' in event
+    ? { actorId: event.actorId ?? '', crashed: true, error: event.error }
+    : { actorId: event.actorId ?? '', crashed: false, output: 'output' in event ? event.output : undefined };
 
 /** The context after one more spawn: its count, and the device live as that spawn. */
 function spawnDevice(context: DevicesContext, live: Record<string, number>, id: string): Partial<DevicesContext> {
@@ -123,7 +127,15 @@ export const devicesMachine = setup({
       if (Object.keys(live).length >= context.maxDevices) {
         enqueue.assign({
           refused: context.refused + 1,
-          records: remember(context, { id: device.id, profile: device.profile, path: device.path, outcome: 'refused', reconnects: 0, lastError: { code: 'max_devices', message: `more than ${context.maxDevices} devices` }, at: device.at }),
+          records: remember(context, {
+            id: device.id,
+            profile: device.profile,
+            path: device.path,
+            outcome: 'refused',
+            reconnects: 0,
+            lastError: { code: 'max_devices', message: `more than ${context.maxDevices} devices` },
+            at: device.at,
+          }),
         });
         return;
       }

@@ -91,7 +91,11 @@ function steps(failTarget: string, doneTarget: string) {
           src: 'resolveLatest',
           input: ({ context }: { context: EntryContext }) => ({ device: context.device, known: context.current?.manifestDigest ?? null }),
           onDone: [
-            { guard: { type: 'unchanged', params: ({ event }: Done<Resolved>) => ({ resolved: event.output }) }, target: doneTarget, actions: ['recordSuccess', 'reportReached'] },
+            {
+              guard: { type: 'unchanged', params: ({ event }: Done<Resolved>) => ({ resolved: event.output }) },
+              target: doneTarget,
+              actions: ['recordSuccess', 'reportReached'],
+            },
             { target: 'fetching', actions: [{ type: 'takeResolved', params: ({ event }: Done<Resolved>) => ({ resolved: event.output }) }, 'reportReached'] },
           ],
           onError: failed,
@@ -103,7 +107,10 @@ function steps(failTarget: string, doneTarget: string) {
         invoke: {
           src: 'fetchAndVerify',
           input: ({ context }: { context: EntryContext }) => ({ device: context.device, resolved: context.resolved! }),
-          onDone: { target: doneTarget, actions: [{ type: 'takeBuild', params: ({ event }: Done<FirmwareMeta>) => ({ meta: event.output }) }, 'recordSuccess', 'announceStored'] },
+          onDone: {
+            target: doneTarget,
+            actions: [{ type: 'takeBuild', params: ({ event }: Done<FirmwareMeta>) => ({ meta: event.output }) }, 'recordSuccess', 'announceStored'],
+          },
           onError: failed,
         },
       },
@@ -152,12 +159,21 @@ export const firmwareEntryMachine = setup({
       };
     }),
     reportReached: sendParent(({ context }): RegistryEvent => ({ type: 'firmware.registry', device: context.device, outage: null })),
-    reportFailure: sendParent(({ context }): RegistryEvent => ({
-      type: 'firmware.registry',
-      device: context.device,
-      outage: context.lastError && isOutage(context.lastError) ? context.lastError : null,
-    })),
-    announceStored: sendParent(({ context }): StoredEvent => ({ type: 'firmware.stored', device: context.device, bytes: context.current?.size ?? 0, digest: context.current?.digest ?? '' })),
+    reportFailure: sendParent(
+      ({ context }): RegistryEvent => ({
+        type: 'firmware.registry',
+        device: context.device,
+        outage: context.lastError && isOutage(context.lastError) ? context.lastError : null,
+      }),
+    ),
+    announceStored: sendParent(
+      ({ context }): StoredEvent => ({
+        type: 'firmware.stored',
+        device: context.device,
+        bytes: context.current?.size ?? 0,
+        digest: context.current?.digest ?? '',
+      }),
+    ),
   },
 }).createMachine({
   id: 'firmwareEntry',

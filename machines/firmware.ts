@@ -67,11 +67,14 @@ const outageOf = ({ event }: { event: RegistryEvent }) => ({ outage: event.outag
 const deviceOf = (id: string | undefined) => (id?.startsWith('firmware:') ? id.slice('firmware:'.length) : undefined);
 
 /** An entry ended: its id and its output (done) or its error (a crash). */
-type EntryEnded = { type: `xstate.done.actor.${string}`; actorId?: string; output?: EntryOutput } | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
+type EntryEnded =
+  | { type: `xstate.done.actor.${string}`; actorId?: string; output?: EntryOutput }
+  | { type: `xstate.error.actor.${string}`; actorId?: string; error?: unknown };
 type Ended = { actorId: string; reason: string | null };
 const ended = (event: EntryEnded): Ended => ({
   actorId: event.actorId ?? '',
-  reason: 'error' in event ? (event.error === undefined ? null : toFailure(event.error).message) : 'output' in event ? (event.output?.error?.message ?? null) : null,
+  reason:
+    'error' in event ? (event.error === undefined ? null : toFailure(event.error).message) : 'output' in event ? (event.output?.error?.message ?? null) : null,
 });
 
 /**
@@ -132,7 +135,13 @@ export const firmwareMachine = setup({
         id: entryId(device),
         input: { device, freshnessMs: context.freshnessMs, retry: context.retry, jitterSeed: context.jitterSeed + context.spawned },
       });
-      enqueue.assign(withTotals(context, { tick, entries, spawned: context.spawned + 1 }, evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' }))));
+      enqueue.assign(
+        withTotals(
+          context,
+          { tick, entries, spawned: context.spawned + 1 },
+          evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' })),
+        ),
+      );
     }),
     touch: assign(({ context }, { devices }: { devices: string[] }) => {
       let tick = context.tick;
@@ -148,7 +157,13 @@ export const firmwareMachine = setup({
         delete entries[d];
         enqueue.stopChild(entryId(d));
       }
-      enqueue.assign(withTotals(context, { entries }, evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' }))));
+      enqueue.assign(
+        withTotals(
+          context,
+          { entries },
+          evict.map((d) => ({ device: d, outcome: 'evicted', reason: 'cache full (least recently used)' })),
+        ),
+      );
     }),
     takeOutage: assign((_, { outage }: { outage: Failure | null }) => {
       return { outage, problem: outage ? `registry unreachable (${outage.message}); serving the last good builds` : null };
@@ -236,7 +251,11 @@ export const firmwareMachine = setup({
 });
 
 /** The new entries with the byte total, counters and records brought in step. */
-function withTotals(context: FirmwareContext, patch: Partial<FirmwareContext> & { entries: Record<string, EntryUse> }, removed: EntryRecord[]): Partial<FirmwareContext> {
+function withTotals(
+  context: FirmwareContext,
+  patch: Partial<FirmwareContext> & { entries: Record<string, EntryUse> },
+  removed: EntryRecord[],
+): Partial<FirmwareContext> {
   const bytes = Object.values(patch.entries).reduce((sum, e) => sum + e.bytes, 0);
   const evicted = context.counters.evicted + removed.filter((r) => r.outcome === 'evicted').length;
   return {

@@ -12,7 +12,21 @@ import { monitorMachine } from './monitor.js';
 import { outboxMachine } from './outbox.js';
 import { supervisorMachine } from './supervisor.js';
 
-export { alertMachine, alertsMachine, deviceMachine, devicesMachine, firmwareEntryMachine, firmwareMachine, jobMachine, jobsMachine, linkMachine, listenerMachine, monitorMachine, outboxMachine, supervisorMachine };
+export {
+  alertMachine,
+  alertsMachine,
+  deviceMachine,
+  devicesMachine,
+  firmwareEntryMachine,
+  firmwareMachine,
+  jobMachine,
+  jobsMachine,
+  linkMachine,
+  listenerMachine,
+  monitorMachine,
+  outboxMachine,
+  supervisorMachine,
+};
 
 /** Every machine by file name, for the diagram renderer and the tests. */
 export const machines = {

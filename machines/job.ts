@@ -208,7 +208,19 @@ export const jobMachine = setup({
   id: 'job',
   version: jobVersion,
   options: { maxIterations: 1000 },
-  context: ({ input }) => ({ ...input, plan: null, step: 0, results: [], failed: false, status: null, reason: null, reportAttempts: 0, retryInMs: 0, canceled: false, endedBy: null }),
+  context: ({ input }) => ({
+    ...input,
+    plan: null,
+    step: 0,
+    results: [],
+    failed: false,
+    status: null,
+    reason: null,
+    reportAttempts: 0,
+    retryInMs: 0,
+    canceled: false,
+    endedBy: null,
+  }),
   initial: 'queued',
   invoke: { src: 'reportProgress', id: 'progress', input: ({ context }) => ({ execution: context.execution }) },
   on: {
@@ -222,7 +234,10 @@ export const jobMachine = setup({
         id: 'recordReceived',
         input: ({ context }) => ({ execution: context.execution }),
         onDone: 'validating',
-        onError: { target: 'reporting', actions: { type: 'refuse', params: ({ event }) => ({ reason: `cannot record the job: ${toFailure(event.error).message}` }) } },
+        onError: {
+          target: 'reporting',
+          actions: { type: 'refuse', params: ({ event }) => ({ reason: `cannot record the job: ${toFailure(event.error).message}` }) },
+        },
       },
     },
     validating: {
@@ -232,11 +247,22 @@ export const jobMachine = setup({
         id: 'validateJob',
         input: ({ context }) => ({ execution: context.execution }),
         onDone: [
-          { guard: { type: 'isValidDirect', params: ({ event }) => ({ validation: event.output }) }, target: 'running', actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) } },
-          { guard: { type: 'isValid', params: ({ event }) => ({ validation: event.output }) }, target: 'starting', actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) } },
+          {
+            guard: { type: 'isValidDirect', params: ({ event }) => ({ validation: event.output }) },
+            target: 'running',
+            actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) },
+          },
+          {
+            guard: { type: 'isValid', params: ({ event }) => ({ validation: event.output }) },
+            target: 'starting',
+            actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) },
+          },
           { target: 'reporting', actions: { type: 'takeValidation', params: ({ event }) => ({ validation: event.output }) } },
         ],
-        onError: { target: 'reporting', actions: { type: 'refuse', params: ({ event }) => ({ reason: `invalid job document: ${toFailure(event.error).message}` }) } },
+        onError: {
+          target: 'reporting',
+          actions: { type: 'refuse', params: ({ event }) => ({ reason: `invalid job document: ${toFailure(event.error).message}` }) },
+        },
       },
     },
     starting: {
@@ -247,7 +273,10 @@ export const jobMachine = setup({
         input: ({ context }) => ({ execution: context.execution, step: context.plan?.steps[0]?.name ?? '', count: stepCount(context.plan) }),
         onDone: 'running',
         // The service would not take IN_PROGRESS: the execution was canceled or timed out meanwhile.
-        onError: { target: 'closing', actions: { type: 'takeCancel', params: ({ event }) => ({ reason: `could not start: ${toFailure(event.error).message}`, endedBy: null }) } },
+        onError: {
+          target: 'closing',
+          actions: { type: 'takeCancel', params: ({ event }) => ({ reason: `could not start: ${toFailure(event.error).message}`, endedBy: null }) },
+        },
       },
     },
     // Each step's actor is invoked only for a step that runs: a state left at once by an
@@ -257,11 +286,7 @@ export const jobMachine = setup({
       initial: 'next',
       states: {
         next: {
-          always: [
-            { guard: 'hasNextStep', target: 'step' },
-            { guard: 'hasFinalStep', target: '#job.finalStep' },
-            { target: '#job.reporting' },
-          ],
+          always: [{ guard: 'hasNextStep', target: 'step' }, { guard: 'hasFinalStep', target: '#job.finalStep' }, { target: '#job.reporting' }],
         },
         step: {
           entry: { type: 'announceStep', params: ({ context }) => ({ index: context.step, step: currentStep(context) }) },

@@ -89,7 +89,8 @@ const jobsSetup = setup({
       !context.direct && params.offered !== undefined && !context.recent.includes(keyOf(params.offered)),
     namesExecution: (_, params: { named: ExecutionId | null }) => params.named !== null,
     namesNewExecution: ({ context }, params: { named: ExecutionId | null }) => params.named !== null && !context.recent.includes(keyOf(params.named)),
-    otherHead: ({ context }, params: { named: ExecutionId | null }) => context.current !== null && (params.named === null || keyOf(params.named) !== keyOf(context.current)),
+    otherHead: ({ context }, params: { named: ExecutionId | null }) =>
+      context.current !== null && (params.named === null || keyOf(params.named) !== keyOf(context.current)),
     ended: (_, params: { endedBy: string | null }) => params.endedBy !== null,
     isCurrentJob: ({ context }, params: { actorId: string }) => context.current?.childId === params.actorId,
   },
@@ -140,7 +141,18 @@ export const jobsMachine = jobsSetup.createMachine({
   id: 'jobs',
   version: jobsVersion,
   options: { maxIterations: 1000 },
-  context: ({ input }) => ({ ...input, online: false, current: null, recent: [], repeat: null, attempts: 0, retryInMs: 0, lastError: null, finished: 0, noticePending: false }),
+  context: ({ input }) => ({
+    ...input,
+    online: false,
+    current: null,
+    recent: [],
+    repeat: null,
+    attempts: 0,
+    retryInMs: 0,
+    lastError: null,
+    finished: 0,
+    noticePending: false,
+  }),
   invoke: { src: 'jobsFeed', id: 'feed', onError: { target: '.broken', actions: assign({ lastError: ({ event }) => toFailure(event.error) }) } },
   on: {
     'jobs.ready': { actions: assign({ online: true }) },
@@ -185,7 +197,11 @@ export const jobsMachine = jobsSetup.createMachine({
         id: 'askNext',
         onDone: [
           { guard: { type: 'noticePending', params: ({ event }) => ({ next: event.output }) }, target: 'asking', reenter: true },
-          { guard: { type: 'nothingPending', params: ({ event }) => ({ next: event.output }) }, target: 'idle', actions: assign({ attempts: 0, lastError: null }) },
+          {
+            guard: { type: 'nothingPending', params: ({ event }) => ({ next: event.output }) },
+            target: 'idle',
+            actions: assign({ attempts: 0, lastError: null }),
+          },
           {
             guard: { type: 'ranAlready', params: ({ event }) => ({ next: event.output }) },
             target: 'resending',

@@ -4,9 +4,7 @@ import { needsCallback } from './shared/placeholders.js';
 import { toFailure, type Failure } from './shared/types.js';
 
 /** Events the mqttClient actor sends back: facts about one connection attempt. */
-export type MqttClientEvent =
-  | { type: 'mqtt.connected'; at: number }
-  | { type: 'mqtt.closed'; error?: Failure };
+export type MqttClientEvent = { type: 'mqtt.connected'; at: number } | { type: 'mqtt.closed'; error?: Failure };
 
 /** Commands from the API or the supervisor. */
 export type LinkCommand = { type: 'link.connect' } | { type: 'link.disconnect' } | { type: 'link.reconnect' };

@@ -3,9 +3,7 @@ import { needsCallback } from './shared/placeholders.js';
 import { toFailure, type ConcernOutput, type Failure } from './shared/types.js';
 
 /** Facts the server actor sends back. */
-export type ServerEvent =
-  | { type: 'server.listening'; host: string; port: number }
-  | { type: 'server.failed'; error: Failure };
+export type ServerEvent = { type: 'server.listening'; host: string; port: number } | { type: 'server.failed'; error: Failure };
 
 export interface ListenerInput {
   /** what listens, for messages: "http", "embedded broker" */

@@ -188,7 +188,11 @@ export const monitorMachine = setup({
             },
             // Collector mode: peers' samples from MQTT, stored as they come (see collector.status).
             collector: {
-              invoke: { src: 'collector', id: 'collector', onError: { target: '#monitor.broken', actions: assign({ error: ({ event }) => toFailure(event.error, 'collector_crashed') }) } },
+              invoke: {
+                src: 'collector',
+                id: 'collector',
+                onError: { target: '#monitor.broken', actions: assign({ error: ({ event }) => toFailure(event.error, 'collector_crashed') }) },
+              },
             },
           },
         },

@@ -44,7 +44,18 @@ export interface OutboxContext {
 
 export const outboxVersion = '1';
 
-const emptyCounters: OutboxCounters = { depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0, unwritable: null, deadLettered: 0, deadLetters: 0 };
+const emptyCounters: OutboxCounters = {
+  depth: 0,
+  bytes: 0,
+  full: false,
+  enqueued: 0,
+  delivered: 0,
+  dropped: 0,
+  refused: 0,
+  unwritable: null,
+  deadLettered: 0,
+  deadLetters: 0,
+};
 
 const describeFull = (c: OutboxCounters) => `full: ${c.depth} messages, ${c.bytes} bytes; ${c.dropped} dropped, ${c.refused} refused so far`;
 const describeUnwritable = (c: OutboxCounters) => `refusing new messages, delivering the ${c.depth} it holds: ${c.unwritable}`;

@@ -64,8 +64,7 @@ export interface SupervisorOutput {
 export const supervisorVersion = '1';
 
 type Params = { name: Concern };
-const perConcern = <T>(value: (name: Concern) => T) =>
-  Object.fromEntries(concerns.map((name) => [name, value(name)])) as Record<Concern, T>;
+const perConcern = <T>(value: (name: Concern) => T) => Object.fromEntries(concerns.map((name) => [name, value(name)])) as Record<Concern, T>;
 
 /** The crash an onError or an unexpected onDone stands for, as plain data. */
 function crashOf(event: { type: string; error?: unknown; output?: unknown }): Failure {
@@ -140,9 +139,10 @@ export const supervisorMachine = setup({
     stable: ({ context }) => context.restart.stableMs,
     exitAfterGiveUp: ({ context }) => context.restart.exitAfterGiveUpMs ?? 0,
     drainTimeout: ({ context }) => context.drainTimeoutMs,
-    ...(Object.fromEntries(
-      concerns.map((name) => [`${name}Backoff`, ({ context }: { context: SupervisorContext }) => context.retryInMs[name]]),
-    ) as Record<`${Concern}Backoff`, ({ context }: { context: SupervisorContext }) => number>),
+    ...(Object.fromEntries(concerns.map((name) => [`${name}Backoff`, ({ context }: { context: SupervisorContext }) => context.retryInMs[name]])) as Record<
+      `${Concern}Backoff`,
+      ({ context }: { context: SupervisorContext }) => number
+    >),
   },
   guards: {
     isEnabled: ({ context }, { name }: Params) => context.enabled[name],
@@ -162,7 +162,8 @@ export const supervisorMachine = setup({
     resetRestarts: assign(({ context }, { name }: Params) => ({ restarts: { ...context.restarts, [name]: 0 } })),
     recordFatal: assign({ reason: ({ event }) => (event as { output?: ConcernOutput }).output?.fatal ?? null }),
     recordGiveUp: assign({
-      reason: ({ context }, { name }: Params) => `${name} gave up after ${context.restarts[name]} crashes: ${context.lastCrash[name]?.message ?? 'unknown error'}`,
+      reason: ({ context }, { name }: Params) =>
+        `${name} gave up after ${context.restarts[name]} crashes: ${context.lastCrash[name]?.message ?? 'unknown error'}`,
     }),
   },
 }).createMachine({

@@ -8,13 +8,20 @@ import { dirname, join } from 'node:path';
 
 const out = 'dist/native/spawn.node';
 // Node's headers: beside an installed node (include/node), or where npm is told to build against
-const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
+const candidates = [
+  join(dirname(process.execPath), '..', 'include', 'node'),
+  process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, 'include', 'node'),
+  '/usr/include/node',
+  '/usr/local/include/node',
+];
 const headers = candidates.find((dir) => dir && existsSync(join(dir, 'node_api.h')));
 const compiler = process.env.CC ?? 'cc';
 try {
   if (!headers) throw new Error(`no node_api.h in ${candidates.filter(Boolean).join(', ')} (Debian: libnode-dev)`);
   mkdirSync(dirname(out), { recursive: true });
-  execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-Wall', '-Werror', '-std=gnu11', `-I${headers}`, '-o', out, 'native/spawn.c'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(compiler, ['-O2', '-shared', '-fPIC', '-Wall', '-Werror', '-std=gnu11', `-I${headers}`, '-o', out, 'native/spawn.c'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   console.log(`build:native: ${out} built`);
 } catch (error) {
   console.error(`build:native: ${out} not built: ${error.message.split('\n')[0]}`);

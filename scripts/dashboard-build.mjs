@@ -71,9 +71,16 @@ export async function buildDashboard() {
   const machines = await layoutAll();
   compressed(join(out, 'machines.json'), Buffer.from(JSON.stringify(machines)));
   const gzip = Object.values(sizes).reduce((sum, s) => sum + s.gzip, 0);
-  writeFileSync(join(out, 'manifest.json'), JSON.stringify({ budgetGzipBytes: BUDGET_GZIP_BYTES, gzipBytes: gzip, files: sizes, machines: machines.machines.map((m) => m.name) }, null, 2));
+  writeFileSync(
+    join(out, 'manifest.json'),
+    JSON.stringify({ budgetGzipBytes: BUDGET_GZIP_BYTES, gzipBytes: gzip, files: sizes, machines: machines.machines.map((m) => m.name) }, null, 2),
+  );
   const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
-  console.log(`dashboard: ${kb(gzip)} gzip for the page (budget ${kb(BUDGET_GZIP_BYTES)}): ${Object.entries(sizes).map(([f, s]) => `${f} ${kb(s.gzip)}`).join(', ')}; ${machines.machines.length} machines laid out`);
+  console.log(
+    `dashboard: ${kb(gzip)} gzip for the page (budget ${kb(BUDGET_GZIP_BYTES)}): ${Object.entries(sizes)
+      .map(([f, s]) => `${f} ${kb(s.gzip)}`)
+      .join(', ')}; ${machines.machines.length} machines laid out`,
+  );
   if (gzip > BUDGET_GZIP_BYTES) console.warn(`dashboard: over budget by ${kb(gzip - BUDGET_GZIP_BYTES)}`);
   return { gzip, sizes };
 }

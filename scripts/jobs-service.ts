@@ -145,7 +145,10 @@ export class LocalJobsService {
     const deadline = Math.min(execution.inProgressDeadline ?? Infinity, execution.stepDeadline ?? Infinity);
     if (deadline === Infinity) return;
     clearTimeout(this.timers.get(execution));
-    this.timers.set(execution, setTimeout(() => this.endExecution(execution, 'TIMED_OUT'), Math.max(0, deadline - at)));
+    this.timers.set(
+      execution,
+      setTimeout(() => this.endExecution(execution, 'TIMED_OUT'), Math.max(0, deadline - at)),
+    );
   }
 
   private disarm(execution: ServiceExecution): void {
@@ -166,7 +169,9 @@ export class LocalJobsService {
   }
 
   execution(thingName: string, jobId: string, executionNumber?: number): ServiceExecution | undefined {
-    return executionNumber === undefined ? this.latest(thingName, jobId) : this.executions.find((e) => e.thingName === thingName && e.jobId === jobId && e.executionNumber === executionNumber);
+    return executionNumber === undefined
+      ? this.latest(thingName, jobId)
+      : this.executions.find((e) => e.thingName === thingName && e.jobId === jobId && e.executionNumber === executionNumber);
   }
 
   private latest(thingName: string, jobId: string): ServiceExecution | undefined {
@@ -237,7 +242,12 @@ export class LocalJobsService {
     const clientToken = request.clientToken;
     const accept = (body: Record<string, unknown> = {}) => reply('accepted', { ...body, clientToken });
     const reject = (code: string, message: string, e?: ServiceExecution) =>
-      reply('rejected', { code, message, clientToken, ...(e ? { executionState: { status: e.status, statusDetails: e.statusDetails, versionNumber: e.versionNumber } } : {}) });
+      reply('rejected', {
+        code,
+        message,
+        clientToken,
+        ...(e ? { executionState: { status: e.status, statusDetails: e.statusDetails, versionNumber: e.versionNumber } } : {}),
+      });
 
     if (api === 'get') {
       const pending = this.pending(thingName);
@@ -277,7 +287,8 @@ export class LocalJobsService {
       if (isTerminal(execution)) return reject('TerminalStateReached', `${jobId} is ${execution.status}`);
       return accept({ execution: this.view(execution, request.includeJobDocument !== false) });
     }
-    const record = (accepted: boolean, code?: string) => execution.updates.push({ status: request.status, statusDetails: request.statusDetails, accepted, code });
+    const record = (accepted: boolean, code?: string) =>
+      execution.updates.push({ status: request.status, statusDetails: request.statusDetails, accepted, code });
     if (typeof request.status !== 'string' || !DEVICE_STATUSES.includes(request.status)) {
       record(false, 'InvalidRequest');
       return reject('InvalidRequest', `status must be one of ${DEVICE_STATUSES.join(', ')}`);
@@ -307,7 +318,11 @@ export class LocalJobsService {
     execution.lastUpdatedAt = now();
     for (const listener of this.updateListeners) listener(execution);
     if (this.loseUpdateAnswers && TERMINAL.includes(execution.status)) return this.announce(thingName);
-    accept(request.includeJobExecutionState ? { executionState: { status: execution.status, statusDetails: execution.statusDetails, versionNumber: execution.versionNumber } } : {});
+    accept(
+      request.includeJobExecutionState
+        ? { executionState: { status: execution.status, statusDetails: execution.statusDetails, versionNumber: execution.versionNumber } }
+        : {},
+    );
     this.announce(thingName);
   }
 

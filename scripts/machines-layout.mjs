@@ -35,7 +35,12 @@ function elkNode(node) {
 function elkEdge(edge) {
   const lines = edge.events.slice(0, 4).map(clip);
   if (edge.events.length > 4) lines.push(`+${edge.events.length - 4} more`);
-  return { id: edge.id, sources: [idOf(edge.source)], targets: [idOf(edge.target)], labels: [{ text: lines.join('\n'), width: textWidth(lines), height: lines.length * LINE }] };
+  return {
+    id: edge.id,
+    sources: [idOf(edge.source)],
+    targets: [idOf(edge.target)],
+    labels: [{ text: lines.join('\n'), width: textWidth(lines), height: lines.length * LINE }],
+  };
 }
 
 function collect(node, out) {

@@ -27,7 +27,9 @@ const { values } = parseArgs({
 });
 
 if (values.help || !values.registry || !values.repo || !values.tag || !values.file) {
-  process.stderr.write('usage: push-firmware --registry HOST[:PORT]|URL [--insecure] --repo NAME --tag X.Y.Z --file PATH [--username U --password P] [--media-type T] [--layout oras|index|docker]\n');
+  process.stderr.write(
+    'usage: push-firmware --registry HOST[:PORT]|URL [--insecure] --repo NAME --tag X.Y.Z --file PATH [--username U --password P] [--media-type T] [--layout oras|index|docker]\n',
+  );
   process.exit(values.help ? 0 : 2);
 }
 if (!['oras', 'index', 'docker'].includes(values.layout!)) {

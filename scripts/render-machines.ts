@@ -34,7 +34,10 @@ const mermaidId = (node: Node) => node.id.replace(/[^a-zA-Z0-9]/g, '_');
 
 function renderNode(node: Node, lines: string[], indent: string): void {
   const children = Object.values(node.states);
-  const details = [node.invoke.length ? `invokes ${node.invoke.map((i) => (typeof i.src === 'string' ? i.src : i.id)).join(', ')}` : '', node.tags.length ? `tags: ${node.tags.join(', ')}` : '']
+  const details = [
+    node.invoke.length ? `invokes ${node.invoke.map((i) => (typeof i.src === 'string' ? i.src : i.id)).join(', ')}` : '',
+    node.tags.length ? `tags: ${node.tags.join(', ')}` : '',
+  ]
     .filter(Boolean)
     .join('; ');
   const label = `${node.key}${details ? ` (${details})` : ''}${node.type === 'parallel' ? ' [parallel]' : ''}`;
@@ -92,7 +95,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       try {
         current = readFileSync(path, 'utf8');
       } catch {}
-      if (current !== text) (stale++, console.error(`stale: docs/statecharts/${file}`));
+      if (current !== text) stale++, console.error(`stale: docs/statecharts/${file}`);
     } else writeFileSync(path, text);
   }
   if (stale) process.exit(1);

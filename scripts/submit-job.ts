@@ -25,6 +25,8 @@ if (minutes !== undefined && !(Number.isInteger(minutes) && minutes >= 1 && minu
 const client = await mqtt.connectAsync(values.broker!);
 const document = JSON.parse(readFileSync(values.document, 'utf8'));
 const timeoutConfig = minutes === undefined ? undefined : { inProgressTimeoutInMinutes: minutes };
-await client.publishAsync(`${CONTROL_PREFIX}/create`, JSON.stringify({ thingName: values.thing, jobId: values['job-id'], document, timeoutConfig }), { qos: 1 });
+await client.publishAsync(`${CONTROL_PREFIX}/create`, JSON.stringify({ thingName: values.thing, jobId: values['job-id'], document, timeoutConfig }), {
+  qos: 1,
+});
 await client.endAsync();
 console.log(`queued ${values['job-id']} for ${values.thing}`);

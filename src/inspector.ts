@@ -30,7 +30,8 @@ export async function startInspector(log: Logger, options: InspectorOptions) {
     const relay = await startRelay(options);
     const inspector = createWebSocketInspector({ url: `ws://${urlHost(options.host)}:${options.port}` });
     log.warn({ host: options.host, port: options.port }, 'statechart inspector relay started (development only)');
-    if (!isLoopback(options.host)) log.warn({ host: options.host }, 'the inspector relay has no authentication and shows job arguments and device data: keep it on loopback');
+    if (!isLoopback(options.host))
+      log.warn({ host: options.host }, 'the inspector relay has no authentication and shows job arguments and device data: keep it on loopback');
     return {
       inspect: (event: InspectionEvent) => inspector.inspect.next?.(event),
       stop: () => {

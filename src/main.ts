@@ -13,12 +13,12 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return fail(`edgevisor: ${(error as Error).message} (see --help)`, 2);
   }
-  if (cli.command === 'help') return void console.log(usage()), 0;
-  if (cli.command === 'version') return void console.log(version()), 0;
+  if (cli.command === 'help') return (void console.log(usage()), 0);
+  if (cli.command === 'version') return (void console.log(version()), 0);
 
   const loaded = loadConfig({ file: cli.config, env: process.env });
   if (!loaded.ok) return fail(`edgevisor: ${loaded.error}`, 2);
-  if (cli.command === 'print-config') return void console.log(JSON.stringify(redactSecrets(loaded.config), null, 2)), 0;
+  if (cli.command === 'print-config') return (void console.log(JSON.stringify(redactSecrets(loaded.config), null, 2)), 0);
   if (cli.command === 'publish') {
     const { publishThroughAgent } = await import('./publish-command.js');
     try {

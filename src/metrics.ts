@@ -83,7 +83,6 @@ function buildRegistry(client: Client, root: () => AnyActorRef | undefined, sour
   return registry;
 }
 
-
 /** The supervisor's phase, and each concern's state, health and restarts. */
 function treeMetrics({ Gauge }: Client, registry: Registry, root: () => AnyActorRef | undefined): void {
   new Gauge({
@@ -143,7 +142,7 @@ function outboxMetrics({ Counter, Gauge }: Client, registry: Registry, outbox: M
       if (!stats) return;
       const value = Number(stats[stat]);
       if (this.set) this.set(value);
-      else (this.reset(), this.inc!(value));
+      else this.reset(), this.inc!(value);
     };
     if (kind === 'gauge') new Gauge({ name, help, registers: [registry], collect });
     else new Counter({ name, help, registers: [registry], collect });
@@ -175,51 +174,57 @@ function outboxMetrics({ Counter, Gauge }: Client, registry: Registry, outbox: M
       if (stats) this.set(stats.unwritable ? 1 : 0);
     },
   });
-
 }
 
 function jobMetrics(client: Client, registry: Registry, jobs: NonNullable<MetricSources['jobs']>): void {
   const { Counter, Gauge } = client;
   const counter = (name: string, help: string, value: () => number) => totalCounter(client, registry, name, help, value);
-    new Counter({
-      name: 'edgevisor_jobs_total',
-      help: 'Job executions finished since start, by outcome',
-      labelNames: ['status'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [status, n] of Object.entries(jobs.finished)) this.inc({ status }, n);
-      },
-    });
-    counter('edgevisor_job_step_seconds_total', 'Seconds spent running job steps since start', () => jobs.stepSeconds);
-    counter('edgevisor_job_step_timeouts_total', 'Job steps killed by their timeout since start', () => jobs.stepTimeouts);
-    counter('edgevisor_job_refusals_total', 'Job documents or steps refused before anything ran, since start', () => jobs.refusals);
-    new Gauge({
-      name: 'edgevisor_jobs_launcher_info',
-      help: 'How job programs start (config jobs.launcher): 1 for the launcher in use',
-      labelNames: ['launcher'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.set({ launcher: jobs.launcher }, 1);
-      },
-    });
-  }
+  new Counter({
+    name: 'edgevisor_jobs_total',
+    help: 'Job executions finished since start, by outcome',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [status, n] of Object.entries(jobs.finished)) this.inc({ status }, n);
+    },
+  });
+  counter('edgevisor_job_step_seconds_total', 'Seconds spent running job steps since start', () => jobs.stepSeconds);
+  counter('edgevisor_job_step_timeouts_total', 'Job steps killed by their timeout since start', () => jobs.stepTimeouts);
+  counter('edgevisor_job_refusals_total', 'Job documents or steps refused before anything ran, since start', () => jobs.refusals);
+  new Gauge({
+    name: 'edgevisor_jobs_launcher_info',
+    help: 'How job programs start (config jobs.launcher): 1 for the launcher in use',
+    labelNames: ['launcher'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ launcher: jobs.launcher }, 1);
+    },
+  });
+}
 
 function firmwareMetrics(client: Client, registry: Registry, firmware: NonNullable<MetricSources['firmware']>): void {
   const { Gauge } = client;
   const counter = (name: string, help: string, value: () => number) => totalCounter(client, registry, name, help, value);
-    const figure = (name: string, help: string, kind: 'gauge' | 'counter', key: keyof FirmwareFigures) =>
-      kind === 'gauge'
-        ? new Gauge({ name, help, registers: [registry], collect() { this.set(firmware()[key]); } })
-        : counter(name, help, () => firmware()[key]);
-    figure('edgevisor_firmware_cache_hits_total', 'Firmware requests answered from memory since start', 'counter', 'hits');
-    figure('edgevisor_firmware_cache_misses_total', 'Firmware requests that had to wait for the registry or the disk cache', 'counter', 'misses');
-    figure('edgevisor_firmware_cache_entries', 'Devices with a firmware cache entry', 'gauge', 'entries');
-    figure('edgevisor_firmware_cache_bytes', 'Bytes of verified firmware held in memory', 'gauge', 'bytes');
-    figure('edgevisor_firmware_registry_errors_total', 'Failed registry requests since start', 'counter', 'registryErrors');
-    figure('edgevisor_firmware_registry_requests_total', 'Registry requests since start', 'counter', 'registryRequests');
-  }
+  const figure = (name: string, help: string, kind: 'gauge' | 'counter', key: keyof FirmwareFigures) =>
+    kind === 'gauge'
+      ? new Gauge({
+          name,
+          help,
+          registers: [registry],
+          collect() {
+            this.set(firmware()[key]);
+          },
+        })
+      : counter(name, help, () => firmware()[key]);
+  figure('edgevisor_firmware_cache_hits_total', 'Firmware requests answered from memory since start', 'counter', 'hits');
+  figure('edgevisor_firmware_cache_misses_total', 'Firmware requests that had to wait for the registry or the disk cache', 'counter', 'misses');
+  figure('edgevisor_firmware_cache_entries', 'Devices with a firmware cache entry', 'gauge', 'entries');
+  figure('edgevisor_firmware_cache_bytes', 'Bytes of verified firmware held in memory', 'gauge', 'bytes');
+  figure('edgevisor_firmware_registry_errors_total', 'Failed registry requests since start', 'counter', 'registryErrors');
+  figure('edgevisor_firmware_registry_requests_total', 'Registry requests since start', 'counter', 'registryRequests');
+}
 
 /** Per peripheral (present or remembered): frames, bytes, malformed frames, reconnects; and how many are present. */
 function deviceMetrics(client: typeof import('prom-client'), registry: Registry, root: () => AnyActorRef | undefined, hub: DeviceHub): void {
@@ -269,7 +274,15 @@ function deviceMetrics(client: typeof import('prom-client'), registry: Registry,
 
 /** A counter whose total is kept elsewhere and read at scrape time. */
 function totalCounter(client: typeof import('prom-client'), registry: Registry, name: string, help: string, read: () => number) {
-  return new client.Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+  return new client.Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
 }
 
 /** The alerts manager's figures, read from its snapshot (the monitor invokes it with systemId 'alerts'). */
@@ -283,7 +296,8 @@ function alertMetrics(client: typeof import('prom-client'), registry: Registry, 
       this.set(Object.values(context()?.alerts ?? {}).filter((alert) => alert.level === 'firing').length);
     },
   });
-  const counter = (name: string, help: string, key: keyof AlertsContext['counters']) => totalCounter(client, registry, name, help, () => context()?.counters[key] ?? 0);
+  const counter = (name: string, help: string, key: keyof AlertsContext['counters']) =>
+    totalCounter(client, registry, name, help, () => context()?.counters[key] ?? 0);
   counter('edgevisor_alert_notices_total', 'Alert notices (firing, resolved) handed to the notifier', 'notices');
   counter('edgevisor_alert_notices_suppressed_total', 'Alert notices held back by the per-rule rate limit', 'suppressed');
   counter('edgevisor_alerts_refused_total', 'Rule x device alerts refused by monitor.maxAlerts', 'refused');
@@ -304,10 +318,25 @@ function monitorMetrics(client: typeof import('prom-client'), registry: Registry
   const counter = (name: string, help: string, key: keyof MonitorStats | 'valuesStored') => totalCounter(client, registry, name, help, () => figures()[key]);
   counter('edgevisor_monitor_samples_total', 'Host samples taken since start', 'samples');
   counter('edgevisor_monitor_sample_seconds_total', 'Seconds spent taking, storing and queueing host samples since start', 'sampleSecondsTotal');
-  new client.Gauge({ name: 'edgevisor_monitor_sample_seconds', help: 'How long the last host sample took', registers: [registry], collect() { this.set(figures().lastSampleSeconds); } });
+  new client.Gauge({
+    name: 'edgevisor_monitor_sample_seconds',
+    help: 'How long the last host sample took',
+    registers: [registry],
+    collect() {
+      this.set(figures().lastSampleSeconds);
+    },
+  });
   counter('edgevisor_monitor_values_stored_total', 'Metric values written to the history since start (own and collected)', 'valuesStored');
   counter('edgevisor_monitor_publish_failures_total', 'Own samples the outbox did not take', 'publishFailures');
   counter('edgevisor_monitor_collector_messages_total', 'Monitoring messages the collector received', 'collectorMessages');
-  counter('edgevisor_monitor_collector_rejects_total', 'Monitoring messages refused as invalid (counted, logged once per device per minute, dropped)', 'collectorRejects');
-  counter('edgevisor_monitor_collector_store_failures_total', 'Collected samples that could not be stored and were left unacknowledged', 'collectorStoreFailures');
+  counter(
+    'edgevisor_monitor_collector_rejects_total',
+    'Monitoring messages refused as invalid (counted, logged once per device per minute, dropped)',
+    'collectorRejects',
+  );
+  counter(
+    'edgevisor_monitor_collector_store_failures_total',
+    'Collected samples that could not be stored and were left unacknowledged',
+    'collectorStoreFailures',
+  );
 }

@@ -136,8 +136,22 @@ function concernParts(shared: Shared) {
     onTouched: (devices) => firmware.disk.touch(devices),
     log: forConcern(log, 'firmware'),
   });
-  const devices = devicesActors({ config, outbox: shared.outbox, session, changes, manager: () => system('devices'), closing, log: forConcern(log, 'devices') });
-  const monitor = monitorActors({ config, outbox: shared.outbox, closing, alerts: alertsMachine.provide({ actors: alertsParts(shared).actors }), log: forConcern(log, 'monitor') });
+  const devices = devicesActors({
+    config,
+    outbox: shared.outbox,
+    session,
+    changes,
+    manager: () => system('devices'),
+    closing,
+    log: forConcern(log, 'devices'),
+  });
+  const monitor = monitorActors({
+    config,
+    outbox: shared.outbox,
+    closing,
+    alerts: alertsMachine.provide({ actors: alertsParts(shared).actors }),
+    log: forConcern(log, 'monitor'),
+  });
   const credentials = config.mqtt.url === 'embedded' ? () => shared.credentials.get() : undefined;
   const machines = {
     broker: listenerMachine.provide({
@@ -145,11 +159,23 @@ function concernParts(shared: Shared) {
     }),
     link: linkMachine.provide({
       actors: {
-        mqttClient: mqttClientActor({ url: brokerUrl(config), options: mqttOptions(config), statusTopic: statusTopic(config.thingName), credentials, session, closing, log: forConcern(log, 'link') }),
+        mqttClient: mqttClientActor({
+          url: brokerUrl(config),
+          options: mqttOptions(config),
+          statusTopic: statusTopic(config.thingName),
+          credentials,
+          session,
+          closing,
+          log: forConcern(log, 'link'),
+        }),
       },
     }),
     outbox: outboxMachine.provide({
-      actors: { outboxStore: outboxStoreActor(outboxStoreDeps(config, { session, outbox: shared.outbox, deadLetters: shared.deadLetters, closing, log: forConcern(log, 'outbox') })) },
+      actors: {
+        outboxStore: outboxStoreActor(
+          outboxStoreDeps(config, { session, outbox: shared.outbox, deadLetters: shared.deadLetters, closing, log: forConcern(log, 'outbox') }),
+        ),
+      },
     }),
     jobs: jobs.machine,
     firmware: firmware.machine,
@@ -158,7 +184,13 @@ function concernParts(shared: Shared) {
   };
   const firmwareFigures = () => {
     const manager = system('firmware')?.getSnapshot().context as { counters?: { entries: number; bytes: number } } | undefined;
-    return { ...firmwareService.stats, entries: manager?.counters?.entries ?? 0, bytes: manager?.counters?.bytes ?? 0, registryErrors: firmware.client.stats.errors, registryRequests: firmware.client.stats.requests };
+    return {
+      ...firmwareService.stats,
+      entries: manager?.counters?.entries ?? 0,
+      bytes: manager?.counters?.bytes ?? 0,
+      registryErrors: firmware.client.stats.errors,
+      registryRequests: firmware.client.stats.requests,
+    };
   };
   return { machines, jobs, firmwareService, firmwareFigures, devices, monitor };
 }
@@ -201,10 +233,19 @@ function httpConcern(shared: Shared, parts: ConcernParts) {
     token: config.http.token,
     // dist/bundle/main.js → dist/dashboard/
     dashboardDir: fileURLToPath(new URL('../dashboard/', import.meta.url)),
-    guard: { hosts: new AllowedHosts({ listenHost: config.http.host, allowedHosts: config.http.allowedHosts }), allowedOrigins: config.http.allowedOrigins, maxBodyBytes: config.http.maxBodyBytes },
+    guard: {
+      hosts: new AllowedHosts({ listenHost: config.http.host, allowedHosts: config.http.allowedHosts }),
+      allowedOrigins: config.http.allowedOrigins,
+      maxBodyBytes: config.http.maxBodyBytes,
+    },
     wsLimits: { maxClients: config.http.wsMaxClients, requestsPerSecond: config.http.wsRequestsPerSecond, burst: config.http.wsRequestBurst },
     firmware: config.firmware.enabled
-      ? { firmware: firmwareService, repositoryPrefix: config.firmware.registry.repositoryPrefix, notifyTopicPrefix: config.firmware.notifyTopicPrefix, webhookSecret: config.firmware.webhookSecret }
+      ? {
+          firmware: firmwareService,
+          repositoryPrefix: config.firmware.registry.repositoryPrefix,
+          notifyTopicPrefix: config.firmware.notifyTopicPrefix,
+          webhookSecret: config.firmware.webhookSecret,
+        }
       : undefined,
   });
   return listenerMachine.provide({

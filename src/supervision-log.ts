@@ -33,6 +33,9 @@ function logChange(log: Logger, concern: Concern, before: Region | undefined, no
   else if (now === 'up' && before === 'restarting') log.info({ concern, restarts }, 'concern restarted');
   else if (now === 'gaveUp') {
     const exitInMs = context.restart.exitAfterGiveUpMs;
-    log.error({ concern, crash, restarts, exitInMs }, exitInMs === undefined ? 'concern gave up' : 'concern gave up; the agent exits so that it is started afresh');
+    log.error(
+      { concern, crash, restarts, exitInMs },
+      exitInMs === undefined ? 'concern gave up' : 'concern gave up; the agent exits so that it is started afresh',
+    );
   }
 }

@@ -63,7 +63,9 @@ export function App() {
     <>
       <header class="top">
         <h1>edgevisor</h1>
-        <span class={`badge phase-${live.phase}`} data-testid="phase">{live.phase}</span>
+        <span class={`badge phase-${live.phase}`} data-testid="phase">
+          {live.phase}
+        </span>
         <span class={`badge socket-${status}`} data-testid="socket" title="live connection (/ws)">
           {status === 'open' ? 'live' : status}
         </span>

@@ -104,7 +104,15 @@ export function buildImage(options: { agent?: boolean; systemd?: boolean; log?: 
     const systemdTrees = unpackPackages(cache, SYSTEMD_PACKAGES, versions, log);
     for (const name of SYSTEMD_PACKAGES) packages[name] = basename(systemdTrees[name]).slice(name.length + 1);
     const systemdPath = [...libraryPath, join(systemdTrees['libsystemd-shared'], 'usr/lib/x86_64-linux-gnu/systemd')];
-    layers.push(layer(cache, 'systemd', withParents(systemdEntries({ ...systemdTrees, udev: trees.udev }, here, (programs) => libraries(programs, systemdPath))), built, log));
+    layers.push(
+      layer(
+        cache,
+        'systemd',
+        withParents(systemdEntries({ ...systemdTrees, udev: trees.udev }, here, (programs) => libraries(programs, systemdPath))),
+        built,
+        log,
+      ),
+    );
     release = `/root/edgevisor-${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version}`;
     layers.push(layer(cache, 'release', agentEntries(libraryPath, release), built, log));
   }
@@ -242,7 +250,10 @@ function baseEntries(kernelTree: string, kernelVersion: string, udevTree: string
 
 /** One archive of the initramfs, keyed by a hash of what goes into it. */
 function layer(cache: string, kind: string, entries: Entry[], built: string[], log: (line: string) => void): string {
-  const key = hash([BUILDER, ...entries.map((entry) => `${entry.path}\0${entry.type === 'file' && entry.source ? fileHash(entry.source) : JSON.stringify(entry)}`)]);
+  const key = hash([
+    BUILDER,
+    ...entries.map((entry) => `${entry.path}\0${entry.type === 'file' && entry.source ? fileHash(entry.source) : JSON.stringify(entry)}`),
+  ]);
   const file = join(cache, `${kind}-${key}.cpio`);
   if (!existsSync(file)) {
     log(`building ${basename(file)}`);
@@ -290,7 +301,12 @@ function agentEntries(libraryPath: string[], release?: string): Entry[] {
   // native packages ship prebuilt addons for every platform: the guest is glibc x86-64
   const skip = (dir: string) => (path: string) => {
     const inside = path.slice(dir.length);
-    return basename(path) === 'node_modules' || /^\/(test|tests|docs?|examples?)$/.test(inside) || /^\/prebuilds\/(?!linux-x64)[^/]+$/.test(inside) || /\.musl\.node$/.test(inside);
+    return (
+      basename(path) === 'node_modules' ||
+      /^\/(test|tests|docs?|examples?)$/.test(inside) ||
+      /^\/prebuilds\/(?!linux-x64)[^/]+$/.test(inside) ||
+      /\.musl\.node$/.test(inside)
+    );
   };
   for (const dir of packageDirs) add(dir, skip(dir));
   // native addons (serialport, usb) and the shared libraries they link
@@ -348,7 +364,7 @@ function withParents(entries: Entry[]): Entry[] {
     const parts = entry.path.split('/').filter(Boolean);
     for (let i = 1; i < parts.length; i++) {
       const dir = `/${parts.slice(0, i).join('/')}`;
-      if (!seen.has(dir)) (seen.add(dir), out.push({ type: 'dir', path: dir }));
+      if (!seen.has(dir)) seen.add(dir), out.push({ type: 'dir', path: dir });
     }
     if (entry.type === 'dir' && seen.has(entry.path)) continue;
     seen.add(entry.path);

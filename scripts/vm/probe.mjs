@@ -6,7 +6,11 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 
-const arg = (name) => readFileSync('/proc/cmdline', 'utf8').split(/\s+/).find((a) => a.startsWith(`ev.${name}=`))?.slice(name.length + 4);
+const arg = (name) =>
+  readFileSync('/proc/cmdline', 'utf8')
+    .split(/\s+/)
+    .find((a) => a.startsWith(`ev.${name}=`))
+    ?.slice(name.length + 4);
 const [host, port] = arg('report').split(':');
 const device = arg('tty') ?? '/dev/ttyUSB0';
 const socket = connect(Number(port), host);

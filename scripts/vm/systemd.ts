@@ -30,11 +30,31 @@ const PROGRAMS: Array<[string, string, string]> = [
 ];
 
 const UNITS = [
-  'basic.target', 'sysinit.target', 'multi-user.target', 'sockets.target', 'timers.target', 'paths.target',
-  'slices.target', 'local-fs-pre.target', 'local-fs.target', 'swap.target', 'network-pre.target', 'network.target',
-  'network-online.target', 'shutdown.target', 'umount.target', 'final.target', 'poweroff.target', 'systemd-poweroff.service',
-  'emergency.target', 'emergency.service', 'rescue.target', 'rescue.service',
-  'systemd-journald.service', 'systemd-journald.socket', 'systemd-journald-dev-log.socket',
+  'basic.target',
+  'sysinit.target',
+  'multi-user.target',
+  'sockets.target',
+  'timers.target',
+  'paths.target',
+  'slices.target',
+  'local-fs-pre.target',
+  'local-fs.target',
+  'swap.target',
+  'network-pre.target',
+  'network.target',
+  'network-online.target',
+  'shutdown.target',
+  'umount.target',
+  'final.target',
+  'poweroff.target',
+  'systemd-poweroff.service',
+  'emergency.target',
+  'emergency.service',
+  'rescue.target',
+  'rescue.service',
+  'systemd-journald.service',
+  'systemd-journald.socket',
+  'systemd-journald-dev-log.socket',
 ];
 /** udev's own units (the udev package): the agent's udev rule gives it the ttys it opens. */
 const UDEV_UNITS = ['systemd-udevd.service', 'systemd-udevd-control.socket', 'systemd-udevd-kernel.socket', 'systemd-udev-trigger.service'];
@@ -67,7 +87,11 @@ export function systemdEntries(packages: Record<string, string>, here: string, l
     { type: 'symlink', path: `${etc}/multi-user.target.wants/vmctl.service`, target: `${etc}/vmctl.service` },
     { type: 'file', path: '/opt/vmctl.mjs', source: join(here, 'vmctl.mjs') },
     // every journal line on the serial console: the test keeps it as its log
-    { type: 'file', path: '/etc/systemd/journald.conf', data: '[Journal]\nStorage=volatile\nForwardToConsole=yes\nMaxLevelConsole=info\nTTYPath=/dev/console\n' },
+    {
+      type: 'file',
+      path: '/etc/systemd/journald.conf',
+      data: '[Journal]\nStorage=volatile\nForwardToConsole=yes\nMaxLevelConsole=info\nTTYPath=/dev/console\n',
+    },
     { type: 'file', path: '/etc/passwd', data: PASSWD },
     { type: 'file', path: '/etc/group', data: GROUP },
     { type: 'file', path: '/etc/shadow', mode: 0o640, data: 'root:*:20000:0:99999:7:::\n' },

@@ -54,7 +54,12 @@ export function embeddedBrokerActor(deps: EmbeddedBrokerDeps) {
       return () => {};
     }
     const broker = import('aedes').then(({ Aedes }) =>
-      Aedes.createBroker({ ...gate.hooks(), maxInflightInbound: limits.maxInflight, connectTimeout: limits.connectTimeoutSeconds * 1000, drainTimeout: 30_000 }),
+      Aedes.createBroker({
+        ...gate.hooks(),
+        maxInflightInbound: limits.maxInflight,
+        connectTimeout: limits.connectTimeoutSeconds * 1000,
+        drainTimeout: 30_000,
+      }),
     );
     broker.then((b) => b.on('ack', (packet, client) => gate.onAck(packet, client))).catch(() => {});
     const accept = (socket: Socket) => {
@@ -71,7 +76,10 @@ export function embeddedBrokerActor(deps: EmbeddedBrokerDeps) {
     server.once('error', (error) => sendBack({ type: 'server.failed', error: listenFailure(error, brokerPortHint(input.port)) }));
     server.listen(input.port, input.host, () => {
       const { address, port } = server.address() as AddressInfo;
-      deps.log.info({ host: address, port, tls: Boolean(mqtt.embeddedTls), anonymous: mqtt.embeddedAllowAnonymous, users: users?.size ?? 0 }, 'embedded broker listening');
+      deps.log.info(
+        { host: address, port, tls: Boolean(mqtt.embeddedTls), anonymous: mqtt.embeddedAllowAnonymous, users: users?.size ?? 0 },
+        'embedded broker listening',
+      );
       sendBack({ type: 'server.listening', host: address, port });
     });
     return () => {

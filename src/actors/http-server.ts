@@ -29,7 +29,13 @@ export function httpServerActor(deps: HttpServerDeps) {
     const withFastPath = fast
       ? (options: ServerOptions, listener: RequestListener) => createServer(options, (req, res) => void (fast(req, res) || listener(req, res)))
       : undefined;
-    const server = serve({ fetch: deps.fetch as never, hostname: input.host, port: input.port, websocket: { server: wss }, createServer: withFastPath as never }) as Server;
+    const server = serve({
+      fetch: deps.fetch as never,
+      hostname: input.host,
+      port: input.port,
+      websocket: { server: wss },
+      createServer: withFastPath as never,
+    }) as Server;
     let listening = false;
     server.on('error', (error) => sendBack({ type: 'server.failed', error: listening ? toFailure(error) : listenFailure(error, httpPortHint) }));
     server.on('listening', () => {
@@ -44,7 +50,10 @@ export function httpServerActor(deps: HttpServerDeps) {
       if (!listening) return void server.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const cut = setTimeout(() => server.closeAllConnections(), deps.graceMs ?? 1000);
-      deps.closing.track('http', closed.finally(() => clearTimeout(cut)));
+      deps.closing.track(
+        'http',
+        closed.finally(() => clearTimeout(cut)),
+      );
     };
   });
 }

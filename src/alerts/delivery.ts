@@ -82,7 +82,7 @@ export class Delivery {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => (this.wake = undefined, resolve()), ms);
+      const timer = setTimeout(() => ((this.wake = undefined), resolve()), ms);
       this.wake = () => (clearTimeout(timer), resolve());
     });
   }

@@ -33,7 +33,13 @@ export function slackMessage(notice: AlertNotice, source: string): SlackMessage 
   return {
     text: escape(text),
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `*${kind === 'firing' ? ':rotating_light: Firing' : ':white_check_mark: Resolved'}: ${escape(rule)}* on *${escape(device)}*` } },
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: `*${kind === 'firing' ? ':rotating_light: Firing' : ':white_check_mark: Resolved'}: ${escape(rule)}* on *${escape(device)}*`,
+        },
+      },
       { type: 'section', fields },
       { type: 'context', elements: context.map((t) => ({ type: 'mrkdwn', text: t })) },
     ],
@@ -76,7 +82,10 @@ export function slackChannel(ports: SlackPorts): Channel {
       if (response.ok) return;
       const retryAfter = Number(response.headers.get('retry-after'));
       const permanent = response.status === 400 || response.status === 413;
-      throw new ChannelError(`http_${response.status}`, `Slack answered ${response.status} ${answer}`.trim(), { permanent, retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined });
+      throw new ChannelError(`http_${response.status}`, `Slack answered ${response.status} ${answer}`.trim(), {
+        permanent,
+        retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+      });
     },
   };
 }

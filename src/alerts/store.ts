@@ -152,5 +152,7 @@ function empty(): Data {
 
 function isData(value: unknown): value is Data {
   const d = value as Partial<Data> | null;
-  return !!d && d.version === 1 && typeof d.nextSeq === 'number' && typeof d.states === 'object' && typeof d.pending === 'object' && typeof d.counters === 'object';
+  return (
+    !!d && d.version === 1 && typeof d.nextSeq === 'number' && typeof d.states === 'object' && typeof d.pending === 'object' && typeof d.counters === 'object'
+  );
 }

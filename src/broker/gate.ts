@@ -72,7 +72,11 @@ export class BrokerGate {
     return (client && this.roles.get(client)) ?? 'user';
   }
 
-  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<{ code: number; reason: string } | undefined> {
+  private async authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<{ code: number; reason: string } | undefined> {
     const role = await this.identify(username, password ?? Buffer.alloc(0));
     const refusal =
       role === undefined
@@ -80,12 +84,19 @@ export class BrokerGate {
           ? { code: REFUSED.notAuthorized, reason: 'anonymous clients are not allowed' }
           : { code: REFUSED.badCredentials, reason: 'bad user name or password' }
         : !mayConnect(role, client.id, this.options.reserved)
-          ? { code: REFUSED.identifier, reason: role === 'agent' ? "the agent's user connects only with the agent's client id" : "the agent's client id is reserved" }
+          ? {
+              code: REFUSED.identifier,
+              reason: role === 'agent' ? "the agent's user connects only with the agent's client id" : "the agent's client id is reserved",
+            }
           : role !== 'agent' && this.others.size >= this.options.limits.maxConnections - 1
             ? { code: REFUSED.unavailable, reason: 'too many connections' }
             : undefined;
     if (refusal) {
-      this.refusals.note(this.options.log, { clientId: client.id.slice(0, 128), username: username?.slice(0, 64), reason: refusal.reason }, 'connection refused');
+      this.refusals.note(
+        this.options.log,
+        { clientId: client.id.slice(0, 128), username: username?.slice(0, 64), reason: refusal.reason },
+        'connection refused',
+      );
       return refusal;
     }
     this.roles.set(client, role!);
@@ -121,7 +132,11 @@ export class BrokerGate {
     target.deliverQoS = (packet, done) => {
       if (packet.qos === 0) return deliver(packet, done);
       if (inflight >= this.options.limits.maxInflight) {
-        if (dropped++ === 0) this.options.log.warn({ clientId: client.id, maxInflight: this.options.limits.maxInflight }, 'client acknowledges too slowly; messages to it are dropped');
+        if (dropped++ === 0)
+          this.options.log.warn(
+            { clientId: client.id, maxInflight: this.options.limits.maxInflight },
+            'client acknowledges too slowly; messages to it are dropped',
+          );
         return void setImmediate(done);
       }
       inflight++;

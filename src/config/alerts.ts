@@ -9,14 +9,26 @@ const DEVICE = /^[A-Za-z0-9:_.-]{1,128}$/;
 export const AlertRuleSchema = z
   .strictObject({
     id: z.string().regex(ID, 'must be 1-64 characters of A-Z, a-z, 0-9, "_", "." or "-"').describe('rule id, unique; alerts are named alert:<id>:<device>'),
-    metric: z.string().regex(/^[a-z0-9][a-z0-9-]{0,127}$/, 'must be a metric key such as cpu-percent').describe('flattened metric key, e.g. cpu-percent'),
+    metric: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,127}$/, 'must be a metric key such as cpu-percent')
+      .describe('flattened metric key, e.g. cpu-percent'),
     op: z.enum(['>', '>=', '<', '<=']).describe('breach when value op threshold'),
     threshold: z.number().finite().describe('breach threshold'),
     clear: z.number().finite().optional().describe('a firing alert resolves when value op clear no longer holds (hysteresis); defaults to threshold'),
-    forSeconds: z.number().min(0).max(7 * 86_400).default(0).describe('the breach must hold this long (sample time) before it fires'),
+    forSeconds: z
+      .number()
+      .min(0)
+      .max(7 * 86_400)
+      .default(0)
+      .describe('the breach must hold this long (sample time) before it fires'),
     severity: z.enum(['info', 'warning', 'critical']).default('warning').describe('shown in notices'),
     devices: z
-      .union([z.literal('self'), z.literal('all'), z.array(z.string().regex(DEVICE, 'must be 1-128 characters of A-Z, a-z, 0-9, ":", "_", "." or "-"')).min(1).max(1000)])
+      .union([
+        z.literal('self'),
+        z.literal('all'),
+        z.array(z.string().regex(DEVICE, 'must be 1-128 characters of A-Z, a-z, 0-9, ":", "_", "." or "-"')).min(1).max(1000),
+      ])
       .default('self')
       .describe('"self" (thingName), "all" (every device whose samples this agent sees, e.g. in collector mode) or a list of device ids'),
   })
@@ -43,7 +55,13 @@ export const AlertSettingsShape = {
     .describe('per-rule notice rate limit; held-back notices are counted and the last state still goes out'),
   maxAlerts: z.number().int().min(1).max(100_000).default(1000).describe('rule × device alerts alive at once at most; more are refused and counted'),
   alertStaleSeconds: z.number().positive().optional().describe('no sample for this long marks an alert stale; default 3 × intervalSeconds'),
-  slackMaxPending: z.number().int().min(1).max(1_000_000).default(10_000).describe('notices kept for Slack while it is unreachable; the oldest go (counted) beyond'),
+  slackMaxPending: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(10_000)
+    .describe('notices kept for Slack while it is unreachable; the oldest go (counted) beyond'),
 };
 
 export type AlertRuleConfig = z.infer<typeof AlertRuleSchema>;

@@ -62,12 +62,20 @@ export class DeviceAnnouncer {
   }
 
   private announce(ref: AnyActorRef, context: DeviceContext, state: DeviceStateName): void {
-    const body: Record<string, unknown> = { state, id: context.id, profile: context.profile, path: context.path, reconnects: context.reconnects, ts: this.ports.now() };
+    const body: Record<string, unknown> = {
+      state,
+      id: context.id,
+      profile: context.profile,
+      path: context.path,
+      reconnects: context.reconnects,
+      ts: this.ports.now(),
+    };
     if (context.lastError && state !== 'streaming') body.error = context.lastError.message;
     this.ports.enqueue(context.id, this.topic(context.id), body);
     if (state === 'gone') this.announced.delete(context.id);
     else this.announced.set(context.id, { ref, state, body });
-    if (state !== 'detected') this.ports.log.info({ device: context.id, state, err: state === 'reconnecting' ? context.lastError?.message : undefined }, 'device state');
+    if (state !== 'detected')
+      this.ports.log.info({ device: context.id, state, err: state === 'reconnecting' ? context.lastError?.message : undefined }, 'device state');
   }
 
   private topic(id: string): string {

@@ -31,9 +31,11 @@ export function checkCommand(commands: CommandsConfig | undefined, raw: string |
   if (text.length > 4 * commands.maxBytes + 16) return tooLarge(Buffer.byteLength(text), commands);
   if (text.length === 0) return { ok: false, reason: 'bad_command', message: 'the command is empty' };
   if (LONE_SURROGATE.test(text)) return { ok: false, reason: 'bad_command', message: 'the command has a lone surrogate' };
-  if (CONTROL.test(text)) return { ok: false, reason: 'bad_command', message: 'the command has a line break or another control character (the line ending is added by the agent)' };
+  if (CONTROL.test(text))
+    return { ok: false, reason: 'bad_command', message: 'the command has a line break or another control character (the line ending is added by the agent)' };
   const pattern = commands.pattern === undefined ? undefined : wholeMatch(commands.pattern);
-  if (pattern && !pattern.test(text)) return { ok: false, reason: 'not_allowed', message: `the command does not match the profile's pattern ${commands.pattern}` };
+  if (pattern && !pattern.test(text))
+    return { ok: false, reason: 'not_allowed', message: `the command does not match the profile's pattern ${commands.pattern}` };
   const data = text + endings[commands.lineEnding];
   const bytes = Buffer.byteLength(data);
   if (bytes > commands.maxBytes) return tooLarge(bytes, commands);

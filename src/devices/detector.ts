@@ -148,7 +148,10 @@ export class DeviceDetector {
         profile,
       });
     }
-    const ids = assignIds(found.map((f) => f.candidate), this.idOfKey);
+    const ids = assignIds(
+      found.map((f) => f.candidate),
+      this.idOfKey,
+    );
     const seen = new Map<string, { device: PresentDevice; profileVersion: string }>();
     this.idOfKey.clear();
     for (const { candidate, device, profile } of found) {
@@ -170,7 +173,8 @@ export class DeviceDetector {
     for (const [id, entry] of seen) {
       const before = this.present.get(id);
       // Same path and the same profile content: nothing changed (a reload of other files is no change).
-      if (before && before.device.path === entry.device.path && before.profileVersion === entry.profileVersion && before.device.note === entry.device.note) continue;
+      if (before && before.device.path === entry.device.path && before.profileVersion === entry.profileVersion && before.device.note === entry.device.note)
+        continue;
       if (before) this.o.onDetach(id);
       entry.device.at = this.now();
       this.present.set(id, entry);

@@ -49,6 +49,7 @@ export function assignIds(candidates: IdCandidate[], previous: ReadonlyMap<strin
 }
 
 function noteFor(c: IdCandidate, id: string, wantedBy: ReadonlyMap<string, number>): string {
-  if (c.repeatable && (wantedBy.get(c.wanted) ?? 0) > 1) return `id ${c.wanted} (from the serial number) is shared by ${wantedBy.get(c.wanted)} devices: ${id} is from the USB port`;
+  if (c.repeatable && (wantedBy.get(c.wanted) ?? 0) > 1)
+    return `id ${c.wanted} (from the serial number) is shared by ${wantedBy.get(c.wanted)} devices: ${id} is from the USB port`;
   return `id ${c.wanted} is already used by another device: this one is ${id}`;
 }

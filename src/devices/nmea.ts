@@ -35,7 +35,8 @@ export function parseNmea(line: string, requireChecksum = true): NmeaResult {
     if (!/^[0-9A-Fa-f]{2}$/.test(given)) return bad('checksum is not two hex digits', 'bad_checksum');
     let sum = 0;
     for (let i = 0; i < body.length; i++) sum ^= body.charCodeAt(i);
-    if (sum !== parseInt(given, 16)) return bad(`checksum mismatch: computed ${sum.toString(16).toUpperCase().padStart(2, '0')}, sentence says ${given.toUpperCase()}`, 'bad_checksum');
+    if (sum !== parseInt(given, 16))
+      return bad(`checksum mismatch: computed ${sum.toString(16).toUpperCase().padStart(2, '0')}, sentence says ${given.toUpperCase()}`, 'bad_checksum');
   }
   if (!/^[\x20-\x7e]*$/.test(body)) return bad('non-printable characters');
   const fields = body.split(',');

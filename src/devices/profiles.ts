@@ -68,7 +68,11 @@ const Commands = z.strictObject({
 
 export const ProfileSchema = z.strictObject({
   $schema: z.string().optional(),
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).optional().describe('defaults to the file name without .json'),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)
+    .optional()
+    .describe('defaults to the file name without .json'),
   description: z.string().optional(),
   match: z.array(MatchRule).default([]).describe('USB identities this profile opens; any rule may match. Empty: only for ports in devices.ports[]'),
   priority: z.number().int().default(0).describe('when several profiles match, the highest priority wins, then the most specific rule'),
@@ -79,7 +83,9 @@ export const ProfileSchema = z.strictObject({
       qos: z.union([z.literal(0), z.literal(1)]).default(1),
     })
     .prefault({}),
-  commands: Commands.optional().describe('present: the device takes commands (MQTT .../command, POST /api/v1/devices/<id>/write, /ws); absent: every write is refused (not_writable)'),
+  commands: Commands.optional().describe(
+    'present: the device takes commands (MQTT .../command, POST /api/v1/devices/<id>/write, /ws); absent: every write is refused (not_writable)',
+  ),
   failing: z
     .strictObject({
       malformedInARow: z.number().int().min(1).default(20).describe('this many malformed frames in a row mark the device failing'),
@@ -116,7 +122,8 @@ export async function loadProfiles(dir: string): Promise<LoadedProfiles> {
     const file = join(dir, name);
     const result = await parseProfileFile(file);
     if ('error' in result) errors.push({ file, message: result.error });
-    else if (profiles.has(result.profile.name)) errors.push({ file, message: `name "${result.profile.name}" is already used by ${profiles.get(result.profile.name)!.file}` });
+    else if (profiles.has(result.profile.name))
+      errors.push({ file, message: `name "${result.profile.name}" is already used by ${profiles.get(result.profile.name)!.file}` });
     else profiles.set(result.profile.name, result.profile);
   }
   return { profiles, errors };
@@ -165,7 +172,11 @@ export function matchProfile(profiles: Iterable<Profile>, id: UsbIdentity): Prof
     for (const rule of profile.match) {
       if (!ruleMatches(rule, id)) continue;
       const score: [number, number] = [profile.priority, specificity(rule)];
-      if (!best || score[0] > best.score[0] || (score[0] === best.score[0] && (score[1] > best.score[1] || (score[1] === best.score[1] && profile.name < best.profile.name)))) {
+      if (
+        !best ||
+        score[0] > best.score[0] ||
+        (score[0] === best.score[0] && (score[1] > best.score[1] || (score[1] === best.score[1] && profile.name < best.profile.name)))
+      ) {
         best = { profile, score };
       }
     }

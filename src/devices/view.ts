@@ -96,7 +96,15 @@ export function devicesView(manager: AnyActorRef | undefined, hub: DeviceHub, kn
   }
   for (const r of [...ctx.records].reverse()) {
     if (ctx.present[r.id]) continue;
-    rows.push({ id: r.id, present: false, path: r.path, profile: r.profile, state: r.outcome, ...counted(r.id, r.reconnects), lastError: r.lastError?.message ?? null });
+    rows.push({
+      id: r.id,
+      present: false,
+      path: r.path,
+      profile: r.profile,
+      state: r.outcome,
+      ...counted(r.id, r.reconnects),
+      lastError: r.lastError?.message ?? null,
+    });
   }
   const listed = new Set(rows.map((r) => r.id));
   for (const k of [...known].sort((a, b) => b.lastSeen - a.lastSeen)) {

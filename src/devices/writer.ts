@@ -10,7 +10,9 @@ import type { Profile } from './profiles.js';
 export type WriteOrigin = 'mqtt' | 'http' | 'ws';
 
 /** The answer every write path gives (HTTP body, MQTT .../command/result, /ws write.result). */
-export type WriteResult = { id: string; device: string; accepted: true; bytes: number } | { id: string; device: string; accepted: false; reason: WriteRefusal; message: string };
+export type WriteResult =
+  | { id: string; device: string; accepted: true; bytes: number }
+  | { id: string; device: string; accepted: false; reason: WriteRefusal; message: string };
 
 export interface WriterDeps {
   /** the devices concern's actor, while it runs */
@@ -59,7 +61,10 @@ export class DeviceWriter {
     if (!child) {
       const present = snapshot.context.present[device];
       if (!present) return refuse('unknown_device', `no device "${device}" is present`);
-      return refuse('not_open', present.profile === null ? 'no profile matches this device: it is not opened' : 'this device is not opened (see its row in /api/v1/devices)');
+      return refuse(
+        'not_open',
+        present.profile === null ? 'no profile matches this device: it is not opened' : 'this device is not opened (see its row in /api/v1/devices)',
+      );
     }
     const profile = this.deps.profile((child.getSnapshot() as { context: DeviceContext }).context.profile);
     const checked = checkCommand(profile?.commands, command);
@@ -78,7 +83,10 @@ export class DeviceWriter {
         this.pending--;
         resolve(result);
       };
-      const timer = setTimeout(() => finish({ id, device, accepted: false, reason: 'timeout', message: `no answer from the device within ${waitMs} ms` }), waitMs);
+      const timer = setTimeout(
+        () => finish({ id, device, accepted: false, reason: 'timeout', message: `no answer from the device within ${waitMs} ms` }),
+        waitMs,
+      );
       const subscription = child.on('device.write.result', (event: DeviceEmitted) => {
         if (event.requestId !== id) return;
         const { type: _type, requestId: _requestId, ...outcome } = event;

@@ -89,7 +89,8 @@ export class RegistryClient {
     for (let page = 0; next && page < 100; page++) {
       const res = await this.request(next, { scope: pullScope(repo) });
       const body = (await res.json()) as { tags?: unknown };
-      if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)) throw new RegistryError('tags/list: "tags" is not a list', res.status, 'bad_response');
+      if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags))
+        throw new RegistryError('tags/list: "tags" is not a list', res.status, 'bad_response');
       for (const tag of (body.tags as unknown[] | null | undefined) ?? []) if (typeof tag === 'string') tags.push(tag);
       next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '')?.[1];
     }
@@ -102,8 +103,10 @@ export class RegistryClient {
     const body = Buffer.from(await res.arrayBuffer());
     const digest = sha256(body);
     const announced = res.headers.get('docker-content-digest');
-    if (announced && announced !== digest) throw new RegistryError(`manifest ${reference}: body digest ${digest} does not match Docker-Content-Digest ${announced}`, res.status, 'digest_mismatch');
-    if (reference.startsWith('sha256:') && reference !== digest) throw new RegistryError(`manifest ${reference}: body digest is ${digest}`, res.status, 'digest_mismatch');
+    if (announced && announced !== digest)
+      throw new RegistryError(`manifest ${reference}: body digest ${digest} does not match Docker-Content-Digest ${announced}`, res.status, 'digest_mismatch');
+    if (reference.startsWith('sha256:') && reference !== digest)
+      throw new RegistryError(`manifest ${reference}: body digest is ${digest}`, res.status, 'digest_mismatch');
     let json: Manifest['json'];
     try {
       json = JSON.parse(body.toString('utf8'));
@@ -111,7 +114,8 @@ export class RegistryClient {
       throw new RegistryError(`manifest ${reference}: not JSON`, res.status, 'bad_manifest');
     }
     const mediaType = json.mediaType ?? (res.headers.get('content-type') ?? '').split(';')[0].trim();
-    if (![...INDEXES, ...IMAGES].includes(mediaType)) throw new RegistryError(`manifest ${reference}: unsupported media type "${mediaType}"`, res.status, 'bad_manifest');
+    if (![...INDEXES, ...IMAGES].includes(mediaType))
+      throw new RegistryError(`manifest ${reference}: unsupported media type "${mediaType}"`, res.status, 'bad_manifest');
     return { digest, mediaType, body, json };
   }
 
@@ -125,11 +129,14 @@ export class RegistryClient {
       const first = manifest.json.manifests?.[0];
       if (!first || !DIGEST.test(first.digest)) throw new RegistryError(`index ${reference}: no manifest in it`, undefined, 'bad_manifest');
       manifest = await this.getManifest(repo, first.digest);
-      if (!IMAGES.includes(manifest.mediaType)) throw new RegistryError(`index ${reference}: its first entry is not an image manifest`, undefined, 'bad_manifest');
+      if (!IMAGES.includes(manifest.mediaType))
+        throw new RegistryError(`index ${reference}: its first entry is not an image manifest`, undefined, 'bad_manifest');
     }
     const layer = manifest.json.layers?.[0];
-    if (!layer || typeof layer.digest !== 'string' || !DIGEST.test(layer.digest)) throw new RegistryError(`manifest ${reference}: no sha256 layer`, undefined, 'bad_manifest');
-    if (!Number.isSafeInteger(layer.size) || layer.size <= 0) throw new RegistryError(`manifest ${reference}: layer size ${layer.size}`, undefined, 'bad_manifest');
+    if (!layer || typeof layer.digest !== 'string' || !DIGEST.test(layer.digest))
+      throw new RegistryError(`manifest ${reference}: no sha256 layer`, undefined, 'bad_manifest');
+    if (!Number.isSafeInteger(layer.size) || layer.size <= 0)
+      throw new RegistryError(`manifest ${reference}: layer size ${layer.size}`, undefined, 'bad_manifest');
     return { manifestDigest: manifest.digest, layer };
   }
 

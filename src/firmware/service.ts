@@ -127,7 +127,11 @@ export class FirmwareService {
    * entry shows `settled` or ends. The entry's last live snapshot; undefined when there is
    * no entry or it ended (no build, evicted, the concern restarted).
    */
-  private async ask(device: string, type: 'firmware.request' | 'firmware.refresh', settled: (snap: EntrySnapshot) => boolean): Promise<EntrySnapshot | undefined> {
+  private async ask(
+    device: string,
+    type: 'firmware.request' | 'firmware.refresh',
+    settled: (snap: EntrySnapshot) => boolean,
+  ): Promise<EntrySnapshot | undefined> {
     const manager = this.manager();
     if (!manager) return undefined;
     manager.send({ type, device });
@@ -174,7 +178,9 @@ export class FirmwareService {
    */
   private release(digest: string): void {
     if ([...this.hot.values()].some((h) => h.meta.digest === digest)) return;
-    const manager = this.manager()?.getSnapshot() as { status: string; context?: FirmwareContext; children?: Record<string, AnyActorRef | undefined> } | undefined;
+    const manager = this.manager()?.getSnapshot() as
+      | { status: string; context?: FirmwareContext; children?: Record<string, AnyActorRef | undefined> }
+      | undefined;
     if (manager?.status === 'active') {
       if (Object.values(manager.context?.entries ?? {}).some((use) => use.digest === digest)) return;
       for (const [id, child] of Object.entries(manager.children ?? {})) {

@@ -76,7 +76,17 @@ export function createApp(deps: AppDeps) {
   app.route('/metrics', metricsRoutes(deps));
   app.route('/api/v1', api);
   app.use('/ws', requireTokenOrTicket(deps.token, tickets));
-  app.route('/ws', wsRoutes({ ...deps, coalesceMs: deps.wsCoalesceMs, readings: deps.devices?.hub, writer: deps.devices?.writer, samples: deps.monitor?.hub, limits: deps.wsLimits }));
+  app.route(
+    '/ws',
+    wsRoutes({
+      ...deps,
+      coalesceMs: deps.wsCoalesceMs,
+      readings: deps.devices?.hub,
+      writer: deps.devices?.writer,
+      samples: deps.monitor?.hub,
+      limits: deps.wsLimits,
+    }),
+  );
   app.route('/', dashboardRoutes({ files }));
   if (deps.firmware) app.route('/', firmwareRoutes({ ...deps.firmware, maxBodyBytes, outbox: deps.outbox, log: deps.log }));
 

@@ -67,6 +67,9 @@ export function jsonBodiesOnly(): MiddlewareHandler {
     if (type === undefined ? !hasBody : JSON_TYPE.test(type)) return next();
     const got = type === undefined ? 'a body without a Content-Type' : `Content-Type: ${type.slice(0, 100)}`;
     const hint = type?.startsWith('application/x-www-form-urlencoded') ? " (what curl -d sends unless told: add -H 'Content-Type: application/json')" : '';
-    return c.json({ error: 'unsupported_media_type', message: `this route takes JSON: send Content-Type: application/json with a JSON body; got ${got}${hint}` }, 415);
+    return c.json(
+      { error: 'unsupported_media_type', message: `this route takes JSON: send Content-Type: application/json with a JSON body; got ${got}${hint}` },
+      415,
+    );
   };
 }

@@ -38,7 +38,13 @@ export function loadStaticFiles(dir: string): Map<string, StaticFile> {
     const body = readFileSync(path);
     const variant = (suffix: string) => (present.has(path + suffix) ? readFileSync(path + suffix) : undefined);
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-    files.set(`/${relative(dir, path).split('\\').join('/')}`, { body, gzip: variant('.gz'), br: variant('.br'), type: types[extname(path)] ?? 'application/octet-stream', etag });
+    files.set(`/${relative(dir, path).split('\\').join('/')}`, {
+      body,
+      gzip: variant('.gz'),
+      br: variant('.br'),
+      type: types[extname(path)] ?? 'application/octet-stream',
+      etag,
+    });
   }
   return files;
 }

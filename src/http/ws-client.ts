@@ -50,7 +50,7 @@ export class WsClient {
     const request = parseRequest(data);
     if (request === 'ping') this.send(ws, { type: 'pong' });
     else if (request === 'state') this.sendState(ws);
-    else if (request === 'unsubscribe') (this.unsubscribeReadings(), this.unsubscribeSamples());
+    else if (request === 'unsubscribe') this.unsubscribeReadings(), this.unsubscribeSamples();
     else if ('write' in request) this.write(ws, request.write);
     else if ('monitor' in request) this.subscribeSamples(ws, request.monitor);
     else if ('subscribe' in request) this.subscribeReadings(ws, request.subscribe);
@@ -112,7 +112,7 @@ export class WsClient {
   }
 
   private admitted(ws: WSContext): boolean {
-    if (this.bucket.take()) return (this.refused = 0), true;
+    if (this.bucket.take()) return ((this.refused = 0), true);
     if (++this.refused === 1) {
       const { burst, requestsPerSecond } = this.limits;
       this.send(ws, { type: 'error', error: 'rate_limited', message: `more than ${burst} requests at once or ${requestsPerSecond} a second: refused` });

@@ -1,6 +1,13 @@
 /** What a /ws client may ask, checked: a request, or the reason it is refused. */
 export type WsWrite = { device: string; command: string; ref?: string };
-export type Request = 'ping' | 'state' | 'unsubscribe' | { subscribe: Set<string> | null } | { monitor: Set<string> | null } | { write: WsWrite } | { error: string };
+export type Request =
+  | 'ping'
+  | 'state'
+  | 'unsubscribe'
+  | { subscribe: Set<string> | null }
+  | { monitor: Set<string> | null }
+  | { write: WsWrite }
+  | { error: string };
 
 export function parseRequest(data: unknown): Request {
   if (typeof data !== 'string') return { error: 'send JSON text frames' };

@@ -58,7 +58,8 @@ export function wsRoutes(deps: WsDeps) {
   });
   return new Hono()
     .use('/', async (c, next) => {
-      if (broadcast.size >= limits.maxClients) return c.json({ error: 'unavailable', message: `${limits.maxClients} WebSocket clients already (http.wsMaxClients)` }, 503);
+      if (broadcast.size >= limits.maxClients)
+        return c.json({ error: 'unavailable', message: `${limits.maxClients} WebSocket clients already (http.wsMaxClients)` }, 503);
       return next();
     })
     .get(
@@ -85,4 +86,3 @@ function lastText<T>(make: (device: string, event: T) => string) {
     return last.text;
   };
 }
-

@@ -117,7 +117,11 @@ export class JobsApi extends EventEmitter {
     if (!token) return;
     if (rest.endsWith('/accepted')) this.settle(token, message);
     else if (rest.endsWith('/rejected')) {
-      this.settle(token, undefined, new JobsRejected(String(message.code ?? 'Unknown'), String(message.message ?? ''), message.executionState as JobsRejected['executionState']));
+      this.settle(
+        token,
+        undefined,
+        new JobsRejected(String(message.code ?? 'Unknown'), String(message.message ?? ''), message.executionState as JobsRejected['executionState']),
+      );
     }
   };
 }

@@ -43,7 +43,13 @@ export async function deliverResult(record: JobRecord, ports: DeliveryPorts): Pr
   // Reaches the history file a moment later: were it lost meanwhile, the result would only
   // be sent once more, and "already <status>" counts as delivered.
   const store = await ports.records();
-  const done = { jobId: record.jobId, executionNumber: record.executionNumber, state: 'done' as const, finishedAt: ports.clock.now(), ...(endedBy ? { endedBy } : {}) };
+  const done = {
+    jobId: record.jobId,
+    executionNumber: record.executionNumber,
+    state: 'done' as const,
+    finishedAt: ports.clock.now(),
+    ...(endedBy ? { endedBy } : {}),
+  };
   void store.put(record.key, done).catch((error) => log.warn({ jobId: record.jobId, err: String(error) }, 'cannot write the job record'));
   return endedBy;
 }

@@ -142,7 +142,13 @@ const action = object({
   }
   if (a.type === 'runHandler') {
     const input = sub(handlerInput, a.input, ctx, ['input']);
-    return { type: 'runHandler' as const, command: input?.handler, handlerDir: input?.path === 'default' ? undefined : (input?.path ?? undefined), args: input?.args, ...common };
+    return {
+      type: 'runHandler' as const,
+      command: input?.handler,
+      handlerDir: input?.path === 'default' ? undefined : (input?.path ?? undefined),
+      args: input?.args,
+      ...common,
+    };
   }
   ctx.issues.push({ code: 'custom', message: `{at} must be "runCommand" or "runHandler" (got ${JSON.stringify(a.type)})`, input: a.type, path: ['type'] });
   return z.NEVER;
@@ -152,7 +158,10 @@ const step = object({ action });
 /** Schema "1.0". The steps' contents are read once the document's own fields passed. */
 export const JobDocumentSchema = object({
   version: z.literal('1.0', { error: (issue) => `{at} must be "1.0" (got ${JSON.stringify(issue.input)})` }),
-  steps: z.array(z.unknown(), { error: '{at} must be a non-empty array' }).min(1, '{at} must be a non-empty array').max(LIMITS.steps, `at most ${LIMITS.steps} steps`),
+  steps: z
+    .array(z.unknown(), { error: '{at} must be a non-empty array' })
+    .min(1, '{at} must be a non-empty array')
+    .max(LIMITS.steps, `at most ${LIMITS.steps} steps`),
   includeStdOut: bool,
   finalStep: z.unknown().optional(),
 }).transform((doc, ctx) => ({
@@ -170,7 +179,18 @@ export const OldJobDocumentSchema = object({
   allowStdErr: count,
 }).transform((doc) => ({
   includeStdOut: doc.includeStdOut,
-  steps: [{ name: doc.operation, type: 'runHandler' as const, command: doc.operation, handlerDir: doc.path === 'default' ? undefined : doc.path, args: doc.args, timeoutSeconds: undefined, ignoreStepFailure: false, allowStdErr: doc.allowStdErr }],
+  steps: [
+    {
+      name: doc.operation,
+      type: 'runHandler' as const,
+      command: doc.operation,
+      handlerDir: doc.path === 'default' ? undefined : doc.path,
+      args: doc.args,
+      timeoutSeconds: undefined,
+      ignoreStepFailure: false,
+      allowStdErr: doc.allowStdErr,
+    },
+  ],
   finalStep: undefined,
 }));
 
@@ -195,12 +215,12 @@ export function jobDocumentJsonSchema(): Record<string, unknown> {
   const stepSchema = object({ action: documented });
   const v1 = object({
     version: z.literal('1.0'),
-    includeStdOut: bool.describe('report the end of the steps\' stdout (one tail across all steps)'),
+    includeStdOut: bool.describe("report the end of the steps' stdout (one tail across all steps)"),
     steps: z.array(stepSchema).min(1).max(LIMITS.steps),
     finalStep: stepSchema.optional().describe('runs after the steps, whatever happened; its failure fails the job'),
   });
   const old = object({ operation: text(255), path: text(LIMITS.commandChars).optional(), args, includeStdOut: bool, allowStdErr: count });
-  const schema = z.union([v1.describe('schema 1.0'), old.describe('the Device Client\'s old schema: one handler')]);
+  const schema = z.union([v1.describe('schema 1.0'), old.describe("the Device Client's old schema: one handler")]);
   return { title: 'edgevisor job document', ...z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) };
 }
 
@@ -228,7 +248,15 @@ function pathText(path: PropertyKey[]): string {
 
 function withDefaults(raw: Raw, defaults: { timeoutSeconds: number }): JobPlan {
   const fill = (s: Raw['steps'][number]): StepPlan => {
-    const plan: StepPlan = { name: s.name, type: s.type, command: s.command!, args: s.args!, timeoutSeconds: s.timeoutSeconds ?? defaults.timeoutSeconds, ignoreStepFailure: s.ignoreStepFailure, allowStdErr: s.allowStdErr };
+    const plan: StepPlan = {
+      name: s.name,
+      type: s.type,
+      command: s.command!,
+      args: s.args!,
+      timeoutSeconds: s.timeoutSeconds ?? defaults.timeoutSeconds,
+      ignoreStepFailure: s.ignoreStepFailure,
+      allowStdErr: s.allowStdErr,
+    };
     if (s.type === 'runHandler') plan.handlerDir = (s as { handlerDir?: string }).handlerDir;
     if ((s as { runAsUser?: string }).runAsUser !== undefined) plan.runAsUser = (s as { runAsUser?: string }).runAsUser;
     return plan;

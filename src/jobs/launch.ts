@@ -60,7 +60,7 @@ function loadAddon(): { addon: SpawnAddon } | { reason: string } {
       return { reason: `${path} cannot be loaded (${String((error as Error).message).split('\n')[0]}); rebuild it with npm run build:native` };
     }
   }
-  return { reason: 'the posix_spawn addon is not built (npm run build:native needs a C compiler and Node\'s headers)' };
+  return { reason: "the posix_spawn addon is not built (npm run build:native needs a C compiler and Node's headers)" };
 }
 
 /** Loaded on first use (posix_spawn is opt-in): the addon, or why there is none. */
@@ -98,7 +98,12 @@ export const launchWithPosixSpawn: Launcher = async (o) => {
   if (o.uid !== undefined || o.gid !== undefined) throw new Error('posix_spawn cannot change the user; use launchWithNode');
   // before the child exists, so that no SIGCHLD of its can come unheard
   if (!process.listeners('SIGCHLD').includes(reapExited)) process.on('SIGCHLD', reapExited);
-  const [pid, stdoutFd, stderrFd] = native.spawn(o.path, [o.path, ...o.args], Object.entries(o.env).map(([k, v]) => `${k}=${v}`), o.cwd ?? '');
+  const [pid, stdoutFd, stderrFd] = native.spawn(
+    o.path,
+    [o.path, ...o.args],
+    Object.entries(o.env).map(([k, v]) => `${k}=${v}`),
+    o.cwd ?? '',
+  );
   const exited = new Promise<Exit>((done) => running.set(pid, done));
   reapExited(); // it may be gone already
   const pipe = (fd: number) => new Socket({ fd, readable: true, writable: false });

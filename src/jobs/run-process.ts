@@ -81,7 +81,12 @@ export async function runProcess(options: RunOptions): Promise<ProcessResult> {
  * Drains the started program's pipes into the tails and ends its group on timeout or abort
  * (noted in `ending`); resolves with its exit once it has exited and both pipes are closed.
  */
-function supervise(child: Launched, options: RunOptions, tails: { stdout: TailBuffer; stderr: TailBuffer }, ending: { timedOut: boolean; aborted: boolean }): Promise<Exit> {
+function supervise(
+  child: Launched,
+  options: RunOptions,
+  tails: { stdout: TailBuffer; stderr: TailBuffer },
+  ending: { timedOut: boolean; aborted: boolean },
+): Promise<Exit> {
   const pgid = child.pid;
   return new Promise<Exit>((resolve) => {
     const timers: NodeJS.Timeout[] = [];
@@ -119,7 +124,10 @@ function supervise(child: Launched, options: RunOptions, tails: { stdout: TailBu
       options.signal?.removeEventListener('abort', onAbort);
       resolve(exit);
     };
-    for (const [stream, tail] of [[child.stdout, tails.stdout], [child.stderr, tails.stderr]] as const) {
+    for (const [stream, tail] of [
+      [child.stdout, tails.stdout],
+      [child.stderr, tails.stderr],
+    ] as const) {
       stream.on('data', (chunk: Buffer) => tail.push(chunk));
       stream.on('error', () => {}); // a failed read ends the pipe like EOF: 'close' follows
       stream.once('close', () => {

@@ -29,7 +29,11 @@ export class StatusUpdates {
   async start(execution: ExecutionId, step: string, count: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.api.update(execution.jobId, { status: 'IN_PROGRESS', executionNumber: execution.executionNumber, statusDetails: progressDetails(0, count, step) });
+        await this.api.update(execution.jobId, {
+          status: 'IN_PROGRESS',
+          executionNumber: execution.executionNumber,
+          statusDetails: progressDetails(0, count, step),
+        });
         return;
       } catch (error) {
         if (error instanceof JobsRejected || attempt === 3) throw error;

@@ -19,7 +19,6 @@ type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : n
 /** Requests waiting for the writer thread at most: beyond, an insert is refused at once. */
 const MAX_PENDING = 10_000;
 
-
 /**
  * The metric history's writes, on a worker thread of their own: SQLite inserts, commits,
  * WAL checkpoints (with their fsync) and retention never block the event loop. An insert

@@ -215,7 +215,9 @@ export class History {
       throw new HistoryLimitError(`history holds ${this.limits.maxDevices} inventories (the limit)`);
     }
     this.db
-      .prepare('INSERT INTO inventory (device, ts, doc) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET ts = excluded.ts, doc = excluded.doc WHERE excluded.ts >= inventory.ts')
+      .prepare(
+        'INSERT INTO inventory (device, ts, doc) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET ts = excluded.ts, doc = excluded.doc WHERE excluded.ts >= inventory.ts',
+      )
       .run(device, inventory.ts, JSON.stringify(inventory));
   }
 
@@ -225,7 +227,11 @@ export class History {
   }
 
   deviceList(): DeviceRow[] {
-    const rows = this.db.prepare('SELECT name, last_ts, gap_ms FROM devices ORDER BY name').all() as Array<{ name: string; last_ts: number; gap_ms: number | null }>;
+    const rows = this.db.prepare('SELECT name, last_ts, gap_ms FROM devices ORDER BY name').all() as Array<{
+      name: string;
+      last_ts: number;
+      gap_ms: number | null;
+    }>;
     return rows.map((r) => ({ id: r.name, lastSeen: r.last_ts, lastGapMs: r.gap_ms }));
   }
 
@@ -246,7 +252,9 @@ export class History {
   }
 
   private seriesId(device: string, key: string): number | undefined {
-    return this.db.prepare('SELECT s.id FROM series s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.key = ?').pluck().get(device, key) as number | undefined;
+    return this.db.prepare('SELECT s.id FROM series s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.key = ?').pluck().get(device, key) as
+      | number
+      | undefined;
   }
 
   /**
@@ -262,12 +270,16 @@ export class History {
       bucket = Math.ceil(bucket / MINUTE_MS) * MINUTE_MS;
       const start = from - (from % MINUTE_MS);
       const rows = this.db
-        .prepare('SELECT CAST((minute - ?) / ? AS INTEGER) AS b, min(min) AS min, max(max) AS max, sum(sum) / sum(count) AS avg, sum(count) AS count FROM minutes WHERE series_id = ? AND minute >= ? AND minute < ? GROUP BY b ORDER BY b')
+        .prepare(
+          'SELECT CAST((minute - ?) / ? AS INTEGER) AS b, min(min) AS min, max(max) AS max, sum(sum) / sum(count) AS avg, sum(count) AS count FROM minutes WHERE series_id = ? AND minute >= ? AND minute < ? GROUP BY b ORDER BY b',
+        )
         .all(start, bucket, id, start, to) as Array<{ b: number; min: number; max: number; avg: number; count: number }>;
       return rows.map((r) => ({ ts: start + r.b * bucket, min: r.min, max: r.max, avg: r.avg, count: r.count }));
     }
     const rows = this.db
-      .prepare('SELECT CAST((ts - ?) / ? AS INTEGER) AS b, min(value) AS min, max(value) AS max, avg(value) AS avg, count(*) AS count FROM points WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b')
+      .prepare(
+        'SELECT CAST((ts - ?) / ? AS INTEGER) AS b, min(value) AS min, max(value) AS max, avg(value) AS avg, count(*) AS count FROM points WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b',
+      )
       .all(from, bucket, id, from, to) as Array<{ b: number; min: number; max: number; avg: number; count: number }>;
     return rows.map((r) => ({ ts: from + r.b * bucket, min: r.min, max: r.max, avg: r.avg, count: r.count }));
   }

@@ -9,7 +9,10 @@ import { INVENTORY_SCHEMA_VERSION, type Inventory } from './inventory.js';
 const callTimeoutMs = Number(process.argv[2]) || 15_000;
 const ts = Number(process.argv[3]) || Date.now();
 const problems: string[] = [];
-const cut = (value: unknown, max = 256) => String(value ?? '').trim().slice(0, max);
+const cut = (value: unknown, max = 256) =>
+  String(value ?? '')
+    .trim()
+    .slice(0, max);
 const int = (value: unknown) => (Number.isFinite(Number(value)) && Number(value) >= 0 ? Math.round(Number(value)) : 0);
 
 /** One systeminformation call, bounded; null (and a problem noted) when it fails or takes too long. */
@@ -38,13 +41,31 @@ async function disks(): Promise<Inventory['disks']> {
 }
 
 const [system, os, cpu, memory, diskList, gpus] = await Promise.all([
-  part('system', () => si.system(), (s) => ({ manufacturer: cut(s.manufacturer), model: cut(s.model), virtual: s.virtual === true })),
-  part('os', () => si.osInfo(), (o) => ({ distro: cut(o.distro), release: cut(o.release), kernel: cut(o.kernel), arch: cut(o.arch), hostname: cut(o.hostname) })),
-  part('cpu', () => si.cpu(), (c) => ({ manufacturer: cut(c.manufacturer), brand: cut(c.brand), cores: int(c.cores), physicalCores: int(c.physicalCores) })),
-  part('memory', () => si.mem(), (m) => ({ totalBytes: int(m.total) })),
+  part(
+    'system',
+    () => si.system(),
+    (s) => ({ manufacturer: cut(s.manufacturer), model: cut(s.model), virtual: s.virtual === true }),
+  ),
+  part(
+    'os',
+    () => si.osInfo(),
+    (o) => ({ distro: cut(o.distro), release: cut(o.release), kernel: cut(o.kernel), arch: cut(o.arch), hostname: cut(o.hostname) }),
+  ),
+  part(
+    'cpu',
+    () => si.cpu(),
+    (c) => ({ manufacturer: cut(c.manufacturer), brand: cut(c.brand), cores: int(c.cores), physicalCores: int(c.physicalCores) }),
+  ),
+  part(
+    'memory',
+    () => si.mem(),
+    (m) => ({ totalBytes: int(m.total) }),
+  ),
   part('disks', disks, (d) => d),
-  part('gpus', () => si.graphics(), (g) =>
-    g.controllers.slice(0, 64).map((c) => ({ vendor: cut(c.vendor), model: cut(c.model), memoryBytes: c.vram ? int(c.vram) * 1024 * 1024 : null })),
+  part(
+    'gpus',
+    () => si.graphics(),
+    (g) => g.controllers.slice(0, 64).map((c) => ({ vendor: cut(c.vendor), model: cut(c.model), memoryBytes: c.vram ? int(c.vram) * 1024 * 1024 : null })),
   ),
 ]);
 const inventory: Inventory = { schema: INVENTORY_SCHEMA_VERSION, ts, system, os, cpu, memory, disks: diskList, gpus, problems: problems.slice(0, 16) };

@@ -8,17 +8,29 @@ export const INVENTORY_SCHEMA_VERSION = 1;
 export const MAX_INVENTORY_BYTES = 64 * 1024;
 
 const text = z.string().max(256);
-const bytes = z.number().int().min(0).max(2 ** 62);
+const bytes = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 62);
 export const Inventory = z.strictObject({
   schema: z.literal(INVENTORY_SCHEMA_VERSION),
   ts: z.number().int().positive().max(8.64e15),
   device: z.string().max(128).optional(),
   system: z.strictObject({ manufacturer: text, model: text, virtual: z.boolean() }).nullable(),
   os: z.strictObject({ distro: text, release: text, kernel: text, arch: text, hostname: text }).nullable(),
-  cpu: z.strictObject({ manufacturer: text, brand: text, cores: z.number().int().min(0).max(65_536), physicalCores: z.number().int().min(0).max(65_536) }).nullable(),
+  cpu: z
+    .strictObject({ manufacturer: text, brand: text, cores: z.number().int().min(0).max(65_536), physicalCores: z.number().int().min(0).max(65_536) })
+    .nullable(),
   memory: z.strictObject({ totalBytes: bytes }).nullable(),
-  disks: z.array(z.strictObject({ device: text, name: text, type: text, sizeBytes: bytes })).max(256).nullable(),
-  gpus: z.array(z.strictObject({ vendor: text, model: text, memoryBytes: bytes.nullable() })).max(64).nullable(),
+  disks: z
+    .array(z.strictObject({ device: text, name: text, type: text, sizeBytes: bytes }))
+    .max(256)
+    .nullable(),
+  gpus: z
+    .array(z.strictObject({ vendor: text, model: text, memoryBytes: bytes.nullable() }))
+    .max(64)
+    .nullable(),
   /** the parts that could not be read, each with why (a part that failed is null above) */
   problems: z.array(z.string().max(512)).max(16),
 });
@@ -74,7 +86,13 @@ export function readInventory(callTimeoutMs: number, now = Date.now()): Promise<
       clearTimeout(timer);
       const decoded = decodeInventory(Buffer.concat(chunks));
       if (decoded.ok) return resolve(decoded.inventory);
-      reject(new Error(signal ? `the inventory reader was stopped (${signal}): it took over ${2 * callTimeoutMs + 5000} ms or wrote too much` : `the inventory reader exited (${code}): ${decoded.reason}`));
+      reject(
+        new Error(
+          signal
+            ? `the inventory reader was stopped (${signal}): it took over ${2 * callTimeoutMs + 5000} ms or wrote too much`
+            : `the inventory reader exited (${code}): ${decoded.reason}`,
+        ),
+      );
     });
   });
 }

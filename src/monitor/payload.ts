@@ -16,7 +16,10 @@ export const SamplePayload = z.strictObject({
   ts: z.number().int().positive().max(8.64e15),
   device: z.string().regex(DEVICE_ID).optional(),
   values: z
-    .record(z.string().regex(METRIC_KEY, 'metric keys are dash-separated lower case, as cpu-percent'), z.number().refine(Number.isFinite, 'must be a finite number'))
+    .record(
+      z.string().regex(METRIC_KEY, 'metric keys are dash-separated lower case, as cpu-percent'),
+      z.number().refine(Number.isFinite, 'must be a finite number'),
+    )
     .refine((values) => Object.keys(values).length <= MAX_SAMPLE_KEYS, `at most ${MAX_SAMPLE_KEYS} keys`),
 });
 export type SamplePayload = z.infer<typeof SamplePayload>;

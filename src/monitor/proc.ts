@@ -84,7 +84,11 @@ export function parseNetDev(text: string): Map<string, NetCounters> {
     const colon = line.indexOf(':');
     if (colon < 0 || line.includes('|')) continue;
     const name = line.slice(0, colon).trim();
-    const n = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const n = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (!name || n.length < 16 || n.some((v) => !Number.isFinite(v))) continue;
     interfaces.set(name, { rxBytes: n[0]!, rxErrors: n[2]!, rxDrops: n[3]!, txBytes: n[8]!, txErrors: n[10]!, txDrops: n[11]! });
   }
@@ -98,7 +102,8 @@ export interface Mount {
 }
 
 /** The same file systems node-exporter leaves out by default: kernel, virtual and container layers. */
-const PSEUDO_TYPES = /^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|fuse\.lxcfs|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs|tmpfs|ramfs|efivarfs)$/;
+const PSEUDO_TYPES =
+  /^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|fuse\.lxcfs|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs|tmpfs|ramfs|efivarfs)$/;
 const PSEUDO_PATHS = /^\/(dev|proc|run|sys|var\/lib\/docker\/.+|var\/lib\/containers\/storage\/.+|mnt\/sandboxing)($|\/)/;
 
 /** Mounted file systems worth watching, one per device (bind mounts of the same one are left out).

@@ -144,7 +144,13 @@ export class HostSampler {
   }
 
   /** Returns the block devices' counters (parsed from `diskText` once the statfs calls are back). */
-  private async filesystems(values: Values, mounts: Mount[], diskText: string, before: Map<string, DiskCounters> | undefined, seconds: number): Promise<Map<string, DiskCounters>> {
+  private async filesystems(
+    values: Values,
+    mounts: Mount[],
+    diskText: string,
+    before: Map<string, DiskCounters> | undefined,
+    seconds: number,
+  ): Promise<Map<string, DiskCounters>> {
     const stats = await Promise.all(mounts.map((m) => Promise.all([statfs(m.path).catch(() => undefined), this.deviceOf(m.path)])));
     const disks = parseDiskstats(diskText);
     const seen = new Set<string>();
@@ -184,7 +190,10 @@ export class HostSampler {
   /** "major:minor" of the block device a mount point lives on, as /proc/diskstats names it. */
   private async deviceOf(path: string): Promise<string | null> {
     if (this.devOfMount.has(path)) return this.devOfMount.get(path)!;
-    const dev = await stat(path).then((s) => `${Math.floor(s.dev / 256) & 0xfff}:${(s.dev & 0xff) | ((s.dev >> 12) & 0xfff00)}`, () => null);
+    const dev = await stat(path).then(
+      (s) => `${Math.floor(s.dev / 256) & 0xfff}:${(s.dev & 0xff) | ((s.dev >> 12) & 0xfff00)}`,
+      () => null,
+    );
     if (this.devOfMount.size < 4 * this.maxItems) this.devOfMount.set(path, dev);
     return dev;
   }

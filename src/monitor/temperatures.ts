@@ -8,7 +8,11 @@ export interface Sensor {
   file: string;
 }
 
-const readText = (file: string) => readFile(file, 'utf8').then((s) => s.trim(), () => undefined);
+const readText = (file: string) =>
+  readFile(file, 'utf8').then(
+    (s) => s.trim(),
+    () => undefined,
+  );
 const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
 
 /**
@@ -44,7 +48,11 @@ export async function findSensors(sysRoot: string, limit: number): Promise<Senso
 }
 
 /** Reads each sensor (millidegrees Celsius in sysfs); one that fails or reads nonsense is left out. */
-export async function readTemperatures(sensors: readonly Sensor[], into: Record<string, number>, read: (file: string) => Promise<string | undefined> = readText): Promise<void> {
+export async function readTemperatures(
+  sensors: readonly Sensor[],
+  into: Record<string, number>,
+  read: (file: string) => Promise<string | undefined> = readText,
+): Promise<void> {
   const values = (await Promise.all(sensors.map((s) => read(s.file)))).map((text) => text?.trim());
   sensors.forEach((sensor, i) => {
     const milli = Number(values[i]);

@@ -76,7 +76,15 @@ export class DeadLetters {
   async add(message: OutboxMessage, reason: string): Promise<DeadLetter> {
     const now = Date.now();
     const id = `dl-${String(now).padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
-    const letter: DeadLetter = { id, topic: message.topic, qos: message.qos, retain: message.retain, payloadBytes: message.payload.length, reason, movedAt: new Date(now).toISOString() };
+    const letter: DeadLetter = {
+      id,
+      topic: message.topic,
+      qos: message.qos,
+      retain: message.retain,
+      payloadBytes: message.payload.length,
+      reason,
+      movedAt: new Date(now).toISOString(),
+    };
     const { payloadBytes: _, ...kept } = letter;
     const body: DeadLetterFile = { ...kept, payload: message.payload.toString('base64') };
     const tmp = `${this.path(id)}.tmp`;

@@ -116,7 +116,7 @@ export class Outbox extends EventEmitter {
         continue;
       }
       const settled = this.live.get(record.seq);
-      if (settled) (this.live.delete(record.seq), (this.liveBytes -= settled.size));
+      if (settled) this.live.delete(record.seq), (this.liveBytes -= settled.size);
     }
     for (const entry of this.live.values()) this.log.hold(entry.segment);
     this.recovery.recoveredMessages = this.live.size;

@@ -55,7 +55,10 @@ export class SegmentLog {
   static async open(dir: string, segmentBytes: number): Promise<{ log: SegmentLog; recovered: RecoveryReport }> {
     await mkdir(dir, { recursive: true });
     const log = new SegmentLog(dir, segmentBytes);
-    const ids = (await readdir(dir)).map(segmentId).filter((id) => Number.isFinite(id)).sort((a, b) => a - b);
+    const ids = (await readdir(dir))
+      .map(segmentId)
+      .filter((id) => Number.isFinite(id))
+      .sort((a, b) => a - b);
     const recovered: RecoveryReport = { records: [], corruptRegions: 0, tornBytes: 0 };
     for (const id of ids) {
       await log.recoverSegment(id, recovered);

@@ -191,7 +191,9 @@ describe('agent process: bad start-up', () => {
     execFileSync(requirePeer('mosquitto_passwd'), ['-b', '-c', join(dir, 'passwd'), 'agent', 'right']);
     const broker = await Mosquitto.start({ listener: ['allow_anonymous false', `password_file ${join(dir, 'passwd')}`] });
     const port = await freePort();
-    const agent = runAgent({ config: { mqtt: { url: broker.url, username: 'agent', password: 'wrong', reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.2 }, http: { port } } });
+    const agent = runAgent({
+      config: { mqtt: { url: broker.url, username: 'agent', password: 'wrong', reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.2 }, http: { port } },
+    });
     try {
       const base = `http://127.0.0.1:${port}`;
       const down = await waitFor(async () => {

@@ -27,7 +27,11 @@ let peerClient: MqttClient;
 let peerTimer: NodeJS.Timeout | undefined;
 
 const publishPeerSample = (cpu: number) =>
-  peerClient.publishAsync(`devices/${peer}/monitoring`, JSON.stringify({ schema: 1, ts: Date.now(), device: peer, values: { 'cpu-percent': cpu, 'memory-used-percent': 41.5 } }), { qos: 1 });
+  peerClient.publishAsync(
+    `devices/${peer}/monitoring`,
+    JSON.stringify({ schema: 1, ts: Date.now(), device: peer, values: { 'cpu-percent': cpu, 'memory-used-percent': 41.5 } }),
+    { qos: 1 },
+  );
 
 beforeAll(async () => {
   broker = await Mosquitto.start();
@@ -179,9 +183,14 @@ describe('dashboard views against real peers', () => {
     const { page, errors, close } = await openPage(browser, { viewport: { width: 360, height: 740 }, colorScheme: 'dark' });
     for (const view of ['firmware', 'monitoring']) {
       await page.goto(`${base}/#${view}`);
-      await page.getByTestId(view === 'firmware' ? 'firmware-hits' : 'series').first().waitFor();
+      await page
+        .getByTestId(view === 'firmware' ? 'firmware-hits' : 'series')
+        .first()
+        .waitFor();
       if (view === 'monitoring') await page.locator('[data-testid="series"] canvas').waitFor();
-      const overflow = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth - (globalThis as any).document.documentElement.clientWidth);
+      const overflow = await page.evaluate(
+        () => (globalThis as any).document.documentElement.scrollWidth - (globalThis as any).document.documentElement.clientWidth,
+      );
       expect(overflow, `${view} wider than 360 px`).toBeLessThanOrEqual(0);
       await screenshot(page, `360-dark-${view}-live`);
     }

@@ -56,7 +56,12 @@ afterAll(async () => {
   await pty?.stop();
   await service?.stop();
   await broker?.stop();
-  if (Object.keys(delays).length) console.log(`dashboard: change → on the page (ms): ${Object.entries(delays).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
+  if (Object.keys(delays).length)
+    console.log(
+      `dashboard: change → on the page (ms): ${Object.entries(delays)
+        .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+        .join(', ')}`,
+    );
 });
 
 const view = async (page: Page, name: string) => {
@@ -93,8 +98,15 @@ describe('dashboard', () => {
     const enqueued = Number(await page.getByTestId('outbox-enqueued').textContent());
     delays.publish = await delayUntil(
       page,
-      () => fetch(`${base}/api/v1/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: `devices/${thing}/dash`, payload: 'hello' }) }),
-      (before) => Number((globalThis as any).document.querySelector('[data-testid="outbox-enqueued"]')?.textContent) === before + 1 && (globalThis as any).document.querySelector('[data-testid="outbox-depth"]')?.textContent === '1',
+      () =>
+        fetch(`${base}/api/v1/publish`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ topic: `devices/${thing}/dash`, payload: 'hello' }),
+        }),
+      (before) =>
+        Number((globalThis as any).document.querySelector('[data-testid="outbox-enqueued"]')?.textContent) === before + 1 &&
+        (globalThis as any).document.querySelector('[data-testid="outbox-depth"]')?.textContent === '1',
       enqueued,
     );
     await screenshot(page, 'overview-paused');
@@ -112,7 +124,11 @@ describe('dashboard', () => {
     const actorKey = `supervisor/jobs/job:${jobId}`;
     delays.jobAppears = await delayUntil(
       page,
-      async () => service.createJob(thing, jobId, { version: '1.0', steps: [{ action: { name: 'nap', type: 'runCommand', input: { command: `${jobsDir}/slow.sh,4` } } }] }),
+      async () =>
+        service.createJob(thing, jobId, {
+          version: '1.0',
+          steps: [{ action: { name: 'nap', type: 'runCommand', input: { command: `${jobsDir}/slow.sh,4` } } }],
+        }),
       (key) => Boolean((globalThis as any).document.querySelector(`[data-testid="actor-picker"] option[value="${key}"]`)),
       actorKey,
     );
@@ -137,7 +153,12 @@ describe('dashboard', () => {
     await page.getByTestId('readings').waitFor();
     await new Promise((resolve) => setTimeout(resolve, 200)); // the subscription is on its way
     const line = `reading-${Date.now()}`;
-    delays.serialLine = await delayUntil(page, () => pty.write(`${line}\n`), (text) => (globalThis as any).document.querySelector('[data-testid="readings"]')?.textContent?.includes(text) ?? false, line);
+    delays.serialLine = await delayUntil(
+      page,
+      () => pty.write(`${line}\n`),
+      (text) => (globalThis as any).document.querySelector('[data-testid="readings"]')?.textContent?.includes(text) ?? false,
+      line,
+    );
     await screenshot(page, 'peripherals');
     expect(errors).toEqual([]);
     await close();
@@ -173,7 +194,9 @@ describe('dashboard', () => {
     for (const name of ['Overview', 'Statecharts', 'Jobs', 'Peripherals', 'Firmware', 'Monitoring']) {
       await view(page, name);
       await page.waitForTimeout(300);
-      const overflow = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth - (globalThis as any).document.documentElement.clientWidth);
+      const overflow = await page.evaluate(
+        () => (globalThis as any).document.documentElement.scrollWidth - (globalThis as any).document.documentElement.clientWidth,
+      );
       expect(overflow, `${name} wider than 360 px`).toBeLessThanOrEqual(0);
       await screenshot(page, `360-dark-${name.toLowerCase()}`);
     }
@@ -181,7 +204,6 @@ describe('dashboard', () => {
     await close();
   });
 });
-
 
 describe('dashboard with http.token', () => {
   const token = 'dash-token-5f1c0a9e7b3d';
@@ -203,7 +225,7 @@ describe('dashboard with http.token', () => {
     const api: Array<{ path: string; status: number; authorization?: string }> = [];
     page.on('response', async (res) => {
       const path = new URL(res.url()).pathname;
-      if (path.startsWith('/api/')) api.push({ path, status: res.status(), authorization: await res.request().headerValue('authorization') ?? undefined });
+      if (path.startsWith('/api/')) api.push({ path, status: res.status(), authorization: (await res.request().headerValue('authorization')) ?? undefined });
     });
     const sockets: string[] = [];
     page.on('websocket', (ws) => sockets.push(ws.url()));

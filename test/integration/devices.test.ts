@@ -27,7 +27,12 @@ const topic = (id: string, kind: 'data' | 'state') => `devices/${thing}/peripher
 const data = (id: string) => mqtt.messages.filter((m) => m.topic === topic(id, 'data')).map((m) => JSON.parse(m.payload));
 const states = (id: string) => mqtt.messages.filter((m) => m.topic === topic(id, 'state')).map((m) => JSON.parse(m.payload).state as string);
 const lastState = (id: string) => states(id).at(-1);
-const devices = async () => (await (await fetch(`${base}/api/v1/devices`)).json()) as { source: string; devices: any[]; profiles: { loaded: string[]; errors: Array<{ file: string; message: string }> } };
+const devices = async () =>
+  (await (await fetch(`${base}/api/v1/devices`)).json()) as {
+    source: string;
+    devices: any[];
+    profiles: { loaded: string[]; errors: Array<{ file: string; message: string }> };
+  };
 const device = async (id: string) => (await devices()).devices.find((d) => d.id === id);
 
 /** What the agent process has open, by /proc/<pid>/fd. */
@@ -85,7 +90,8 @@ beforeAll(async () => {
     },
   });
   await waitForHealth(base, 200, 20_000);
-  for (const id of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'led', 'slow']) await waitFor(() => lastState(id) === 'streaming', `${id} streaming`, 20_000);
+  for (const id of ['lines', 'json', 'nmea', 'regex', 'kv', 'fast', 'led', 'slow'])
+    await waitFor(() => lastState(id) === 'streaming', `${id} streaming`, 20_000);
 }, 60_000);
 
 afterAll(async () => {
@@ -118,7 +124,10 @@ describe('serial peripherals, end to end', () => {
     ]);
     await waitFor(() => data('json').length > 0 && data('nmea').length >= 2 && data('regex').length > 0 && data('kv').length > 0, 'a reading from each');
     expect(data('json')[0]).toMatchObject({ line: '{"t":21.5,"id":"a"}', data: { t: 21.5, id: 'a' } });
-    expect(data('nmea')[0]).toMatchObject({ line: gga, data: { sentence: 'GGA', position: { lat: 48.1173, lon: 11.516667 }, fix: { valid: true, quality: 1, satellites: 8 } } });
+    expect(data('nmea')[0]).toMatchObject({
+      line: gga,
+      data: { sentence: 'GGA', position: { lat: 48.1173, lon: 11.516667 }, fix: { valid: true, quality: 1, satellites: 8 } },
+    });
     expect(data('nmea')[1]).toMatchObject({ line: rmc, data: { sentence: 'RMC', speed: { knots: 22.4 }, date: '1994-03-23', fix: { valid: true } } });
     expect(data('regex')[0]).toMatchObject({ line: 'T=-3.5 H=40', data: { temp: -3.5, hum: 40 } });
     expect(data('kv')[0]).toMatchObject({ line: 't=21.5,h=40,state=ok', data: { t: 21.5, h: 40, state: 'ok' } });
@@ -164,7 +173,12 @@ describe('serial peripherals, end to end', () => {
     const started = Date.now();
     let sent = 0;
     for (let i = 0; i < n; i += 500) {
-      const slice = Buffer.from(lines.slice(i, i + 500).map((l) => `${l}\n`).join(''));
+      const slice = Buffer.from(
+        lines
+          .slice(i, i + 500)
+          .map((l) => `${l}\n`)
+          .join(''),
+      );
       await pty.fast.write(slice);
       sent += slice.length;
       const due = started + (sent / 92_160) * 1000;
@@ -191,7 +205,9 @@ describe('serial peripherals, end to end', () => {
     // a rejected frame is shown with its reason, to the same subscribers
     await pty.regex.write('T=warm\n');
     await waitFor(() => got.some((m) => m.type === 'rejected'), 'a rejected frame');
-    expect(got.filter((m) => m.type === 'rejected')).toEqual([{ type: 'rejected', device: 'regex', reason: 'no_match', message: 'does not match the pattern', at: expect.any(Number) }]);
+    expect(got.filter((m) => m.type === 'rejected')).toEqual([
+      { type: 'rejected', device: 'regex', reason: 'no_match', message: 'does not match the pattern', at: expect.any(Number) },
+    ]);
     ws.close();
   });
 
@@ -199,12 +215,29 @@ describe('serial peripherals, end to end', () => {
     // a fake sysfs: auto mode polls it, whatever this machine's USB bus does
     expect((await devices()).source).toMatch(/^sysfs polling every 100 ms \(usb hotplug unavailable: devices\.sysfsRoot is .*, not \/sys\)$/);
     const id = 'usb-0403-6001-FT0001';
-    const plug = () => sysfs.plug({ name: 'ttyUSB0', vendorId: '0403', productId: '6001', serial: 'FT0001', manufacturer: 'FTDI', product: 'FT232R USB UART', target: pty.usb.near });
+    const plug = () =>
+      sysfs.plug({
+        name: 'ttyUSB0',
+        vendorId: '0403',
+        productId: '6001',
+        serial: 'FT0001',
+        manufacturer: 'FTDI',
+        product: 'FT232R USB UART',
+        target: pty.usb.near,
+      });
     plug();
     await waitFor(() => lastState(id) === 'streaming', 'the FTDI streaming');
     await pty.usb.write('from usb\n');
     await waitFor(() => data(id).some((d) => d.line === 'from usb'), 'usb data');
-    expect(await device(id)).toMatchObject({ present: true, profile: 'ftdi-ft232r', state: 'streaming', vendorId: '0403', productId: '6001', serial: 'FT0001', path: join(sysfs.dev, 'ttyUSB0') });
+    expect(await device(id)).toMatchObject({
+      present: true,
+      profile: 'ftdi-ft232r',
+      state: 'streaming',
+      vendorId: '0403',
+      productId: '6001',
+      serial: 'FT0001',
+      path: join(sysfs.dev, 'ttyUSB0'),
+    });
     const pts = realpathSync(pty.usb.near);
     expect(openFds(agent.child.pid!)).toContain(pts);
     sysfs.unplug('ttyUSB0');
@@ -248,21 +281,35 @@ describe('serial peripherals, end to end', () => {
     expect(text).toMatch(/edgevisor_device_frames_rejected_total\{device="regex",reason="no_match"\} 1/);
     // reasons are codes from a fixed set: a device cannot mint label values
     const reasons = new Set([...text.matchAll(/edgevisor_device_frames_rejected_total\{[^}]*reason="([^"]+)"/g)].map((m) => m[1]));
-    for (const reason of reasons) expect(['invalid_utf8', 'control_characters', 'too_long', 'not_json', 'no_match', 'not_key_value', 'no_checksum', 'bad_checksum', 'bad_sentence']).toContain(reason);
+    for (const reason of reasons)
+      expect([
+        'invalid_utf8',
+        'control_characters',
+        'too_long',
+        'not_json',
+        'no_match',
+        'not_key_value',
+        'no_checksum',
+        'bad_checksum',
+        'bad_sentence',
+      ]).toContain(reason);
     expect(agent.child.exitCode).toBeNull();
   });
 });
-
 
 describe('commands to devices (the write path)', () => {
   const commandTopic = (id: string) => `devices/${thing}/peripherals/${id}/command`;
   const results = (id: string) => mqtt.messages.filter((m) => m.topic === `${commandTopic(id)}/result`).map((m) => JSON.parse(m.payload));
   const post = async (id: string, body: unknown) => {
-    const res = await fetch(`${base}/api/v1/devices/${id}/write`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${base}/api/v1/devices/${id}/write`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: res.status, body: (await res.json()) as any };
   };
 
-  it('MQTT: a command reaches the far end of the port with the profile\'s line ending, answered on .../command/result', async () => {
+  it("MQTT: a command reaches the far end of the port with the profile's line ending, answered on .../command/result", async () => {
     const far = pty.led.reader();
     await mqtt.client.publishAsync(commandTopic('led'), 'LED ON', { qos: 1 });
     await waitFor(() => far.text() === 'LED ON\r\n', 'the bytes at the far end');
@@ -279,7 +326,11 @@ describe('commands to devices (the write path)', () => {
     await mqtt.client.publishAsync(commandTopic('lines'), 'hello', { qos: 1 }); // its profile takes no commands
     await mqtt.client.publishAsync(commandTopic('no-such-device'), 'hello', { qos: 1 });
     await waitFor(() => results('led').length === 4 && results('lines').length === 1 && results('no-such-device').length === 1, 'five answers');
-    expect(results('led').slice(1).map((r) => [r.accepted, r.reason])).toEqual([
+    expect(
+      results('led')
+        .slice(1)
+        .map((r) => [r.accepted, r.reason]),
+    ).toEqual([
       [false, 'not_allowed'],
       [false, 'bad_command'],
       [false, 'bad_command'],
@@ -348,7 +399,15 @@ describe('commands to devices (the write path)', () => {
 
 describe('two USB adapters with one serial number', () => {
   it('both open, each under its own id from its USB port, each with a row and a log line', async () => {
-    const twin = (name: string, busPath: string, target: string) => ({ name, vendorId: '0403', productId: '6001', serial: 'A10K5X3Q', manufacturer: 'FTDI', busPath, target });
+    const twin = (name: string, busPath: string, target: string) => ({
+      name,
+      vendorId: '0403',
+      productId: '6001',
+      serial: 'A10K5X3Q',
+      manufacturer: 'FTDI',
+      busPath,
+      target,
+    });
     sysfs.plug(twin('ttyUSB5', '2-1', pty.twinA.near));
     sysfs.plug(twin('ttyUSB6', '2-2', pty.twinB.near));
     const a = 'usb-0403-6001-A10K5X3Q-at-2-1';
@@ -375,7 +434,12 @@ describe('a clean stop', () => {
     const watch = await subscriber(inject('mqttUrl'), stateTopic);
     const httpPort = await freePort();
     const stopping = runAgent({
-      config: { thingName: stopThing, mqtt: { url: inject('mqttUrl') }, http: { port: httpPort }, devices: { enabled: true, hotplug: 'off', ports: [{ path: pair.near, profile: 'gps-uart', id: 'gps' }] } },
+      config: {
+        thingName: stopThing,
+        mqtt: { url: inject('mqttUrl') },
+        http: { port: httpPort },
+        devices: { enabled: true, hotplug: 'off', ports: [{ path: pair.near, profile: 'gps-uart', id: 'gps' }] },
+      },
     });
     try {
       await waitFor(() => watch.messages.some((m) => JSON.parse(m.payload).state === 'streaming'), 'the GPS streaming', 20_000);
@@ -403,7 +467,12 @@ describe('known devices', () => {
     try {
       tree.plug({ name: 'ttyUSB3', vendorId: '067b', productId: '2303', busPath: '3-1', target: pair.near });
       const httpPort = await freePort();
-      const config = { thingName: `${thing}-known`, mqtt: { url: inject('mqttUrl') }, http: { port: httpPort }, devices: { enabled: true, hotplug: 'sysfs', pollIntervalSeconds: 0.1, sysfsRoot: tree.sys, devRoot: tree.dev } };
+      const config = {
+        thingName: `${thing}-known`,
+        mqtt: { url: inject('mqttUrl') },
+        http: { port: httpPort },
+        devices: { enabled: true, hotplug: 'sysfs', pollIntervalSeconds: 0.1, sysfsRoot: tree.sys, devRoot: tree.dev },
+      };
       const url = `http://127.0.0.1:${httpPort}/api/v1/devices`;
       const list = async () => ((await (await fetch(url)).json()) as { devices: any[] }).devices;
       const first = runAgent({ config, stateDir });
@@ -413,12 +482,24 @@ describe('known devices', () => {
       tree.unplug('ttyUSB3', '3-1');
       const second = runAgent({ config, stateDir });
       try {
-        const rows = await waitFor(async () => {
-          const r = await list().catch(() => []);
-          return r.length > 0 ? r : undefined;
-        }, 'the list after the restart', 20_000);
+        const rows = await waitFor(
+          async () => {
+            const r = await list().catch(() => []);
+            return r.length > 0 ? r : undefined;
+          },
+          'the list after the restart',
+          20_000,
+        );
         expect(rows).toEqual([
-          expect.objectContaining({ id: 'usb-067b-2303-at-3-1', present: false, state: 'known', profile: 'prolific-pl2303', vendorId: '067b', productId: '2303', path: join(tree.dev, 'ttyUSB3') }),
+          expect.objectContaining({
+            id: 'usb-067b-2303-at-3-1',
+            present: false,
+            state: 'known',
+            profile: 'prolific-pl2303',
+            vendorId: '067b',
+            productId: '2303',
+            path: join(tree.dev, 'ttyUSB3'),
+          }),
         ]);
       } finally {
         second.child.kill('SIGTERM');
@@ -434,12 +515,21 @@ describe('known devices', () => {
 describe('the usb package in the built agent', () => {
   it('loads with the real /sys, and either watches the bus or says why it polls sysfs instead', async () => {
     const httpPort = await freePort();
-    const usbAgent = runAgent({ config: { thingName: `${thing}-usb`, mqtt: { url: inject('mqttUrl') }, http: { port: httpPort }, devices: { enabled: true, hotplug: 'usb' } } });
+    const usbAgent = runAgent({
+      config: { thingName: `${thing}-usb`, mqtt: { url: inject('mqttUrl') }, http: { port: httpPort }, devices: { enabled: true, hotplug: 'usb' } },
+    });
     try {
-      const view = await waitFor(async () => {
-        const body = await fetch(`http://127.0.0.1:${httpPort}/api/v1/devices`).then((r) => r.json() as Promise<{ source: string | null; problem: string | null }>, () => undefined);
-        return body?.source ? { source: body.source, problem: body.problem } : undefined;
-      }, 'the devices concern watching', 20_000);
+      const view = await waitFor(
+        async () => {
+          const body = await fetch(`http://127.0.0.1:${httpPort}/api/v1/devices`).then(
+            (r) => r.json() as Promise<{ source: string | null; problem: string | null }>,
+            () => undefined,
+          );
+          return body?.source ? { source: body.source, problem: body.problem } : undefined;
+        },
+        'the devices concern watching',
+        20_000,
+      );
       if (view.source.startsWith('usb hotplug')) expect(view.problem).toBeNull();
       else {
         // this machine: no USB bus, no udevd; the reason comes from the usb package's seam

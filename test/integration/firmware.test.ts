@@ -71,7 +71,7 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     agent = await startAgent({ registry: { url: proxy.host, insecure: true, repositoryPrefix: 'fw/' }, notifyTopicPrefix: `ota-${process.pid}` }, { stateDir });
   });
 
-  it('answers OtaFlux\'s 400 for a missing device and 404 with its body for an unknown one', async () => {
+  it("answers OtaFlux's 400 for a missing device and 404 with its body for an unknown one", async () => {
     for (const url of [`${agent.base}/version`, `${agent.base}/version?device=`, `${agent.base}/firmware`]) {
       const res = await get(url);
       expect(res.status).toBe(400);
@@ -167,7 +167,9 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
   });
 
   it('shows each entry on /api/v1/state and counts hits, misses and entries on /metrics', async () => {
-    const state = (await (await fetch(`${agent.base}/api/v1/state`)).json()) as { tree: { children: Array<{ id: string; children: Array<{ id: string; state: unknown; context: any }> }> } };
+    const state = (await (await fetch(`${agent.base}/api/v1/state`)).json()) as {
+      tree: { children: Array<{ id: string; children: Array<{ id: string; state: unknown; context: any }> }> };
+    };
     const manager = state.tree.children.find((c) => c.id === 'firmware')!;
     const entry = manager.children.find((c) => c.id === 'firmware:esp32-kitchen')!;
     expect(entry.state).toMatchObject({ ready: expect.any(String) });
@@ -189,7 +191,11 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     expect(firmware?.children.find((c) => c.id === 'firmware:esp32-garage')).toMatchObject({ state: 'missing' });
     const image = fakeImage(50_000);
     await push(registry.host, { repo: 'fw/esp32-garage', tag: '0.1.0', bytes: image });
-    const hook = await fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-garage', '0.1.0')) });
+    const hook = await fetch(`${agent.base}/webhooks/harbor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(harborPush('fw', 'esp32-garage', '0.1.0')),
+    });
     expect(hook.status).toBe(200);
     expect((await get(`${agent.base}/version?device=esp32-garage`)).body.toString()).toBe(versionBody('0.1.0', image));
   });
@@ -199,7 +205,11 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     await push(registry.host, { repo: 'fw/esp32-kitchen', tag: '1.11.0', bytes: v111 });
     // The cached, fresh entry does not know yet: the registry is not on the hot path.
     expect((await get(`${agent.base}/version?device=esp32-kitchen`)).body.toString()).toBe(versionBody('1.10.0', v110));
-    const hook = await fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.11.0')) });
+    const hook = await fetch(`${agent.base}/webhooks/harbor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.11.0')),
+    });
     expect(hook.status).toBe(200);
     expect((await get(`${agent.base}/version?device=esp32-kitchen`)).body.toString()).toBe(versionBody('1.11.0', v111));
     expect((await get(`${agent.base}/firmware?device=esp32-kitchen`)).body.equals(v111)).toBe(true);
@@ -212,11 +222,14 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     expect(notice.retain).toBe(true);
   });
 
-  it('answers other Harbor events 200 and changes nothing; malformed bodies get OtaFlux\'s codes', async () => {
+  it("answers other Harbor events 200 and changes nothing; malformed bodies get OtaFlux's codes", async () => {
     proxy.reset();
-    const post = (body: string, type = 'application/json') => fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': type }, body });
+    const post = (body: string, type = 'application/json') =>
+      fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': type }, body });
     // Harbor leaves fields out of deletions: still 200 here (OtaFlux answers those 422).
-    expect((await post(JSON.stringify({ type: 'DELETE_ARTIFACT', occur_at: 1, operator: 'admin', event_data: { resources: [{ tag: '1.11.0' }] } }))).status).toBe(200);
+    expect(
+      (await post(JSON.stringify({ type: 'DELETE_ARTIFACT', occur_at: 1, operator: 'admin', event_data: { resources: [{ tag: '1.11.0' }] } }))).status,
+    ).toBe(200);
     expect((await post(JSON.stringify({ ...harborPush('fw', 'esp32-kitchen', '1.0.0'), type: 'PULL_ARTIFACT' }))).status).toBe(200);
     expect(proxy.counts.tags).toBe(0);
     expect((await post('{"type":"PUSH_ARTIFACT"', 'application/json')).status).toBe(400);
@@ -233,7 +246,11 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     const bad = fakeImage(120_000);
     const pushed = await push(registry.host, { repo: 'fw/esp32-kitchen', tag: '1.12.0', bytes: bad });
     registry.tamper(pushed.layerDigest);
-    const hook = await fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.12.0')) });
+    const hook = await fetch(`${agent.base}/webhooks/harbor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.12.0')),
+    });
     expect(hook.status).toBe(200);
     const version = (await get(`${agent.base}/version?device=esp32-kitchen`)).body.toString();
     expect(version).toMatch(/^1\.11\.0\n/);
@@ -249,7 +266,11 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
 
   it('keeps serving the last good firmware while the registry is down; a restarted agent serves it from disk', async () => {
     await registry.stop();
-    const hook = await fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.13.0')) });
+    const hook = await fetch(`${agent.base}/webhooks/harbor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.13.0')),
+    });
     expect(hook.status).toBe(200);
     expect((await get(`${agent.base}/version?device=esp32-kitchen`)).body.toString()).toMatch(/^1\.11\.0\n/);
     expect((await get(`${agent.base}/firmware?device=esp32-kitchen`)).body.length).toBe(150_000);
@@ -269,7 +290,11 @@ describe('firmware against a real docker-registry (anonymous, behind a counting 
     // The registry back, the same bytes re-tagged as a new version: /version follows the tag.
     await registry.resume();
     await push(registry.host, { repo: 'fw/esp32-kitchen', tag: '1.13.0', bytes: image.body });
-    const retagged = await fetch(`${again.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.13.0')) });
+    const retagged = await fetch(`${again.base}/webhooks/harbor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(harborPush('fw', 'esp32-kitchen', '1.13.0')),
+    });
     expect(retagged.status).toBe(200);
     expect((await get(`${again.base}/version?device=esp32-kitchen`)).body.toString()).toBe(versionBody('1.13.0', image.body));
     expect((await get(`${again.base}/firmware?device=esp32-kitchen`)).headers.get('x-firmware-version')).toBe('1.13.0');
@@ -282,10 +307,17 @@ describe('firmware refreshes that change nothing, and a registry that is down', 
   const topic = `ota-out-${process.pid}`;
   const good = fakeImage(50_000);
   const webhook = (tag: string) =>
-    fetch(`${agent.base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(harborPush('fw', 'board-out', tag)) });
+    fetch(`${agent.base}/webhooks/harbor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(harborPush('fw', 'board-out', tag)),
+    });
   const health = async () => {
     const res = await fetch(`${agent.base}/health`);
-    return { status: res.status, body: (await res.json()) as { reasons: string[]; concerns: Record<string, { state: string; healthy: boolean; reason?: string }> } };
+    return {
+      status: res.status,
+      body: (await res.json()) as { reasons: string[]; concerns: Record<string, { state: string; healthy: boolean; reason?: string }> },
+    };
   };
 
   beforeAll(async () => {
@@ -367,17 +399,36 @@ describe('firmware with registry authentication', () => {
     const keyFile = join(mkdtempSync(join(tmpdir(), 'edgevisor-cosign-')), 'cosign.pub');
     writeFileSync(keyFile, publicKey.export({ type: 'spki', format: 'pem' }));
     const client = new RegistryClient({ url: registry.host, insecure: true, username: user.name, password: user.password });
-    const payload = Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': `${registry.host}/ota/esp32-signed` }, image: { 'docker-manifest-digest': pushed.manifestDigest }, type: 'cosign container image signature' }, optional: null }));
+    const payload = Buffer.from(
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': `${registry.host}/ota/esp32-signed` },
+          image: { 'docker-manifest-digest': pushed.manifestDigest },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
+    );
     const payloadDigest = await client.pushBlob('ota/esp32-signed', payload);
     const empty = await client.pushBlob('ota/esp32-signed', Buffer.from('{}'));
     await client.pushManifest('ota/esp32-signed', signatureTag(pushed.manifestDigest), {
       schemaVersion: 2,
       mediaType: MEDIA.ociManifest,
       config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: empty, size: 2 },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: payloadDigest, size: payload.length, annotations: { [SIGNATURE_ANNOTATION]: sign('sha256', payload, privateKey).toString('base64') } }],
+      layers: [
+        {
+          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+          digest: payloadDigest,
+          size: payload.length,
+          annotations: { [SIGNATURE_ANNOTATION]: sign('sha256', payload, privateKey).toString('base64') },
+        },
+      ],
     });
 
-    const { base } = await startAgent({ registry: { url: registry.host, insecure: true, repositoryPrefix: 'ota', username: user.name, password: user.password }, cosignPublicKey: keyFile });
+    const { base } = await startAgent({
+      registry: { url: registry.host, insecure: true, repositoryPrefix: 'ota', username: user.name, password: user.password },
+      cosignPublicKey: keyFile,
+    });
     const signed = await get(`${base}/firmware?device=esp32-signed`);
     expect(signed.status).toBe(200);
     expect(signed.body.equals(image)).toBe(true);
@@ -397,7 +448,10 @@ describe('firmware with registry authentication', () => {
     for (const tag of ['0.1.0', '0.2.0', '1.0.0', '2.0.0']) await push(registry.host, { repo: 'proj/esp32-hall', tag, bytes: fakeImage(100) });
     await push(registry.host, { repo: 'proj/esp32-hall', tag: '3.1.4', bytes: image });
     const secret = 'Bearer harbor-webhook-secret';
-    const { base } = await startAgent({ registry: { url: `http://${proxy.host}`, insecure: true, repositoryPrefix: 'proj', username: 'robot$edge', password: 'tok-pass' }, webhookSecret: secret });
+    const { base } = await startAgent({
+      registry: { url: `http://${proxy.host}`, insecure: true, repositoryPrefix: 'proj', username: 'robot$edge', password: 'tok-pass' },
+      webhookSecret: secret,
+    });
     const res = await get(`${base}/firmware?device=esp32-hall`);
     expect(res.status).toBe(200);
     expect(res.body.equals(image)).toBe(true);
@@ -407,7 +461,11 @@ describe('firmware with registry authentication', () => {
 
     const body = JSON.stringify(harborPush('proj', 'esp32-hall', '3.1.4'));
     expect((await fetch(`${base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status).toBe(401);
-    expect((await fetch(`${base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' }, body })).status).toBe(401);
-    expect((await fetch(`${base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: secret }, body })).status).toBe(200);
+    expect(
+      (await fetch(`${base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' }, body })).status,
+    ).toBe(401);
+    expect(
+      (await fetch(`${base}/webhooks/harbor`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: secret }, body })).status,
+    ).toBe(200);
   });
 });

@@ -23,7 +23,9 @@ async function device(url: string, thingName: string) {
     const outcome = topic.endsWith('/accepted') ? 'accepted' : 'rejected';
     answers.get(body.clientToken)?.({ outcome, body });
   });
-  await client.subscribeAsync([`${prefix}notify-next`, `${prefix}+/accepted`, `${prefix}+/rejected`, `${prefix}+/+/accepted`, `${prefix}+/+/rejected`], { qos: 1 });
+  await client.subscribeAsync([`${prefix}notify-next`, `${prefix}+/accepted`, `${prefix}+/rejected`, `${prefix}+/+/accepted`, `${prefix}+/+/rejected`], {
+    qos: 1,
+  });
   const ask = (path: string, request: Record<string, unknown>) =>
     new Promise<{ outcome: string; body: Record<string, unknown> }>((resolve) => {
       const clientToken = randomUUID();
@@ -57,7 +59,10 @@ describe('local jobs service: timeouts as AWS IoT Jobs runs them', () => {
     expect(started.body.execution).toMatchObject({ jobId: 'first', status: 'IN_PROGRESS', versionNumber: 2 });
     expect((started.body.execution as { approximateSecondsBeforeTimedOut: number }).approximateSecondsBeforeTimedOut).toBeGreaterThan(0);
     await waitFor(() => service.execution(thingName, 'first')?.status === 'TIMED_OUT' || undefined, 'the step timer to run out');
-    await waitFor(() => device.notified.some((n) => (n.execution as { jobId?: string } | undefined)?.jobId === 'second') || undefined, 'notify-next for the next job');
+    await waitFor(
+      () => device.notified.some((n) => (n.execution as { jobId?: string } | undefined)?.jobId === 'second') || undefined,
+      'notify-next for the next job',
+    );
     const late = await device.ask('first/update', { status: 'SUCCEEDED' });
     expect(late).toMatchObject({ outcome: 'rejected', body: { code: 'InvalidStateTransition', executionState: { status: 'TIMED_OUT', versionNumber: 3 } } });
     expect((await device.ask('first/get', {})).body.code).toBe('TerminalStateReached');

@@ -69,11 +69,20 @@ async function setup(options: { broker?: string; config?: Record<string, unknown
   const agent = start();
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200 || undefined, 'agent healthy');
   const finished = (jobId: string, executionNumber?: number, timeoutMs = 15_000) =>
-    waitFor(() => {
-      const e = service.execution(thingName, jobId, executionNumber);
-      return e && ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELED', 'TIMED_OUT'].includes(e.status) ? e : undefined;
-    }, `${jobId} to finish`, timeoutMs).catch((error) => {
-      console.log('DEBUG', JSON.stringify(agent.logs.filter((l) => l.ns === 'jobs' || l.ns === 'link')), JSON.stringify(service.requests), JSON.stringify(service.execution(thingName, jobId)));
+    waitFor(
+      () => {
+        const e = service.execution(thingName, jobId, executionNumber);
+        return e && ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELED', 'TIMED_OUT'].includes(e.status) ? e : undefined;
+      },
+      `${jobId} to finish`,
+      timeoutMs,
+    ).catch((error) => {
+      console.log(
+        'DEBUG',
+        JSON.stringify(agent.logs.filter((l) => l.ns === 'jobs' || l.ns === 'link')),
+        JSON.stringify(service.requests),
+        JSON.stringify(service.execution(thingName, jobId)),
+      );
       throw error;
     });
   return { ...b, service, thingName, agent, start, finished, base: `http://127.0.0.1:${port}` };
@@ -84,7 +93,11 @@ const statuses = (e: ServiceExecution) => e.updates.map((u) => `${u.status}${u.a
 describe('jobs end to end (agent process, mosquitto, local jobs service)', () => {
   it('runs a job: IN_PROGRESS before anything runs, then SUCCEEDED with details within the limits', async () => {
     const t = await setup();
-    t.service.createJob(t.thingName, 'hello', doc([{ name: 'mark', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['hello', '1'] } }], { includeStdOut: true }));
+    t.service.createJob(
+      t.thingName,
+      'hello',
+      doc([{ name: 'mark', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['hello', '1'] } }], { includeStdOut: true }),
+    );
     const e = await t.finished('hello');
     expect(statuses(e)).toEqual(['IN_PROGRESS', 'SUCCEEDED']);
     expect(e.updates[0].statusDetails).toEqual({ step: 'mark', stepIndex: '1', stepCount: '1' });
@@ -105,7 +118,11 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const failed = await t.finished('fails');
     expect(failed.status).toBe('FAILED');
     expect(failed.statusDetails).toMatchObject({ reason: 'step "broken" failed: exited with code 7', exitCode: '7', stderr: 'about to fail\n' });
-    t.service.createJob(t.thingName, 'handler', { version: '1.0', includeStdOut: 'true', steps: [{ action: { name: 'h', type: 'runHandler', input: { handler: 'hello.sh', args: ['x'] } } }] });
+    t.service.createJob(t.thingName, 'handler', {
+      version: '1.0',
+      includeStdOut: 'true',
+      steps: [{ action: { name: 'h', type: 'runHandler', input: { handler: 'hello.sh', args: ['x'] } } }],
+    });
     expect((await t.finished('handler')).statusDetails?.stdout).toBe('handler args: [] [x]\n');
   });
 
@@ -118,32 +135,54 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(statuses(refused)).toEqual(['REJECTED']);
     expect(t.runs('outside')).toBe(0);
     // a valid first step does not run when a later step is refused
-    t.service.createJob(t.thingName, 'mixed', doc([
-      { name: 'ok', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['mixed', '1'] } },
-      { name: 'bad', input: { command: '/bin/sh', args: ['-c', 'true'] } },
-    ]));
+    t.service.createJob(
+      t.thingName,
+      'mixed',
+      doc([
+        { name: 'ok', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['mixed', '1'] } },
+        { name: 'bad', input: { command: '/bin/sh', args: ['-c', 'true'] } },
+      ]),
+    );
     expect((await t.finished('mixed')).status).toBe('REJECTED');
     expect(t.runs('mixed')).toBe(0);
     t.service.createJob(t.thingName, 'invalid', { version: '1.0', steps: [] });
     const invalid = await t.finished('invalid');
     expect(invalid.statusDetails?.reason).toBe('invalid job document: steps must be a non-empty array');
-    await waitFor(async () => /edgevisor_jobs_total\{status="REJECTED"\} 3\n/.test(await (await fetch(`${t.base}/metrics`)).text()) || undefined, 'REJECTED counted');
+    await waitFor(
+      async () => /edgevisor_jobs_total\{status="REJECTED"\} 3\n/.test(await (await fetch(`${t.base}/metrics`)).text()) || undefined,
+      'REJECTED counted',
+    );
     expect(await (await fetch(`${t.base}/metrics`)).text()).toContain('edgevisor_job_refusals_total 3');
   });
 
   it('reports the step that decided the outcome, not an ignored failure, and with includeStdOut one stdout tail across all steps', async () => {
     const t = await setup();
     const probe = { name: 'probe', input: { command: `${t.dirs.jobs}/fail.sh` }, ignoreStepFailure: true };
-    t.service.createJob(t.thingName, 'tolerant', doc([
-      { name: 'first', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '1'] } },
-      probe,
-      { name: 'install', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '2'] } },
-    ], { includeStdOut: true }));
+    t.service.createJob(
+      t.thingName,
+      'tolerant',
+      doc(
+        [
+          { name: 'first', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '1'] } },
+          probe,
+          { name: 'install', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['tolerant', '2'] } },
+        ],
+        { includeStdOut: true },
+      ),
+    );
     const ok = await t.finished('tolerant');
     expect(ok.status).toBe('SUCCEEDED');
     expect(ok.statusDetails).toMatchObject({ step: 'install', exitCode: '0', stepsRun: '3', stdout: 'marked tolerant\nmarked tolerant\n' });
     expect(ok.statusDetails?.stderr).toBeUndefined();
-    t.service.createJob(t.thingName, 'broken', doc([probe, { name: 'install', input: { command: '/bin/echo', args: ['x'] }, allowStdErr: 0 }, { name: 'real', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['broken'], timeout: 1 } }]));
+    t.service.createJob(
+      t.thingName,
+      'broken',
+      doc([
+        probe,
+        { name: 'install', input: { command: '/bin/echo', args: ['x'] }, allowStdErr: 0 },
+        { name: 'real', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['broken'], timeout: 1 } },
+      ]),
+    );
     const failed = await t.finished('broken');
     expect(failed.status).toBe('FAILED');
     expect(failed.statusDetails).toMatchObject({ reason: 'step "real" failed: timed out after 1 s', step: 'real', signal: 'SIGTERM' });
@@ -204,7 +243,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(e.status).toBe('FAILED');
     expect(e.statusDetails?.reason).toBe('step "hang" failed: timed out after 1 s');
     expect(await (await fetch(`${t.base}/metrics`)).text()).toContain('edgevisor_job_step_timeouts_total 1');
-    await waitFor(() => !running(t.pidOf('slow.pid')) && !running(t.pidOf('slow.child')) || undefined, 'the group to be gone', 5000);
+    await waitFor(() => (!running(t.pidOf('slow.pid')) && !running(t.pidOf('slow.child'))) || undefined, 'the group to be gone', 5000);
   });
 
   it('a job canceled by the service while it runs: its process group is killed and the next job proceeds', async () => {
@@ -217,7 +256,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const job = jobs.children.find((c: { id: string }) => c.id === 'job:long');
     expect(job).toMatchObject({ state: { running: 'step' }, tags: ['busy'], context: { step: 0, execution: { jobId: 'long', executionNumber: 1 } } });
     t.service.end(t.thingName, 'long', 'CANCELED');
-    await waitFor(() => !running(t.pidOf('long.pid')) && !running(t.pidOf('long.child')) || undefined, 'the canceled group to be gone', 5000);
+    await waitFor(() => (!running(t.pidOf('long.pid')) && !running(t.pidOf('long.child'))) || undefined, 'the canceled group to be gone', 5000);
     const { jobs: records } = await json(await fetch(`${t.base}/api/v1/jobs`));
     expect(records.find((j: { jobId: string }) => j.jobId === 'long')).toMatchObject({ state: 'done', status: 'CANCELED', endedBy: 'ended' });
     t.service.createJob(t.thingName, 'after', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['after', '1'] } }]));
@@ -249,7 +288,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(t.agent.child.exitCode).toBeNull();
   });
 
-  it('a job the service times out while its result is on the way: the refused result is neither retried nor counted as the job\'s outcome; the next job runs', async () => {
+  it("a job the service times out while its result is on the way: the refused result is neither retried nor counted as the job's outcome; the next job runs", async () => {
     const t = await setup();
     t.service.ignoreTerminalUpdates = true; // the result goes unanswered until the service has ended the execution
     t.service.createJob(t.thingName, 'racy', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['racy', '1'] } }]));
@@ -277,14 +316,21 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     t.service.createJob(
       t.thingName,
       'steps',
-      doc([
-        { name: 'first', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['steps', 'first'] } },
-        { name: 'second', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['steps'], timeout: 1 } },
-      ], { finalStep: { action: { name: 'cleanup', type: 'runCommand', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['steps', 'cleanup'] } } } }),
+      doc(
+        [
+          { name: 'first', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['steps', 'first'] } },
+          { name: 'second', input: { command: `${t.dirs.jobs}/hang.sh`, args: ['steps'], timeout: 1 } },
+        ],
+        { finalStep: { action: { name: 'cleanup', type: 'runCommand', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['steps', 'cleanup'] } } } },
+      ),
     );
     // while the second step runs, the service shows it
     await waitFor(() => existsSync(join(t.dirs.marks, 'steps.child')) || undefined, 'the second step to run');
-    const during = await waitFor(() => t.service.execution(t.thingName, 'steps')?.statusDetails?.step === 'second' ? t.service.execution(t.thingName, 'steps')!.statusDetails : undefined, 'the progress of the second step');
+    const during = await waitFor(
+      () =>
+        t.service.execution(t.thingName, 'steps')?.statusDetails?.step === 'second' ? t.service.execution(t.thingName, 'steps')!.statusDetails : undefined,
+      'the progress of the second step',
+    );
     expect(during).toEqual({ step: 'second', stepIndex: '2', stepCount: '3' });
     const e = await t.finished('steps');
     expect(e.status).toBe('FAILED');
@@ -300,10 +346,14 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
 
   it('jobs.directStatus: a job of several steps goes QUEUED → SUCCEEDED with no IN_PROGRESS at all, progress included', async () => {
     const t = await setup({ config: { jobs: { enabled: true, allowlist: ['/bin/echo'], directStatus: true, answerTimeoutSeconds: 1 } } });
-    t.service.createJob(t.thingName, 'direct', doc([
-      { name: 'one', input: { command: '/bin/echo', args: ['1'] } },
-      { name: 'two', input: { command: '/bin/echo', args: ['2'] } },
-    ]));
+    t.service.createJob(
+      t.thingName,
+      'direct',
+      doc([
+        { name: 'one', input: { command: '/bin/echo', args: ['1'] } },
+        { name: 'two', input: { command: '/bin/echo', args: ['2'] } },
+      ]),
+    );
     const e = await t.finished('direct');
     expect(statuses(e)).toEqual(['SUCCEEDED']);
     expect(e.statusDetails).toMatchObject({ step: 'two', stepsRun: '2' });
@@ -325,7 +375,11 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     expect(e.statusDetails?.reason).toMatch(/^interrupted/);
     // …until the restarted agent ends it (SIGKILL lands a moment after kill() returns)
     await waitFor(() => !running(t.pidOf('crash.child')) || undefined, 'the leftover to be killed', 3000);
-    expect(readdirSync(t.dirs.marks).filter((f) => f.startsWith('crash')).sort()).toEqual(['crash.child', 'crash.pid']);
+    expect(
+      readdirSync(t.dirs.marks)
+        .filter((f) => f.startsWith('crash'))
+        .sort(),
+    ).toEqual(['crash.child', 'crash.pid']);
     expect(again.logs.some((l) => l.msg === 'killed what the interrupted job left running')).toBe(true);
   });
 
@@ -344,7 +398,11 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
   it('a result computed but not acknowledged before a kill -9 is sent after the restart, not computed again', async () => {
     const t = await setup();
     t.service.ignoreTerminalUpdates = true;
-    t.service.createJob(t.thingName, 'pending', doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['pending', '1'] } }], { includeStdOut: true }));
+    t.service.createJob(
+      t.thingName,
+      'pending',
+      doc([{ name: 's', input: { command: `${t.dirs.jobs}/mark.sh`, args: ['pending', '1'] } }], { includeStdOut: true }),
+    );
     // on disk, not only in memory: that is what a kill -9 leaves
     const file = join(t.agent.stateDir, 'jobs-inflight.jsonl');
     const onDisk = () => JSON.parse(readFileSync(file, 'utf8').trim().split('\n').at(-1) || '{}').state;
@@ -366,13 +424,20 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     // JSON round trip: what travels over MQTT (undefined and holes do not)
     const docs = Array.from({ length: 300 }, () => JSON.parse(JSON.stringify(next() ?? null)));
     docs.forEach((d, i) => t.service.createJob(t.thingName, `fuzz-${i}`, d));
-    const outcomes = await waitFor(() => {
-      const all = docs.map((_, i) => t.service.execution(t.thingName, `fuzz-${i}`)!);
-      return all.every((e) => ['SUCCEEDED', 'FAILED', 'REJECTED'].includes(e.status)) ? all : undefined;
-    }, 'all 300 to end', 90_000);
+    const outcomes = await waitFor(
+      () => {
+        const all = docs.map((_, i) => t.service.execution(t.thingName, `fuzz-${i}`)!);
+        return all.every((e) => ['SUCCEEDED', 'FAILED', 'REJECTED'].includes(e.status)) ? all : undefined;
+      },
+      'all 300 to end',
+      90_000,
+    );
     for (const e of outcomes) {
       if (e.status !== 'SUCCEEDED') expect(e.statusDetails?.reason, `${e.jobId}: ${JSON.stringify(e.jobDocument)}`).toMatch(/./);
-      expect(e.updates.every((u) => u.accepted), `${e.jobId} updates within the limits`).toBe(true);
+      expect(
+        e.updates.every((u) => u.accepted),
+        `${e.jobId} updates within the limits`,
+      ).toBe(true);
     }
     const count = (s: string) => outcomes.filter((e) => e.status === s).length;
     console.log(`jobs fuzz: ${count('SUCCEEDED')} succeeded, ${count('FAILED')} failed, ${count('REJECTED')} rejected`);
@@ -396,7 +461,10 @@ describe('job launchers (config jobs.launcher)', () => {
   const launcherOf = async (base: string) => {
     const tree = (await json(await fetch(`${base}/api/v1/state`))).tree;
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    return { state: tree.children.find((c: { id: string }) => c.id === 'jobs').context.launcher, metric: /edgevisor_jobs_launcher_info\{launcher="([^"]+)"\} 1/.exec(metrics)?.[1] };
+    return {
+      state: tree.children.find((c: { id: string }) => c.id === 'jobs').context.launcher,
+      metric: /edgevisor_jobs_launcher_info\{launcher="([^"]+)"\} 1/.exec(metrics)?.[1],
+    };
   };
 
   it('child_process by default, shown on /api/v1/state and /metrics', async () => {
@@ -419,12 +487,21 @@ describe('job launchers (config jobs.launcher)', () => {
     rmSync(root, { recursive: true, force: true });
     cpSync(join(import.meta.dirname, '../../dist/bundle'), join(root, 'x/bundle'), { recursive: true });
     try {
-      const agent = runAgent({ entry: join(root, 'x/bundle/main.js'), config: { thingName: 'no-native', mqtt: { url: inject('mqttUrl') }, http: { port: await freePort() }, jobs: { enabled: true, launcher: 'posix_spawn' } } });
+      const agent = runAgent({
+        entry: join(root, 'x/bundle/main.js'),
+        config: {
+          thingName: 'no-native',
+          mqtt: { url: inject('mqttUrl') },
+          http: { port: await freePort() },
+          jobs: { enabled: true, launcher: 'posix_spawn' },
+        },
+      });
       expect((await agent.exited).code).toBe(2);
-      expect(agent.stderr().trim().split('\n')).toEqual([expect.stringMatching(/^edgevisor: jobs\.launcher is "posix_spawn" but the posix_spawn addon is not built \(npm run build:native/)]);
+      expect(agent.stderr().trim().split('\n')).toEqual([
+        expect.stringMatching(/^edgevisor: jobs\.launcher is "posix_spawn" but the posix_spawn addon is not built \(npm run build:native/),
+      ]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
   });
 });
-

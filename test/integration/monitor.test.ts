@@ -33,14 +33,21 @@ async function publishers(url: string, devices: string[], count: number, gapMs: 
 
 function pointsIn(stateDir: string): Map<string, number> {
   const db = new Database(join(stateDir, 'monitor.db'), { readonly: true });
-  const rows = db.prepare('SELECT d.name AS name, count(*) AS n FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id GROUP BY d.name').all() as Array<{ name: string; n: number }>;
+  const rows = db
+    .prepare('SELECT d.name AS name, count(*) AS n FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id GROUP BY d.name')
+    .all() as Array<{ name: string; n: number }>;
   db.close();
   return new Map(rows.map((r) => [r.name, r.n]));
 }
 
 function missing(stateDir: string, device: string): number[] {
   const db = new Database(join(stateDir, 'monitor.db'), { readonly: true });
-  const ts = new Set((db.prepare("SELECT p.ts FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.key = 'cpu-percent'").pluck().all(device) as number[]));
+  const ts = new Set(
+    db
+      .prepare("SELECT p.ts FROM points p JOIN series s ON s.id = p.series_id JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.key = 'cpu-percent'")
+      .pluck()
+      .all(device) as number[],
+  );
   db.close();
   return Array.from({ length: 100 }, (_, i) => i).filter((i) => !ts.has(T0 + i * 1000));
 }
@@ -57,7 +64,12 @@ describe('monitor concern in the agent process', () => {
         thingName,
         mqtt: { url: broker.url, reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.4 },
         http: { host: '127.0.0.1', port: Number(new URL(base).port) },
-        monitor: { enabled: true, intervalSeconds: 0.3, collect: true, alerts: [{ id: 'hot', metric: 'cpu-percent', op: '>', threshold: 95, clear: 80, forSeconds: 30 }] },
+        monitor: {
+          enabled: true,
+          intervalSeconds: 0.3,
+          collect: true,
+          alerts: [{ id: 'hot', metric: 'cpu-percent', op: '>', threshold: 95, clear: 80, forSeconds: 30 }],
+        },
       },
     });
 
@@ -109,7 +121,13 @@ describe('monitor concern in the agent process', () => {
     const series = await json(await fetch(`${base}/api/v1/monitor/devices/${thingName}/series?key=cpu-percent&from=${to - 600_000}&to=${to}&points=5`));
     expect(series.points.length).toBeGreaterThan(0);
     expect(series.points.length).toBeLessThanOrEqual(5);
-    expect(series.points[0]).toEqual({ ts: expect.any(Number), min: expect.any(Number), max: expect.any(Number), avg: expect.any(Number), count: expect.any(Number) });
+    expect(series.points[0]).toEqual({
+      ts: expect.any(Number),
+      min: expect.any(Number),
+      max: expect.any(Number),
+      avg: expect.any(Number),
+      count: expect.any(Number),
+    });
     for (const bad of ['key=CPU', 'key=cpu-percent&points=100000', 'key=cpu-percent&from=10&to=5', 'key=cpu-percent&from=abc', 'key=cpu-percent&extra=1']) {
       const res = await fetch(`${base}/api/v1/monitor/devices/${thingName}/series?${bad}`);
       expect(res.status, bad).toBe(400);
@@ -132,10 +150,14 @@ describe('monitor concern in the agent process', () => {
   });
 
   it('reads the host inventory once at start: GET /inventory, and retained on devices/<thing>/inventory; no GPU here is no GPU, not an error', async () => {
-    const inventory = await waitFor(async () => {
-      const res = await fetch(`${base}/api/v1/monitor/devices/${thingName}/inventory`);
-      return res.status === 200 ? json(res) : undefined;
-    }, 'the inventory read', 30_000);
+    const inventory = await waitFor(
+      async () => {
+        const res = await fetch(`${base}/api/v1/monitor/devices/${thingName}/inventory`);
+        return res.status === 200 ? json(res) : undefined;
+      },
+      'the inventory read',
+      30_000,
+    );
     expect(inventory).toMatchObject({ schema: 1, device: thingName, memory: { totalBytes: totalmem() }, os: { kernel: release(), hostname: hostname() } });
     expect(inventory.cpu.cores).toBe(cpus().length);
     expect(inventory.cpu.brand).not.toBe('');
@@ -161,7 +183,17 @@ describe('monitor concern in the agent process', () => {
 
   it('keeps the inventories peers publish (collector mode), and refuses a bad one', async () => {
     const peer = await mqtt.connectAsync(broker.url);
-    const doc = { schema: 1, ts: T0, system: { manufacturer: 'Raspberry Pi Ltd', model: 'Raspberry Pi 4 Model B', virtual: false }, os: null, cpu: null, memory: { totalBytes: 4e9 }, disks: [], gpus: null, problems: ['os: timed out after 15000 ms'] };
+    const doc = {
+      schema: 1,
+      ts: T0,
+      system: { manufacturer: 'Raspberry Pi Ltd', model: 'Raspberry Pi 4 Model B', virtual: false },
+      os: null,
+      cpu: null,
+      memory: { totalBytes: 4e9 },
+      disks: [],
+      gpus: null,
+      problems: ['os: timed out after 15000 ms'],
+    };
     await peer.publishAsync('devices/peer-inv/inventory', JSON.stringify(doc), { qos: 1, retain: true });
     await peer.publishAsync('devices/peer-inv-bad/inventory', JSON.stringify({ ...doc, memory: { totalBytes: 'lots' } }), { qos: 1 });
     await peer.endAsync();
@@ -170,7 +202,10 @@ describe('monitor concern in the agent process', () => {
       return res.status === 200 ? json(res) : undefined;
     }, 'the peer inventory stored');
     expect(got).toEqual({ ...doc, device: 'peer-inv' });
-    await waitFor(() => agent.logs.find((l) => l.msg?.toString().startsWith('monitoring sample refused') && l.device === 'peer-inv-bad'), 'the bad inventory refused');
+    await waitFor(
+      () => agent.logs.find((l) => l.msg?.toString().startsWith('monitoring sample refused') && l.device === 'peer-inv-bad'),
+      'the bad inventory refused',
+    );
     expect((await fetch(`${base}/api/v1/monitor/devices/peer-inv-bad/inventory`)).status).toBe(404);
   });
 
@@ -184,7 +219,9 @@ describe('monitor concern in the agent process', () => {
     await bad.publishAsync('devices/peer-bad/monitoring', JSON.stringify({ schema: 1, ts: 5, values: { 'cpu-percent': 'high' } }), { qos: 1 });
     await bad.publishAsync('devices/peer-0/monitoring', JSON.stringify({ schema: 2, ts: 5, values: {} }), { qos: 1 });
     // over the 64 KiB a sample may have: refused before it is parsed
-    await bad.publishAsync('devices/peer-big/monitoring', JSON.stringify({ schema: 1, ts: T0, values: { 'cpu-percent': 1 }, pad: 'x'.repeat(70_000) }), { qos: 1 });
+    await bad.publishAsync('devices/peer-big/monitoring', JSON.stringify({ schema: 1, ts: T0, values: { 'cpu-percent': 1 }, pad: 'x'.repeat(70_000) }), {
+      qos: 1,
+    });
     await bad.endAsync();
     expect(sent).toBe(200);
     await waitFor(async () => {
@@ -211,8 +248,12 @@ describe('monitor concern in the agent process', () => {
     expect(sent).toBe(1000);
     await collecting();
     let counts = new Map<string, number>();
-    await waitFor(() => ((counts = pointsIn(agent.stateDir)), devices.every((d) => counts.get(d) === 200)) || undefined, 'every sample stored', 20_000).catch((error) => {
-      throw new Error(`${error.message}: ${JSON.stringify([...counts].filter(([d]) => d.startsWith('crash-')))}; missing ${JSON.stringify(missing(agent.stateDir, 'crash-0'))} logs ${JSON.stringify(agent.logs.filter((l) => l.ns === 'monitor'))}`);
-    });
+    await waitFor(() => ((counts = pointsIn(agent.stateDir)), devices.every((d) => counts.get(d) === 200)) || undefined, 'every sample stored', 20_000).catch(
+      (error) => {
+        throw new Error(
+          `${error.message}: ${JSON.stringify([...counts].filter(([d]) => d.startsWith('crash-')))}; missing ${JSON.stringify(missing(agent.stateDir, 'crash-0'))} logs ${JSON.stringify(agent.logs.filter((l) => l.ns === 'monitor'))}`,
+        );
+      },
+    );
   });
 });

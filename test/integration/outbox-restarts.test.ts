@@ -31,7 +31,11 @@ describe('outbox across many restarts with the broker down', () => {
       for (let i = 0; i < count; i++) {
         const topic = `restarts-it/${n % 3}`;
         const payload = JSON.stringify({ n: n++, text: 'température 21,5 °C ✓', pad: 'x'.repeat(n % 500) });
-        const res = await fetch(`${base}/api/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ topic, payload }) });
+        const res = await fetch(`${base}/api/v1/publish`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ topic, payload }),
+        });
         expect(res.status).toBe(202);
         accepted.set(topic, [...(accepted.get(topic) ?? []), payload]);
       }
@@ -66,16 +70,22 @@ describe('outbox across many restarts with the broker down', () => {
     }
 
     await broker.resume();
-    await waitFor(() => {
-      const seen = new Set(subscriber.received.map((m) => `${m.topic}|${m.payload}`));
-      return [...accepted].every(([topic, payloads]) => payloads.every((p) => seen.has(`${topic}|${p}`))) || undefined;
-    }, `all ${n} accepted messages delivered`, 60_000);
+    await waitFor(
+      () => {
+        const seen = new Set(subscriber.received.map((m) => `${m.topic}|${m.payload}`));
+        return [...accepted].every(([topic, payloads]) => payloads.every((p) => seen.has(`${topic}|${p}`))) || undefined;
+      },
+      `all ${n} accepted messages delivered`,
+      60_000,
+    );
     for (const [topic, payloads] of accepted) {
       const firsts: string[] = [];
       for (const m of subscriber.received) if (m.topic === topic && !firsts.includes(m.payload)) firsts.push(m.payload);
       expect(firsts, `order and content on ${topic}`).toEqual(payloads);
     }
-    console.log(`outbox restarts: ${n} accepted, 5 restarts (${stops.join(', ')}; the replay kill landed ${replayKills.join(', ')}), ${subscriber.received.length - n} duplicates`);
+    console.log(
+      `outbox restarts: ${n} accepted, 5 restarts (${stops.join(', ')}; the replay kill landed ${replayKills.join(', ')}), ${subscriber.received.length - n} duplicates`,
+    );
   }, 180_000);
 });
 

@@ -78,7 +78,10 @@ describe('outbox against mosquitto', () => {
       }
     })();
     await Promise.all([publishing, chaos]);
-    expect(acceptedWhileDown.every((count) => count > 0), `messages accepted during each outage: ${acceptedWhileDown}`).toBe(true);
+    expect(
+      acceptedWhileDown.every((count) => count > 0),
+      `messages accepted during each outage: ${acceptedWhileDown}`,
+    ).toBe(true);
 
     await waitFor(() => analyse(subscriber.received).distinct === total || undefined, 'every message at the subscriber', 60_000);
     const { firstSeen, duplicates } = analyse(subscriber.received);
@@ -166,10 +169,14 @@ describe('outbox across kill -9', () => {
 
     const second = runAgent({ config, stateDir: first.stateDir });
     cleanups.push(async () => (second.child.kill('SIGTERM'), await second.exited));
-    await waitFor(() => {
-      const seen = new Set(subscriber.received.map((m) => JSON.parse(m.payload).n as number));
-      return accepted.every((a) => seen.has(a)) || undefined;
-    }, `all ${accepted.length} accepted messages after the restart`, 30_000);
+    await waitFor(
+      () => {
+        const seen = new Set(subscriber.received.map((m) => JSON.parse(m.payload).n as number));
+        return accepted.every((a) => seen.has(a)) || undefined;
+      },
+      `all ${accepted.length} accepted messages after the restart`,
+      30_000,
+    );
     const recovered = second.logs.find((l) => l.msg === 'outbox recovered');
     expect(recovered?.recovered).toBeGreaterThan(0);
   }, 60_000);
@@ -188,7 +195,9 @@ describe('edgevisor publish', () => {
     const text = runCli(['publish', '--config', agent.configFile!, '-t', `cli-${process.pid}/text`, '-m', 'hello', '--retain']);
     expect(text.code).toBe(0);
     expect(JSON.parse(text.stdout)).toMatchObject({ accepted: true });
-    const binary = runCli(['publish', '--config', agent.configFile!, '-t', `cli-${process.pid}/bin`, '-f', '-', '-q', '0'], { input: Buffer.from([0, 1, 254, 255]) });
+    const binary = runCli(['publish', '--config', agent.configFile!, '-t', `cli-${process.pid}/bin`, '-f', '-', '-q', '0'], {
+      input: Buffer.from([0, 1, 254, 255]),
+    });
     expect(binary.code).toBe(0);
     await waitFor(() => subscriber.received.length >= 2 || undefined, 'both messages');
     expect(subscriber.received.find((m) => m.topic.endsWith('/text'))?.payload).toBe('hello');
@@ -199,7 +208,9 @@ describe('edgevisor publish', () => {
     expect(wildcard.stderr).toBe('edgevisor: publish refused (400): topic: must not contain the wildcards + or # (it is a topic to publish to)\n');
     const dollar = runCli(['publish', '--config', agent.configFile!, '-t', '$SYS/broker/x', '-m', 'x']);
     expect(dollar.code).toBe(1);
-    expect(dollar.stderr).toBe('edgevisor: publish refused (400): topic: must not start with "$": such topics are the broker\'s own (outbox.allowDollarTopics)\n');
+    expect(dollar.stderr).toBe(
+      'edgevisor: publish refused (400): topic: must not start with "$": such topics are the broker\'s own (outbox.allowDollarTopics)\n',
+    );
     const noTopic = runCli(['publish', '--config', agent.configFile!, '-m', 'x']);
     expect(noTopic.code).toBe(2);
     expect(noTopic.stderr).toBe('edgevisor: publish needs --topic (see --help)\n');
@@ -231,11 +242,20 @@ describe('a message the broker answers by disconnecting', () => {
     await enqueue(runtime, 'poison-it/good', 4);
     await fetch(`${base}/api/v1/outbox/resume`, { method: 'POST' });
 
-    await waitFor(() => (analyse(subscriber.received).firstSeen.get('poison-it/good')?.length === 3) || undefined, 'the good messages past the poison one', 20_000);
+    await waitFor(
+      () => analyse(subscriber.received).firstSeen.get('poison-it/good')?.length === 3 || undefined,
+      'the good messages past the poison one',
+      20_000,
+    );
     expect(analyse(subscriber.received).firstSeen.get('poison-it/good')).toEqual([1, 3, 4]);
     const list = await json(await fetch(`${base}/api/v1/outbox/dead-letters`));
     expect(list.count).toBe(1);
-    expect(list.deadLetters[0]).toMatchObject({ topic: poison, qos: 1, payloadBytes: 7, reason: 'the connection ended within 5 s of sending it, 3 times in a row' });
+    expect(list.deadLetters[0]).toMatchObject({
+      topic: poison,
+      qos: 1,
+      payloadBytes: 7,
+      reason: 'the connection ended within 5 s of sending it, 3 times in a row',
+    });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/edgevisor_outbox_dead_letters 1\n/);
     expect(metrics).toMatch(/edgevisor_outbox_dead_lettered_total 1\n/);
@@ -250,10 +270,14 @@ describe('a message the broker answers by disconnecting', () => {
     // A retry sends it again (and it comes back); a drop removes it for good.
     const id = list.deadLetters[0].id as string;
     expect((await fetch(`${base}/api/v1/outbox/dead-letters/${id}/retry`, { method: 'POST' })).status).toBe(202);
-    const back = await waitFor(async () => {
-      const again = await json(await fetch(`${base}/api/v1/outbox/dead-letters`));
-      return again.count === 1 ? again.deadLetters[0] : undefined;
-    }, 'the retried message moved aside again', 20_000);
+    const back = await waitFor(
+      async () => {
+        const again = await json(await fetch(`${base}/api/v1/outbox/dead-letters`));
+        return again.count === 1 ? again.deadLetters[0] : undefined;
+      },
+      'the retried message moved aside again',
+      20_000,
+    );
     expect(back.id).not.toBe(id);
     expect(await json(await fetch(`${base}/api/v1/outbox/dead-letters/${back.id}`, { method: 'DELETE' }))).toEqual({ dropped: true });
     expect((await json(await fetch(`${base}/api/v1/outbox/dead-letters`))).count).toBe(0);
@@ -279,7 +303,11 @@ describe.skipIf(!canMount)('outbox on a disk that fills up (a real 2 MiB tmpfs a
 
     const accepted: number[] = [];
     const publish = (n: number) =>
-      fetch(`${base}/api/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ topic: 'disk-it/x', payload: JSON.stringify({ n, pad: 'p'.repeat(20_000) }) }) });
+      fetch(`${base}/api/v1/publish`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ topic: 'disk-it/x', payload: JSON.stringify({ n, pad: 'p'.repeat(20_000) }) }),
+      });
     let refused: { status: number; body: { error: string; message: string } } | undefined;
     for (let n = 0; n < 100 && !refused; n++) {
       const res = await publish(n);
@@ -295,7 +323,9 @@ describe.skipIf(!canMount)('outbox on a disk that fills up (a real 2 MiB tmpfs a
       return body.concerns.outbox?.state.includes('capacity.unwritable') ? { status: res.status, body } : undefined;
     }, 'the outbox to show the disk on /health');
     expect(sick.status).toBe(503);
-    expect(sick.body.reasons).toContainEqual(expect.stringMatching(new RegExp(`^outbox: .*refusing new messages, delivering the ${accepted.length} it holds: disk_full: `)));
+    expect(sick.body.reasons).toContainEqual(
+      expect.stringMatching(new RegExp(`^outbox: .*refusing new messages, delivering the ${accepted.length} it holds: disk_full: `)),
+    );
 
     rmSync(`${fs.dir}/ballast`);
     await waitFor(async () => (await json(await fetch(`${base}/api/v1/outbox`))).unwritable === null || undefined, 'the disk taken back into use');
@@ -306,7 +336,11 @@ describe.skipIf(!canMount)('outbox on a disk that fills up (a real 2 MiB tmpfs a
     expect(metrics).toMatch(/edgevisor_concern_restarts\{concern="outbox"\} 0\n/); // a state, not a crash loop
 
     await broker.resume();
-    await waitFor(() => analyse(subscriber.received).firstSeen.get('disk-it/x')?.length === accepted.length || undefined, 'every accepted message delivered', 30_000);
+    await waitFor(
+      () => analyse(subscriber.received).firstSeen.get('disk-it/x')?.length === accepted.length || undefined,
+      'every accepted message delivered',
+      30_000,
+    );
     expect(analyse(subscriber.received).firstSeen.get('disk-it/x')).toEqual(accepted);
     await waitFor(async () => (await fetch(`${base}/health`)).status === 200 || undefined, 'healthy again');
   }, 60_000);

@@ -79,7 +79,17 @@ describe('alert machine', () => {
     await flush();
     expect(a.notices()).toEqual(['firing@40=92', 'resolved@70=69']);
     const fired = a.reports.find((r) => r.notice?.kind === 'firing')!.notice!;
-    expect(fired).toMatchObject({ alert: 'alert:hot:box-1', rule: 'hot', device: 'box-1', metric: 'cpu-temp-celsius', op: '>', threshold: 80, clear: 70, severity: 'critical', since: a.t0 + 10_000 });
+    expect(fired).toMatchObject({
+      alert: 'alert:hot:box-1',
+      rule: 'hot',
+      device: 'box-1',
+      metric: 'cpu-temp-celsius',
+      op: '>',
+      threshold: 80,
+      clear: 70,
+      severity: 'critical',
+      since: a.t0 + 10_000,
+    });
     expect(a.reports.map((r) => r.memory.level)).toEqual(['pending', 'firing', 'resolved', 'ok']);
     expect(a.errors).toEqual([]);
   });
@@ -158,7 +168,16 @@ describe('alert machine', () => {
   });
 
   it('a restored firing alert comes back firing without a new notice, and resolves with one', () => {
-    const restored: AlertMemory = { rule: 'hot', device: 'box-1', level: 'firing', since: 1_700_000_000_000, firedAt: 1_700_000_030_000, value: 95, lastTs: 1_700_000_030_000, stale: false };
+    const restored: AlertMemory = {
+      rule: 'hot',
+      device: 'box-1',
+      level: 'firing',
+      since: 1_700_000_000_000,
+      firedAt: 1_700_000_030_000,
+      value: 95,
+      lastTs: 1_700_000_030_000,
+      stale: false,
+    };
     const a = start(hot, { restored });
     expect(a.level()).toBe('firing');
     a.sample(40, 95);

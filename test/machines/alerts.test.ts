@@ -23,11 +23,15 @@ async function start(input: Partial<AlertsInput> = {}, restored: Record<string, 
   actor.subscribe({ error: (e) => errors.push(e) });
   actor.start();
   running.push(actor);
-  const sample = (device: string, seconds: number, values: Record<string, number>) => actor.send({ type: 'alerts.sample', sample: { device, ts: T0 + seconds * 1000, values } });
+  const sample = (device: string, seconds: number, values: Record<string, number>) =>
+    actor.send({ type: 'alerts.sample', sample: { device, ts: T0 + seconds * 1000, values } });
   const commands = () => notifier.current.received as NotifierCommand[];
   const notices = () => commands().flatMap((c) => (c.type === 'alerts.notice' ? [c.notice] : []));
   const brief = (n: AlertNotice) => `${n.kind} ${n.device}@${(n.at - T0) / 1000}${n.suppressed ? ` (+${n.suppressed} suppressed)` : ''}`;
-  const children = () => Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith('alert:')).sort();
+  const children = () =>
+    Object.keys(actor.getSnapshot().children)
+      .filter((id) => id.startsWith('alert:'))
+      .sort();
   const levelOf = (id: string) => alertLevelOf((actor.getSnapshot().children[id]?.getSnapshot() as { value?: unknown } | undefined)?.value);
   const api = { actor, clock, notifier, restore, errors, sample, commands, notices, brief, children, levelOf, ctx: () => actor.getSnapshot().context };
   return {
@@ -64,7 +68,15 @@ describe('alerts manager', () => {
     [50, 95, 85, 79, 70].forEach((v, i) => t.sample('box-1', i * 10, { 'cpu-percent': v }));
     await flush();
     expect(t.notices().map(t.brief)).toEqual(['firing box-1@10', 'resolved box-1@30']);
-    expect(t.notices()[0]).toMatchObject({ alert: 'alert:cpu:box-1', metric: 'cpu-percent', value: 95, threshold: 90, clear: 80, since: T0 + 10_000, suppressed: 0 });
+    expect(t.notices()[0]).toMatchObject({
+      alert: 'alert:cpu:box-1',
+      metric: 'cpu-percent',
+      value: 95,
+      threshold: 90,
+      clear: 80,
+      since: T0 + 10_000,
+      suppressed: 0,
+    });
     const states = t.commands().flatMap((c) => (c.type === 'alerts.state' ? [c.memory?.level] : []));
     expect(states).toEqual(['pending', 'firing', 'resolved', 'ok']);
     expect(t.ctx().alerts['alert:cpu:box-1'].level).toBe('ok');
@@ -140,7 +152,17 @@ describe('alerts manager', () => {
   it('a restart restores a firing alert: visible at once, no second firing notice, resolved later with one', async () => {
     const restored: Record<string, AlertRecord> = {
       'alert:cpu:box-1': { rule: 'cpu', device: 'box-1', level: 'firing', since: T0, firedAt: T0, value: 97, lastTs: T0, stale: false, notified: 'firing' },
-      'alert:gone-rule:box-1': { rule: 'gone-rule', device: 'box-1', level: 'firing', since: T0, firedAt: T0, value: 1, lastTs: T0, stale: false, notified: 'firing' },
+      'alert:gone-rule:box-1': {
+        rule: 'gone-rule',
+        device: 'box-1',
+        level: 'firing',
+        since: T0,
+        firedAt: T0,
+        value: 1,
+        lastTs: T0,
+        stale: false,
+        notified: 'firing',
+      },
     };
     const t = await (await start({}, restored)).ready();
     expect(t.children()).toEqual(['alert:cpu:box-1']); // a rule no longer configured is not restored
@@ -161,7 +183,9 @@ describe('alerts manager', () => {
     expect(t.children()).toEqual(['alert:cpu:quiet-hot']);
     expect(Object.keys(t.ctx().alerts)).toEqual(['alert:cpu:quiet-hot']);
     expect(t.commands()).toContainEqual({ type: 'alerts.state', id: 'alert:cpu:quiet-ok', memory: null });
-    expect(t.commands()).toContainEqual(expect.objectContaining({ type: 'alerts.state', id: 'alert:cpu:quiet-hot', memory: expect.objectContaining({ level: 'firing', stale: true }) }));
+    expect(t.commands()).toContainEqual(
+      expect.objectContaining({ type: 'alerts.state', id: 'alert:cpu:quiet-hot', memory: expect.objectContaining({ level: 'firing', stale: true }) }),
+    );
     expect(t.errors).toEqual([]);
   });
 

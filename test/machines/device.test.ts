@@ -9,7 +9,10 @@ function start() {
   const port = fakeCallback();
   const machine = deviceMachine.provide({ actors: { port: port.logic } });
   const errors: unknown[] = [];
-  const actor = createActor(machine, { input: { id: 'usb-0403-6001-A1', path: '/dev/ttyUSB0', profile: 'ftdi-ft232r', retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 7 }, clock });
+  const actor = createActor(machine, {
+    input: { id: 'usb-0403-6001-A1', path: '/dev/ttyUSB0', profile: 'ftdi-ft232r', retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 7 },
+    clock,
+  });
   // the state names an observer of the snapshots sees, as src/'s announcer does
   const announced: DeviceStateName[] = [];
   actor.subscribe({
@@ -149,7 +152,13 @@ describe('device machine', () => {
     t.actor.send({ type: 'device.write', requestId: 'w2', data: 'LED OFF\n' });
     await flush();
     expect(t.port.current.received).toEqual([{ type: 'port.write', requestId: 'w1', data: 'LED ON\n' }]);
-    expect(t.results.at(-1)).toEqual({ type: 'device.write.result', requestId: 'w2', accepted: false, reason: 'busy', message: 'a write to this port is in progress' });
+    expect(t.results.at(-1)).toEqual({
+      type: 'device.write.result',
+      requestId: 'w2',
+      accepted: false,
+      reason: 'busy',
+      message: 'a write to this port is in progress',
+    });
     t.port.current.sendBack({ type: 'port.written', requestId: 'w1', accepted: true, bytes: 7 });
     await flush();
     expect(t.results.at(-1)).toEqual({ type: 'device.write.result', requestId: 'w1', accepted: true, bytes: 7 });
@@ -174,7 +183,9 @@ describe('device machine', () => {
       if (end === 'lost') t.port.current.sendBack({ type: 'device.lost' });
       else t.actor.send({ type: 'device.detach' });
       await flush();
-      expect(t.results).toEqual([{ type: 'device.write.result', requestId: 'w1', accepted: false, reason: 'port_closed', message: 'the port closed before the write finished' }]);
+      expect(t.results).toEqual([
+        { type: 'device.write.result', requestId: 'w1', accepted: false, reason: 'port_closed', message: 'the port closed before the write finished' },
+      ]);
       if (end === 'lost') {
         expect(t.state()).toBe('reconnecting');
         t.actor.send({ type: 'device.write', requestId: 'w2', data: 'B\n' });

@@ -39,7 +39,15 @@ const buggyDevice = createMachine({
   },
 }) as unknown as typeof deviceMachine;
 
-const usb = (id: string, profile: string | null = 'ftdi-ft232r', path = `/dev/${id}`): PresentDevice => ({ id, path, profile, source: 'usb', vendorId: '0403', productId: '6001', at: 1 });
+const usb = (id: string, profile: string | null = 'ftdi-ft232r', path = `/dev/${id}`): PresentDevice => ({
+  id,
+  path,
+  profile,
+  source: 'usb',
+  vendorId: '0403',
+  productId: '6001',
+  at: 1,
+});
 
 const liveDevices = () => ports.liveCount;
 const running: Array<{ stop(): void }> = [];
@@ -56,7 +64,10 @@ function start(maxDevices = 4, maxRecords?: number, device = standIn) {
   actor.start();
   running.push(actor);
   const send = (event: AnyEventObject) => hotplug.current.sendBack(event);
-  const children = () => Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith('device:')).sort();
+  const children = () =>
+    Object.keys(actor.getSnapshot().children)
+      .filter((id) => id.startsWith('device:'))
+      .sort();
   return { actor, hotplug, send, children, errors, ctx: () => actor.getSnapshot().context };
 }
 
@@ -68,7 +79,12 @@ describe('devices machine', () => {
     await flush();
     expect(t.children()).toEqual(['device:usb-0403-6001-A1']);
     const child = t.actor.getSnapshot().children['device:usb-0403-6001-A1']!;
-    expect((child.getSnapshot() as { context: DeviceInput }).context).toMatchObject({ id: 'usb-0403-6001-A1', path: '/dev/usb-0403-6001-A1', profile: 'ftdi-ft232r', retry: { minMs: 500, maxMs: 30_000 } });
+    expect((child.getSnapshot() as { context: DeviceInput }).context).toMatchObject({
+      id: 'usb-0403-6001-A1',
+      path: '/dev/usb-0403-6001-A1',
+      profile: 'ftdi-ft232r',
+      retry: { minMs: 500, maxMs: 30_000 },
+    });
     expect(t.ctx().source).toBe('sysfs polling');
     expect(t.actor.getSnapshot().hasTag('healthy')).toBe(true);
   });

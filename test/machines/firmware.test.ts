@@ -14,7 +14,13 @@ const fakeEntry = createMachine({
     live: {
       entry: ({ context }) => (received[context.device] = []),
       on: {
-        store: { actions: sendParent(({ context, event }) => ({ type: 'firmware.stored', device: context.device, bytes: (event as unknown as { bytes: number }).bytes })) },
+        store: {
+          actions: sendParent(({ context, event }) => ({
+            type: 'firmware.stored',
+            device: context.device,
+            bytes: (event as unknown as { bytes: number }).bytes,
+          })),
+        },
         fail: 'failed',
         '*': { actions: ({ context, event }) => received[context.device].push(event) },
       },

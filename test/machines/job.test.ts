@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate';
-import { jobMachine, type JobInput, type Plan, type PlannedStep, type Report, type RunStepInput, type StepResult, type Validation } from '../../machines/job.js';
+import {
+  jobMachine,
+  type JobInput,
+  type Plan,
+  type PlannedStep,
+  type Report,
+  type RunStepInput,
+  type StepResult,
+  type Validation,
+} from '../../machines/job.js';
 import { advance, flush } from '../support/clock.js';
 import { fakeCallback, fakePromise } from '../support/fakes.js';
 
@@ -215,7 +224,10 @@ describe('job machine: a computed result', () => {
     job.report.resolve({ endedBy: 'TIMED_OUT' });
     await settle(job);
     expect(job.actor.getSnapshot().value).toBe('canceled');
-    expect(job.actor.getSnapshot().output).toMatchObject({ status: 'CANCELED', reason: 'the service ended this execution first (TIMED_OUT); the result was not taken' });
+    expect(job.actor.getSnapshot().output).toMatchObject({
+      status: 'CANCELED',
+      reason: 'the service ended this execution first (TIMED_OUT); the result was not taken',
+    });
     expect(job.actor.getSnapshot().output?.results.map((r) => r.name)).toEqual(['a']);
     job.clock.increment(60_000);
     await settle(job);

@@ -15,7 +15,14 @@ function start() {
   const sample = fakePromise<SampleOutput>();
   const inventory = fakeCallback();
   const machine = monitorMachine.provide({
-    actors: { historyStore: history.logic, sampleFeed: feed.logic, collector: collector.logic, inventory: inventory.logic, sampleHost: sample.logic, alerts: alerts.logic as never }, // a callback stands in for the alerts manager (tested on its own)
+    actors: {
+      historyStore: history.logic,
+      sampleFeed: feed.logic,
+      collector: collector.logic,
+      inventory: inventory.logic,
+      sampleHost: sample.logic,
+      alerts: alerts.logic as never,
+    }, // a callback stands in for the alerts manager (tested on its own)
   });
   const rules = [{ id: 'hot', metric: 'cpu-percent', op: '>' as const, threshold: 90, forSeconds: 60, severity: 'warning' as const, devices: 'all' as const }];
   const actor = createActor(machine, {

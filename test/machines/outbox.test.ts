@@ -5,7 +5,17 @@ import { flush } from '../support/clock.js';
 import { fakeCallback } from '../support/fakes.js';
 
 const counters = (over: Partial<OutboxCounters> = {}): OutboxCounters => ({
-  depth: 0, bytes: 0, full: false, enqueued: 0, delivered: 0, dropped: 0, refused: 0, unwritable: null, deadLettered: 0, deadLetters: 0, ...over,
+  depth: 0,
+  bytes: 0,
+  full: false,
+  enqueued: 0,
+  delivered: 0,
+  dropped: 0,
+  refused: 0,
+  unwritable: null,
+  deadLettered: 0,
+  deadLetters: 0,
+  ...over,
 });
 
 function start() {
@@ -68,7 +78,7 @@ describe('outbox machine', () => {
     expect(actor.getSnapshot().context.counters.dropped).toBe(4);
   });
 
-  it('is unwritable (not healthy, the disk\'s reason shown) while the disk refuses writes, and leaves it by itself', () => {
+  it("is unwritable (not healthy, the disk's reason shown) while the disk refuses writes, and leaves it by itself", () => {
     const { actor, send, commands } = start();
     send({ type: 'outbox.opened', counters: counters({ depth: 2 }) });
     send({ type: 'link.up' });
@@ -91,7 +101,15 @@ describe('outbox machine', () => {
     expect(actor.getSnapshot().context.error).toEqual({ code: 'EIO', message: 'i/o error' });
     expect(actor.getSnapshot().output).toEqual({ error: { code: 'EIO', message: 'i/o error' } }); // the supervisor logs and shows it
     expect(store.liveCount).toBe(0);
-    const crashing = createActor(outboxMachine.provide({ actors: { outboxStore: fromCallback(() => { throw new Error('EACCES'); }) } }));
+    const crashing = createActor(
+      outboxMachine.provide({
+        actors: {
+          outboxStore: fromCallback(() => {
+            throw new Error('EACCES');
+          }),
+        },
+      }),
+    );
     crashing.start();
     expect(crashing.getSnapshot().status).toBe('done');
   });

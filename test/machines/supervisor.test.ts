@@ -59,7 +59,16 @@ describe('supervisor machine', () => {
     prepare.resolve();
     await flush();
     expect(actor.getSnapshot().value).toEqual({
-      running: { broker: 'disabled', link: 'up', outbox: 'disabled', jobs: 'disabled', devices: 'disabled', firmware: 'disabled', monitor: 'disabled', http: 'up' },
+      running: {
+        broker: 'disabled',
+        link: 'up',
+        outbox: 'disabled',
+        jobs: 'disabled',
+        devices: 'disabled',
+        firmware: 'disabled',
+        monitor: 'disabled',
+        http: 'up',
+      },
     });
     expect(starts).toEqual({ link: 1, http: 1 });
     expect(actor.getSnapshot().children.link).toBeDefined();

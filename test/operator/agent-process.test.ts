@@ -94,7 +94,13 @@ function listenersOn(port: number): string[] {
       .map((line) => line.trim().split(/\s+/))
       .filter((cols) => cols[3] === '0A' && cols[1]?.endsWith(`:${hexPort}`))
       .map((cols) => cols[1]!.split(':')[0]!);
-  const v4 = listening('/proc/net/tcp').map((hex) => hex.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.'));
+  const v4 = listening('/proc/net/tcp').map((hex) =>
+    hex
+      .match(/../g)!
+      .reverse()
+      .map((b) => parseInt(b, 16))
+      .join('.'),
+  );
   const v6 = listening('/proc/net/tcp6').map((hex) => (/^0+$/.test(hex) ? '::' : hex));
   return [...v4, ...v6];
 }

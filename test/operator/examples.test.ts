@@ -48,7 +48,9 @@ describe('deploy/examples', () => {
     const config = example('mosquitto-tls.json');
     const passwd = join(dir, 'passwd');
     execFileSync(requirePeer('mosquitto_passwd'), ['-b', '-c', passwd, config.mqtt.username, config.mqtt.password]);
-    broker = await Mosquitto.start({ listener: ['allow_anonymous false', `password_file ${passwd}`, `certfile ${pki.serverCert}`, `keyfile ${pki.serverKey}`] });
+    broker = await Mosquitto.start({
+      listener: ['allow_anonymous false', `password_file ${passwd}`, `certfile ${pki.serverCert}`, `keyfile ${pki.serverKey}`],
+    });
     config.mqtt.tls.ca = pki.ca;
     const healthy = await runOn(config, `mqtts://127.0.0.1:${broker.port}`);
     expect(healthy.body.concerns.link.state).toBe('session.online');
@@ -57,7 +59,14 @@ describe('deploy/examples', () => {
   it('aws-iot-core.json connects with mutual TLS, as to AWS IoT Core (mosquitto requiring a client certificate)', async () => {
     const config = example('aws-iot-core.json');
     broker = await Mosquitto.start({
-      listener: ['allow_anonymous true', `cafile ${pki.ca}`, `certfile ${pki.serverCert}`, `keyfile ${pki.serverKey}`, 'require_certificate true', 'use_identity_as_username true'],
+      listener: [
+        'allow_anonymous true',
+        `cafile ${pki.ca}`,
+        `certfile ${pki.serverCert}`,
+        `keyfile ${pki.serverKey}`,
+        'require_certificate true',
+        'use_identity_as_username true',
+      ],
     });
     config.mqtt.tls = { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey };
     config.jobs = { enabled: false };

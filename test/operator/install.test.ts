@@ -19,14 +19,18 @@ describe('release tarball and scripts/install.sh', () => {
   let unpacked: string;
 
   beforeAll(() => {
-    const tarball = execFileSync('sh', ['scripts/release.sh', '--built'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!;
+    const tarball = execFileSync('sh', ['scripts/release.sh', '--built'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+      .trim()
+      .split('\n')
+      .pop()!;
     execFileSync('tar', ['-xzf', join(repo, tarball), '-C', work]);
     rmSync(join(repo, tarball));
     unpacked = join(work, basename(tarball, '.tar.gz'));
   }, 180_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  const install = (from: string, ...args: string[]) => execFileSync('sh', [join(from, 'scripts/install.sh'), ...args], { env: { ...process.env, DESTDIR: dest }, encoding: 'utf8' });
+  const install = (from: string, ...args: string[]) =>
+    execFileSync('sh', [join(from, 'scripts/install.sh'), ...args], { env: { ...process.env, DESTDIR: dest }, encoding: 'utf8' });
   const current = () => basename(readlinkSync(join(opt, 'current')));
 
   it('holds the production dependencies only', () => {
@@ -48,11 +52,23 @@ describe('release tarball and scripts/install.sh', () => {
   it('runs from the installed release alone (no development dependencies)', async () => {
     const httpPort = await freePort();
     const config = join(work, 'config.json');
-    writeFileSync(config, JSON.stringify({ thingName: 'installed', stateDir: join(work, 'state'), mqtt: { url: 'embedded', embeddedPort: await freePort() }, http: { host: '127.0.0.1', port: httpPort } }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        thingName: 'installed',
+        stateDir: join(work, 'state'),
+        mqtt: { url: 'embedded', embeddedPort: await freePort() },
+        http: { host: '127.0.0.1', port: httpPort },
+      }),
+    );
     const agent = spawn(process.execPath, [join(opt, 'current/dist/bundle/main.js'), 'run', '--config', config], { stdio: 'ignore', cwd: work });
     killOnExit(agent);
     try {
-      const answer = await waitFor(async () => ((await health(`http://127.0.0.1:${httpPort}`))?.status === 200 ? true : undefined), 'the installed agent healthy', 20_000);
+      const answer = await waitFor(
+        async () => ((await health(`http://127.0.0.1:${httpPort}`))?.status === 200 ? true : undefined),
+        'the installed agent healthy',
+        20_000,
+      );
       expect(answer).toBe(true);
     } finally {
       await terminate(agent);

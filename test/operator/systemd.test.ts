@@ -26,7 +26,16 @@ describe('deploy/edgevisor.service', () => {
 
   it('is Type=notify with a watchdog and bounded memory', () => {
     const text = readFileSync(unit, 'utf8');
-    for (const line of ['Type=notify', 'WatchdogSec=', 'MemoryMax=', 'MemoryHigh=', 'SystemCallErrorNumber=EPERM', 'ProtectProc=invisible', 'RemoveIPC=yes', 'DevicePolicy=closed'])
+    for (const line of [
+      'Type=notify',
+      'WatchdogSec=',
+      'MemoryMax=',
+      'MemoryHigh=',
+      'SystemCallErrorNumber=EPERM',
+      'ProtectProc=invisible',
+      'RemoveIPC=yes',
+      'DevicePolicy=closed',
+    ])
       expect(text).toContain(line);
   });
 });

@@ -100,14 +100,32 @@ describe('browser-side attacks on the default (loopback, no token)', () => {
 
   it('refuses text/plain and form bodies on JSON routes with 415 and says what to send', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
-      const answer = await rawRequest(port, { method: 'POST', path: '/api/v1/publish', headers: { 'content-type': type }, body: '{"topic":"a/b","payload":"x"}' });
+      const answer = await rawRequest(port, {
+        method: 'POST',
+        path: '/api/v1/publish',
+        headers: { 'content-type': type },
+        body: '{"topic":"a/b","payload":"x"}',
+      });
       expect(answer.status, type).toBe(415);
-      expect(JSON.parse(answer.body), type).toMatchObject({ error: 'unsupported_media_type', message: expect.stringContaining('Content-Type: application/json') });
+      expect(JSON.parse(answer.body), type).toMatchObject({
+        error: 'unsupported_media_type',
+        message: expect.stringContaining('Content-Type: application/json'),
+      });
     }
-    const form = await rawRequest(port, { method: 'POST', path: '/api/v1/outbox/pause', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
+    const form = await rawRequest(port, {
+      method: 'POST',
+      path: '/api/v1/outbox/pause',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'a=1',
+    });
     expect(form.status).toBe(415);
     expect(await outboxState(port)).not.toContain('paused');
-    const json = await rawRequest(port, { method: 'POST', path: '/api/v1/publish', headers: { 'content-type': 'application/json' }, body: '{"topic":"a/b","payload":"x"}' });
+    const json = await rawRequest(port, {
+      method: 'POST',
+      path: '/api/v1/publish',
+      headers: { 'content-type': 'application/json' },
+      body: '{"topic":"a/b","payload":"x"}',
+    });
     expect(json.status).toBe(202);
   });
 });

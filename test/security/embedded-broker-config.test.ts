@@ -27,10 +27,26 @@ describe('embedded broker config', () => {
     ['a broker on all interfaces with nothing else', { embeddedHost: '0.0.0.0' }, OPEN],
     ['a broker on a LAN address without TLS', { embeddedHost: '192.168.1.10', embeddedPasswordFile: passwords }, OPEN],
     ['a broker with TLS but no users', { embeddedHost: '::', embeddedTls: tls }, OPEN],
-    ['a broker with TLS and users but anonymous allowed', { embeddedHost: '0.0.0.0', embeddedTls: tls, embeddedPasswordFile: passwords, embeddedAllowAnonymous: true }, OPEN],
-    ['a jobs service user without a password file', { embeddedJobsServiceUser: 'svc' }, 'config: mqtt.embeddedJobsServiceUser: embeddedJobsServiceUser names a user of embeddedPasswordFile, which is not set'],
-    ['an unreadable password file', { embeddedPasswordFile: '/nonexistent/passwd' }, 'config: mqtt.embeddedPasswordFile: cannot read /nonexistent/passwd: ENOENT'],
-    ['an unreadable TLS key', { embeddedTls: { cert: pki.serverCert, key: '/nonexistent/key.pem' } }, 'config: mqtt.embeddedTls.key: cannot read /nonexistent/key.pem: ENOENT'],
+    [
+      'a broker with TLS and users but anonymous allowed',
+      { embeddedHost: '0.0.0.0', embeddedTls: tls, embeddedPasswordFile: passwords, embeddedAllowAnonymous: true },
+      OPEN,
+    ],
+    [
+      'a jobs service user without a password file',
+      { embeddedJobsServiceUser: 'svc' },
+      'config: mqtt.embeddedJobsServiceUser: embeddedJobsServiceUser names a user of embeddedPasswordFile, which is not set',
+    ],
+    [
+      'an unreadable password file',
+      { embeddedPasswordFile: '/nonexistent/passwd' },
+      'config: mqtt.embeddedPasswordFile: cannot read /nonexistent/passwd: ENOENT',
+    ],
+    [
+      'an unreadable TLS key',
+      { embeddedTls: { cert: pki.serverCert, key: '/nonexistent/key.pem' } },
+      'config: mqtt.embeddedTls.key: cannot read /nonexistent/key.pem: ENOENT',
+    ],
   ])('refuses %s, in one line', (_what, mqtt, expected) => {
     const error = errorOf(load(mqtt));
     expect(error).toBe(expected);
@@ -47,7 +63,14 @@ describe('embedded broker config', () => {
     expect(result.ok && result.config.mqtt).toMatchObject({
       embeddedHost: '127.0.0.1',
       embeddedAllowAnonymous: false,
-      embeddedLimits: { maxPacketBytes: 262_144, maxConnections: 100, maxRetainedMessages: 1000, maxRetainedBytes: 4_194_304, maxInflight: 100, connectTimeoutSeconds: 10 },
+      embeddedLimits: {
+        maxPacketBytes: 262_144,
+        maxConnections: 100,
+        maxRetainedMessages: 1000,
+        maxRetainedBytes: 4_194_304,
+        maxInflight: 100,
+        connectTimeoutSeconds: 10,
+      },
     });
   });
 });

@@ -108,12 +108,18 @@ describe('embedded broker: who may connect', () => {
 
 describe('embedded broker: a fake Jobs service', () => {
   it('never makes the agent run anything, anonymous or as a local user; the named jobs service still can', async () => {
-    const job = (mark: string) => ({ version: '1.0', steps: [{ action: { name: mark, type: 'runCommand', input: { command: join(box.marks, '..', 'jobs', 'mark.sh'), args: [mark] } } }] });
+    const job = (mark: string) => ({
+      version: '1.0',
+      steps: [{ action: { name: mark, type: 'runCommand', input: { command: join(box.marks, '..', 'jobs', 'mark.sh'), args: [mark] } } }],
+    });
     const at = (who?: { username: string; password: string }) => `mqtt://${who ? `${who.username}:${who.password}@` : ''}127.0.0.1:${box.mqttPort}`;
     // anonymous (refused at the door), then a local user (may neither listen nor answer on the
     // agent's $aws topics): each offers a job, as a fake Jobs service would
     const fakes: LocalJobsService[] = [];
-    for (const [who, mark] of [[undefined, 'evil-anonymous'], [LOCAL, 'evil-local-user']] as const) {
+    for (const [who, mark] of [
+      [undefined, 'evil-anonymous'],
+      [LOCAL, 'evil-local-user'],
+    ] as const) {
       const fake = await LocalJobsService.start(at(who)).catch(() => undefined);
       if (fake) fakes.push(fake);
       fake?.createJob(box.thingName, mark, job(mark));
@@ -150,7 +156,11 @@ describe("embedded broker: the agent's client id", () => {
     // a round trip through the agent's own connection: published by it, seen by the local app
     await status.subscribeAsync('probe/after-takeover', { qos: 1 });
     const probe = new Promise<void>((resolve) => status.on('message', (topic) => topic === 'probe/after-takeover' && resolve()));
-    const res = await fetch(`${box.base}/api/v1/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ topic: 'probe/after-takeover', payload: 'x', qos: 1 }) });
+    const res = await fetch(`${box.base}/api/v1/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ topic: 'probe/after-takeover', payload: 'x', qos: 1 }),
+    });
     expect(res.status).toBe(202);
     await probe;
     await status.endAsync();

@@ -62,7 +62,11 @@ describe('resource limits on HTTP and WebSocket input', () => {
   it('refuses a 160 MiB webhook body with a Content-Length with 413, before reading it, in bounded memory', async () => {
     let answer: Awaited<ReturnType<typeof rawRequest>> | undefined;
     const growth = await rssGrowth(agent, async () => {
-      answer = await rawRequest(port, { ...harbor, headers: { 'content-type': 'application/json', 'content-length': String(160 * MiB) }, body: bigBody(160 * MiB) });
+      answer = await rawRequest(port, {
+        ...harbor,
+        headers: { 'content-type': 'application/json', 'content-length': String(160 * MiB) },
+        body: bigBody(160 * MiB),
+      });
     });
     expect(answer!.status).toBe(413);
     expect(answer!.body).toMatch(/65536 bytes/);
@@ -81,7 +85,11 @@ describe('resource limits on HTTP and WebSocket input', () => {
   });
 
   it('still takes a webhook of normal size (a bad one gets its 422, not a 413)', async () => {
-    const answer = await rawRequest(port, { ...harbor, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'PUSH_ARTIFACT', event_data: 'x'.repeat(10_000) }) });
+    const answer = await rawRequest(port, {
+      ...harbor,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'PUSH_ARTIFACT', event_data: 'x'.repeat(10_000) }),
+    });
     expect(answer.status).toBe(422);
   });
 

@@ -8,7 +8,15 @@ import { fakeCallback } from '../support/fakes.js';
 import { treeInput } from '../support/tree.js';
 
 /** A concern that fails on `crash`. */
-const crashing = createMachine({ on: { crash: { actions: () => { throw new Error('disk on fire'); } } } });
+const crashing = createMachine({
+  on: {
+    crash: {
+      actions: () => {
+        throw new Error('disk on fire');
+      },
+    },
+  },
+});
 
 describe('the supervisor log', () => {
   it('logs each crash with its reason and backoff, each restart, and the give-up with the exit to come', async () => {
@@ -16,7 +24,13 @@ describe('the supervisor log', () => {
     const log = createLogger({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
     const clock = new SimulatedClock();
     const machine = supervisorMachine.provide({
-      actors: { prepare: fromPromise(async () => {}), drain: fromPromise(async () => {}), link: fakeCallback().logic, outbox: crashing, http: fakeCallback().logic },
+      actors: {
+        prepare: fromPromise(async () => {}),
+        drain: fromPromise(async () => {}),
+        link: fakeCallback().logic,
+        outbox: crashing,
+        http: fakeCallback().logic,
+      },
     });
     const restart = { ...treeInput.restart, maxRestarts: 1, exitAfterGiveUpMs: 30_000 };
     const actor = createActor(machine, { input: { ...treeInput, restart }, clock });

@@ -29,7 +29,8 @@ function claimClientId(config: Record<string, unknown> | undefined): (() => void
   const id = mqtt?.clientId ?? (config?.thingName as string | undefined);
   if (!mqtt?.url || mqtt.url === 'embedded' || !id) return undefined;
   const key = `${mqtt.url} ${id}`;
-  if (liveClientIds.has(key)) throw new Error(`runAgent: another agent of this test is still running as MQTT client "${id}" on ${mqtt.url}; give each live agent its own thingName`);
+  if (liveClientIds.has(key))
+    throw new Error(`runAgent: another agent of this test is still running as MQTT client "${id}" on ${mqtt.url}; give each live agent its own thingName`);
   liveClientIds.add(key);
   return () => liveClientIds.delete(key);
 }
@@ -88,10 +89,14 @@ export async function health(base: string): Promise<{ status: number; body: any 
 }
 
 export const waitForHealth = (base: string, status: number, timeoutMs = 30_000) =>
-  waitFor(async () => {
-    const h = await health(base);
-    return h?.status === status ? h : undefined;
-  }, `/health ${status}`, timeoutMs);
+  waitFor(
+    async () => {
+      const h = await health(base);
+      return h?.status === status ? h : undefined;
+    },
+    `/health ${status}`,
+    timeoutMs,
+  );
 
 /** A one-shot command of the built CLI (e.g. publish), with optional standard input. */
 export function runCli(args: string[], options: { input?: Buffer | string; env?: Record<string, string> } = {}) {

@@ -11,7 +11,14 @@ import { createLogger } from '../../src/log.js';
 import { Slot } from '../../src/slot.js';
 
 const [stateDir, slackWebhookUrl] = process.argv.slice(2);
-const parts = alertsActors({ stateDir, thingName: 'box-1', slackWebhookUrl, outbox: new Slot(), log: createLogger({ level: 'silent' as 'info' }), retry: { minMs: 20, maxMs: 100 } });
+const parts = alertsActors({
+  stateDir,
+  thingName: 'box-1',
+  slackWebhookUrl,
+  outbox: new Slot(),
+  log: createLogger({ level: 'silent' as 'info' }),
+  retry: { minMs: 20, maxMs: 100 },
+});
 const rule = { id: 'hot', metric: 'cpu-temp-celsius', op: '>' as const, threshold: 80, clear: 70, devices: 'all' as const };
 const actor = createActor(alertsMachine.provide({ actors: parts.actors }), { input: { rules: [rule], thingName: 'box-1' } }).start();
 createInterface({ input: process.stdin }).on('line', (line) => {

@@ -91,7 +91,8 @@ function step(raw: unknown, where: string, defaults: { timeoutSeconds: number })
   if (action.type === 'runHandler') {
     const handler = text(input.handler, `${at}.input.handler`, 255);
     if (handler.includes('/') || handler === '.' || handler === '..') fail(`${at}.input.handler must be a file name, not a path`);
-    const dir = input.path === undefined || input.path === null || input.path === 'default' ? undefined : text(input.path, `${at}.input.path`, LIMITS.commandChars);
+    const dir =
+      input.path === undefined || input.path === null || input.path === 'default' ? undefined : text(input.path, `${at}.input.path`, LIMITS.commandChars);
     return { type: 'runHandler', command: handler, handlerDir: dir, args: strings(input.args, `${at}.input.args`), ...common };
   }
   return fail(`${at}.type must be "runCommand" or "runHandler" (got ${JSON.stringify(action.type)})`);

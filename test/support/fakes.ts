@@ -33,9 +33,7 @@ export function fakeCallback<TInput = any>() {
 /** A promise actor whose every run waits for the test to resolve or reject it. */
 export function fakePromise<TOutput = void, TInput = any>() {
   const pending: Array<{ input: TInput; resolve: (v: TOutput) => void; reject: (e: unknown) => void }> = [];
-  const logic = fromPromise<TOutput, TInput>(
-    ({ input }) => new Promise<TOutput>((resolve, reject) => void pending.push({ input, resolve, reject })),
-  );
+  const logic = fromPromise<TOutput, TInput>(({ input }) => new Promise<TOutput>((resolve, reject) => void pending.push({ input, resolve, reject })));
   return {
     logic,
     get calls() {

@@ -55,9 +55,7 @@ export class Mosquitto {
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     this.process = child;
-    const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr.trim()}`))),
-    );
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr.trim()}`))));
     await Promise.race([waitFor(() => canConnect(this.port), `mosquitto on port ${this.port}`), exited]);
     exited.catch(() => {});
   }

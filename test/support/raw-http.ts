@@ -19,15 +19,18 @@ export function rawRequest(
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers, setHost: !options.headers?.host }, (res) => {
-      answered = true;
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      if (typeof options.body === 'object' && 'pipe' in options.body) options.body.unpipe(req), options.body.destroy();
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers, setHost: !options.headers?.host },
+      (res) => {
+        answered = true;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        if (typeof options.body === 'object' && 'pipe' in options.body) options.body.unpipe(req), options.body.destroy();
+      },
+    );
     // The server may close the socket while the body is still going: only a missing answer is an error.
     req.on('error', (error) => (answered ? undefined : reject(error)));
     const body = options.body;

@@ -169,7 +169,10 @@ export class RegistryProxy {
     if (this.token && !this.tokens.has((req.headers.authorization ?? '').replace(/^Bearer /, ''))) {
       const repo = /^\/v2\/(.+?)\/(tags|manifests|blobs)\//.exec(path)?.[1];
       const scope = repo ? `,scope="repository:${repo}:pull"` : '';
-      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${this.host}/service/token",service="harbor-registry"${scope}`, 'content-type': 'application/json' });
+      res.writeHead(401, {
+        'www-authenticate': `Bearer realm="http://${this.host}/service/token",service="harbor-registry"${scope}`,
+        'content-type': 'application/json',
+      });
       return void res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized to access repository' }] }));
     }
     if (this.pageSize && /\/tags\/list/.test(path)) return void this.page(path, res);

@@ -19,7 +19,10 @@ export default class SummaryReporter implements Reporter {
       const suiteErrors = module.errors().length + [...module.children.allSuites()].reduce((n, suite) => n + suite.errors().length, 0);
       if (suiteErrors > 0) failedFiles++;
     }
-    const extra = [failedFiles ? `${failedFiles} test files failed outside their tests` : '', unhandledErrors.length ? `${unhandledErrors.length} unhandled errors` : '']
+    const extra = [
+      failedFiles ? `${failedFiles} test files failed outside their tests` : '',
+      unhandledErrors.length ? `${unhandledErrors.length} unhandled errors` : '',
+    ]
       .filter(Boolean)
       .join(', ');
     process.stdout.write(`\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped${extra ? `; ${extra}` : ''}\n`);

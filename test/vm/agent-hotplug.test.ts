@@ -15,7 +15,6 @@ import { subscriber, type Received } from '../support/mqtt.js';
 import { waitFor } from '../support/ports.js';
 import { Vm } from './vm.js';
 
-
 let broker: Mosquitto;
 let image: Image;
 beforeAll(async () => {
@@ -93,14 +92,22 @@ describe.each([
       `peripheral state ${state}`,
       timeoutMs,
     ).catch(fail);
-  const data = (id: string, from = 0) => messages().slice(from).filter((m) => m.topic === `devices/${thing}/peripherals/${id}/data`).map(json);
+  const data = (id: string, from = 0) =>
+    messages()
+      .slice(from)
+      .filter((m) => m.topic === `devices/${thing}/peripherals/${id}/data`)
+      .map(json);
 
   /** Writes numbered lines until one comes back on MQTT, then a burst whose every line must arrive, in order. */
   async function linesFlow(id: string, tag: string): Promise<void> {
     let n = 0;
     const timer = setInterval(() => serial.write(`${tag}-${++n}\n`), 200);
     try {
-      await waitFor(() => data(id).some((payload) => Array.from({ length: n }, (_, i) => `${tag}-${i + 1}`).some((line) => carries(payload, line))), `a ${tag} line on MQTT`, 30_000).catch(fail);
+      await waitFor(
+        () => data(id).some((payload) => Array.from({ length: n }, (_, i) => `${tag}-${i + 1}`).some((line) => carries(payload, line))),
+        `a ${tag} line on MQTT`,
+        30_000,
+      ).catch(fail);
     } finally {
       clearInterval(timer);
     }

@@ -121,9 +121,19 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     needsAgent();
     // the job tries to write /etc: ProtectSystem=strict makes it read-only for the job too (docs/deploy.md)
     const script = "let w='written';try{require('fs').writeFileSync('/etc/edgevisor-job','x')}catch(e){w=e.code}console.log('uid='+process.getuid()+' etc='+w)";
-    const document = { version: '1.0', includeStdOut: true, steps: [{ action: { name: 'whoami', type: 'runCommand', input: { command: '/usr/bin/node', args: ['-e', script] } } }] };
+    const document = {
+      version: '1.0',
+      includeStdOut: true,
+      steps: [{ action: { name: 'whoami', type: 'runCommand', input: { command: '/usr/bin/node', args: ['-e', script] } } }],
+    };
     jobs.createJob(thing, 'vm-job-1', document);
-    const done = await step(waitFor(() => (['SUCCEEDED', 'FAILED', 'REJECTED'].includes(jobs.execution(thing, 'vm-job-1')?.status ?? '') ? jobs.execution(thing, 'vm-job-1') : undefined), 'the job to end', 120_000));
+    const done = await step(
+      waitFor(
+        () => (['SUCCEEDED', 'FAILED', 'REJECTED'].includes(jobs.execution(thing, 'vm-job-1')?.status ?? '') ? jobs.execution(thing, 'vm-job-1') : undefined),
+        'the job to end',
+        120_000,
+      ),
+    );
     expect(done.status, JSON.stringify(done.statusDetails)).toBe('SUCCEEDED');
     const uid = (await guest.ok('id -u edgevisor')).trim();
     expect(String(done.statusDetails?.stdout)).toContain(`uid=${uid} etc=EROFS`);
@@ -133,7 +143,14 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
   test('samples host monitoring under ProtectProc=invisible: cpu-percent and memory keys on the host mosquitto', async () => {
     needsAgent();
     const sample = await step(
-      waitFor(() => messagesOn('monitoring').map((m) => JSON.parse(m.payload)).find((p) => p.values?.['cpu-percent'] !== undefined), 'a monitoring sample with cpu-percent', 60_000),
+      waitFor(
+        () =>
+          messagesOn('monitoring')
+            .map((m) => JSON.parse(m.payload))
+            .find((p) => p.values?.['cpu-percent'] !== undefined),
+        'a monitoring sample with cpu-percent',
+        60_000,
+      ),
     );
     expect(sample.device).toBe(thing);
     expect(sample.values['memory-total-bytes']).toBeGreaterThan(0);
@@ -150,12 +167,23 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
       await vm.plugFtdi('ftdi0', 'ftdi');
       const stateTopic = new RegExp(`^devices/${thing}/peripherals/([^/]+)/state$`);
       const id = await step(
-        waitFor(() => mqtt.messages.flatMap((m) => (stateTopic.test(m.topic) && JSON.parse(m.payload).state === 'streaming' ? [stateTopic.exec(m.topic)![1]!] : []))[0], 'the FTDI adapter streaming', 60_000),
+        waitFor(
+          () =>
+            mqtt.messages.flatMap((m) => (stateTopic.test(m.topic) && JSON.parse(m.payload).state === 'streaming' ? [stateTopic.exec(m.topic)![1]!] : []))[0],
+          'the FTDI adapter streaming',
+          60_000,
+        ),
       );
       let n = 0;
       const writing = setInterval(() => serial.write(`under the unit ${++n}\n`), 200);
       try {
-        await step(waitFor(() => messagesOn(`peripherals/${id}/data`).find((m) => m.payload.includes('under the unit')), "the adapter's lines on the host mosquitto", 30_000));
+        await step(
+          waitFor(
+            () => messagesOn(`peripherals/${id}/data`).find((m) => m.payload.includes('under the unit')),
+            "the adapter's lines on the host mosquitto",
+            30_000,
+          ),
+        );
       } finally {
         clearInterval(writing);
       }
@@ -180,7 +208,13 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     const monotonicUs = async () => Math.round(Number((await guest.ok('cut -d" " -f1 /proc/uptime')).trim()) * 1e6);
     const since = async () => (await monotonicUs()) - Number((await guest.show(UNIT, ['ActiveEnterTimestampMonotonic'])).ActiveEnterTimestampMonotonic);
     // bounded: from READY=1, at most WatchdogSec and a margin
-    await step(waitFor(async () => ((await since()) > watchdogUs + 5e6 ? true : undefined), 'WatchdogSec and 5 s to pass since the agent became active', watchdogUs / 1000 + 60_000));
+    await step(
+      waitFor(
+        async () => ((await since()) > watchdogUs + 5e6 ? true : undefined),
+        'WatchdogSec and 5 s to pass since the agent became active',
+        watchdogUs / 1000 + 60_000,
+      ),
+    );
     const shown = await guest.show(UNIT, ['ActiveState', 'MainPID', 'NRestarts', 'WatchdogTimestampMonotonic', 'ActiveEnterTimestampMonotonic']);
     expect(shown).toMatchObject({ ActiveState: 'active', MainPID: activePid, NRestarts: '0' });
     // the last ping came after the start, within the last WatchdogSec
@@ -189,7 +223,9 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
     const now = await monotonicUs();
     expect(now - lastPing).toBeLessThan(watchdogUs);
     const active = (now - Number(shown.ActiveEnterTimestampMonotonic)) / 1e6;
-    console.log(`watchdog: active for ${active.toFixed(1)} s (WatchdogSec ${watchdogUs / 1e6} s), last ping ${((now - lastPing) / 1e6).toFixed(1)} s ago, ${JSON.stringify(shown)}`);
+    console.log(
+      `watchdog: active for ${active.toFixed(1)} s (WatchdogSec ${watchdogUs / 1e6} s), last ping ${((now - lastPing) / 1e6).toFixed(1)} s ago, ${JSON.stringify(shown)}`,
+    );
   });
 
   test("MemoryMax is the agent's cgroup memory.max; systemd-analyze security rates the unit ≤ 2.0", async () => {
@@ -217,7 +253,9 @@ describe('the agent under deploy/edgevisor.service, systemd 252 as PID 1', () =>
       expect(await guest.ok('stat -c "%U %a" /var/lib/edgevisor')).toMatch(/^edgevisor 7\d\d/);
       expect(kept.received).toEqual([]);
       await broker.resume();
-      await step(waitFor(() => kept.received.find((m) => m.payload === 'kept across a restart'), 'the publish kept across the restart on the host mosquitto', 90_000));
+      await step(
+        waitFor(() => kept.received.find((m) => m.payload === 'kept across a restart'), 'the publish kept across the restart on the host mosquitto', 90_000),
+      );
     } finally {
       await kept.close();
     }

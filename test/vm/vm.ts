@@ -67,7 +67,9 @@ export class Vm {
     const params: Record<string, string> = { run: options.run, ...options.params };
     if (options.user) params.user = options.user;
     if (options.config) params.config = Buffer.from(JSON.stringify(options.config)).toString('base64');
-    const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...(options.kernelArgs ?? []), ...Object.entries(params).map(([k, v]) => `ev.${k}=${v}`)].join(' ');
+    const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...(options.kernelArgs ?? []), ...Object.entries(params).map(([k, v]) => `ev.${k}=${v}`)].join(
+      ' ',
+    );
     const forwards = new Map<number, number>();
     for (const guestPort of options.forward ?? []) forwards.set(guestPort, await freePort());
     const hostfwd = [...forwards].map(([guestPort, hostPort]) => `,hostfwd=tcp:127.0.0.1:${hostPort}-:${guestPort}`).join('');
@@ -89,7 +91,9 @@ export class Vm {
     for (const [guestPort, hostPort] of forwards) vm.forwards.set(guestPort, hostPort);
     const exited = new Promise<never>((_, reject) => {
       child.once('exit', (code) => reject(new Error(`qemu exited (${code}):\n${vm.consoleTail()}`)));
-      child.once('error', (error) => reject(new Error(`qemu-system-x86_64 did not start (${error.message}): apt-get install qemu-system-x86; .ci/run installs it`)));
+      child.once('error', (error) =>
+        reject(new Error(`qemu-system-x86_64 did not start (${error.message}): apt-get install qemu-system-x86; .ci/run installs it`)),
+      );
     });
     exited.catch(() => {});
     vm.qmpSocket = await Promise.race([waitFor(() => connectUnix(join(dir, 'qmp.sock')), 'the QMP socket', 20_000), exited]);

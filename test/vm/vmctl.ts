@@ -23,7 +23,15 @@ export class Guest {
   /** Waits (bounded) until the guest's vmctl answers: systemd booted as far as multi-user.target. */
   static async connect(vm: Vm, timeoutMs: number): Promise<Guest> {
     const guest = new Guest(vm, vm.forwardedPort(VMCTL_PORT));
-    await waitFor(() => guest.run('true', { timeoutMs: 5_000 }).then((r) => r.code === 0 || undefined, () => undefined), 'vmctl in the guest (systemd up to multi-user.target)', timeoutMs);
+    await waitFor(
+      () =>
+        guest.run('true', { timeoutMs: 5_000 }).then(
+          (r) => r.code === 0 || undefined,
+          () => undefined,
+        ),
+      'vmctl in the guest (systemd up to multi-user.target)',
+      timeoutMs,
+    );
     return guest;
   }
 
@@ -49,7 +57,12 @@ export class Guest {
   /** `systemctl show -p A -p B unit` as a record. */
   async show(unit: string, properties: string[]): Promise<Record<string, string>> {
     const out = await this.ok(`systemctl show ${properties.map((p) => `-p ${p}`).join(' ')} ${unit}`);
-    return Object.fromEntries(out.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+    return Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
   }
 
   get console(): string {

@@ -23,7 +23,10 @@ export function Alerts({ monitor }: { monitor: Actor }) {
   const manager = monitor.children.find((c) => c.id === 'alerts');
   const alerts = allActors(manager ?? null, ['supervisor', 'monitor']).filter(({ actor }) => actor.machine === 'alert');
   const ended = [...live.ended.values()].filter(({ actor }) => actor.machine === 'alert');
-  const history = [...alerts, ...ended].flatMap(({ path, actor }) => historyOf(path, actor)).sort((a, b) => b.at - a.at).slice(0, 50);
+  const history = [...alerts, ...ended]
+    .flatMap(({ path, actor }) => historyOf(path, actor))
+    .sort((a, b) => b.at - a.at)
+    .slice(0, 50);
   const counters = manager?.context?.counters ?? {};
   const rules = (manager?.context?.rules ?? []) as unknown[];
   return (
@@ -32,14 +35,23 @@ export function Alerts({ monitor }: { monitor: Actor }) {
         <p class="muted">No alert rules (monitor.alerts).</p>
       ) : (
         <>
-          <p class="muted small">{rules.length} rules · {counters.notices ?? 0} notices sent, {counters.suppressed ?? 0} held back by the rate limit</p>
+          <p class="muted small">
+            {rules.length} rules · {counters.notices ?? 0} notices sent, {counters.suppressed ?? 0} held back by the rate limit
+          </p>
           {alerts.length === 0 ? (
             <p class="muted">No alert has been raised.</p>
           ) : (
             <div class="scroll">
               <table>
                 <thead>
-                  <tr><th>rule</th><th>device</th><th>level</th><th>value</th><th>pending since</th><th>fired at</th></tr>
+                  <tr>
+                    <th>rule</th>
+                    <th>device</th>
+                    <th>level</th>
+                    <th>value</th>
+                    <th>pending since</th>
+                    <th>fired at</th>
+                  </tr>
                 </thead>
                 <tbody>
                   {alerts.map(({ actor: a }) => {
@@ -47,9 +59,18 @@ export function Alerts({ monitor }: { monitor: Actor }) {
                     const level = levelOf(a);
                     return (
                       <tr data-alert={a.id}>
-                        <td>{ctx.rule?.id ?? a.id} <span class="muted small">{ctx.rule ? `${ctx.rule.metric} ${ctx.rule.op} ${ctx.rule.threshold}` : ''}</span></td>
-                        <td><code>{ctx.device ?? '–'}</code></td>
-                        <td><span class={`badge ${badge(level)}`} data-testid="alert-level">{level}</span>{ctx.stale && <span class="badge degraded">stale</span>}</td>
+                        <td>
+                          {ctx.rule?.id ?? a.id} <span class="muted small">{ctx.rule ? `${ctx.rule.metric} ${ctx.rule.op} ${ctx.rule.threshold}` : ''}</span>
+                        </td>
+                        <td>
+                          <code>{ctx.device ?? '–'}</code>
+                        </td>
+                        <td>
+                          <span class={`badge ${badge(level)}`} data-testid="alert-level">
+                            {level}
+                          </span>
+                          {ctx.stale && <span class="badge degraded">stale</span>}
+                        </td>
                         <td>{typeof ctx.value === 'number' ? Number(ctx.value.toFixed(2)) : '–'}</td>
                         <td>{fmtDate(ctx.since)}</td>
                         <td>{fmtDate(ctx.firedAt)}</td>
@@ -64,7 +85,11 @@ export function Alerts({ monitor }: { monitor: Actor }) {
             <>
               <h3 class="small">History</h3>
               <ul class="small history" data-testid="alert-history">
-                {history.map((h) => <li>{fmtDate(h.at)} <code>{h.alert}</code>: {h.what}</li>)}
+                {history.map((h) => (
+                  <li>
+                    {fmtDate(h.at)} <code>{h.alert}</code>: {h.what}
+                  </li>
+                ))}
               </ul>
             </>
           )}

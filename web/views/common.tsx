@@ -5,7 +5,15 @@ import { api, NotFound } from '../api.js';
 export const fmtTime = (ms: number | null | undefined) => (ms ? new Date(ms).toLocaleTimeString() : '–');
 export const fmtDate = (ms: number | null | undefined) => (ms ? new Date(ms).toLocaleString() : '–');
 export const fmtBytes = (n: number | null | undefined) =>
-  n == null ? '–' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(2)} GiB`;
+  n == null
+    ? '–'
+    : n < 1024
+      ? `${n} B`
+      : n < 1 << 20
+        ? `${(n / 1024).toFixed(1)} KiB`
+        : n < 1 << 30
+          ? `${(n / (1 << 20)).toFixed(1)} MiB`
+          : `${(n / (1 << 30)).toFixed(2)} GiB`;
 export const fmtDuration = (ms: number | null | undefined) =>
   ms == null ? '–' : ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
 

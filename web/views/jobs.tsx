@@ -22,7 +22,12 @@ export function Jobs() {
   const version = `${describe(jobs?.state ?? null)}|${jobs?.context?.finished}|${running?.id}|${describe(running?.state ?? null)}`;
   const { data, error, missing } = useFetched<{ jobs: JobRecord[] }>(jobs ? '/api/v1/jobs' : null, version);
   if (!tree) return <p class="muted">Waiting for the agent's state…</p>;
-  if (!jobs) return <Card title="Jobs" testid="jobs"><p class="muted">The jobs concern is not enabled on this agent (jobs.enabled).</p></Card>;
+  if (!jobs)
+    return (
+      <Card title="Jobs" testid="jobs">
+        <p class="muted">The jobs concern is not enabled on this agent (jobs.enabled).</p>
+      </Card>
+    );
   const ctx = running?.context ?? {};
   const step = ctx.plan?.steps?.[ctx.step]?.name ?? (ctx.plan?.finalStep && ctx.step >= (ctx.plan?.steps?.length ?? 0) ? ctx.plan.finalStep.name : null);
   return (
@@ -38,11 +43,18 @@ export function Jobs() {
             ]}
           />
         ) : (
-          <p class="muted">No job is running. Jobs service: {describe(jobs.state)}{jobs.context?.lastError ? ` (${jobs.context.lastError.message})` : ''}</p>
+          <p class="muted">
+            No job is running. Jobs service: {describe(jobs.state)}
+            {jobs.context?.lastError ? ` (${jobs.context.lastError.message})` : ''}
+          </p>
         )}
       </Card>
       <Card title="History" testid="job-history">
-        {error && !missing && <p class="error" role="alert">{error}</p>}
+        {error && !missing && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
         {!data ? (
           <p class="muted">Loading…</p>
         ) : data.jobs.length === 0 ? (
@@ -51,17 +63,32 @@ export function Jobs() {
           <div class="scroll">
             <table>
               <thead>
-                <tr><th>job</th><th>status</th><th>reason</th><th>received</th><th>duration</th><th>output</th></tr>
+                <tr>
+                  <th>job</th>
+                  <th>status</th>
+                  <th>reason</th>
+                  <th>received</th>
+                  <th>duration</th>
+                  <th>output</th>
+                </tr>
               </thead>
               <tbody>
                 {data.jobs.map((j) => (
                   <tr data-job={j.jobId}>
-                    <td><code>{j.jobId}</code>{j.executionNumber > 1 && <span class="muted"> #{j.executionNumber}</span>}</td>
-                    <td><span class={`badge status-${(j.status ?? j.state).toLowerCase()}`}>{j.status ?? j.state}</span>{j.endedBy && <div class="muted small">ended by {j.endedBy}</div>}</td>
+                    <td>
+                      <code>{j.jobId}</code>
+                      {j.executionNumber > 1 && <span class="muted"> #{j.executionNumber}</span>}
+                    </td>
+                    <td>
+                      <span class={`badge status-${(j.status ?? j.state).toLowerCase()}`}>{j.status ?? j.state}</span>
+                      {j.endedBy && <div class="muted small">ended by {j.endedBy}</div>}
+                    </td>
                     <td>{j.reason ?? '–'}</td>
                     <td>{fmtDate(j.receivedAt)}</td>
                     <td>{j.finishedAt ? fmtDuration(j.finishedAt - j.receivedAt) : '–'}</td>
-                    <td><Output details={j.statusDetails} /></td>
+                    <td>
+                      <Output details={j.statusDetails} />
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -78,7 +105,9 @@ function Output({ details }: { details?: Record<string, string> }) {
   if (entries.length === 0) return <span class="muted">–</span>;
   return (
     <details>
-      <summary>{entries.length} field{entries.length > 1 ? 's' : ''}</summary>
+      <summary>
+        {entries.length} field{entries.length > 1 ? 's' : ''}
+      </summary>
       {entries.map(([k, v]) => (
         <div>
           <div class="muted small">{k}</div>

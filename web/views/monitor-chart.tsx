@@ -4,7 +4,12 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, NotFound } from '../api.js';
 
 /** One bucket of GET /api/v1/monitor/devices/<id>/series (docs/monitor.md). */
-interface Point { ts: number; min: number | null; max: number | null; avg: number | null }
+interface Point {
+  ts: number;
+  min: number | null;
+  max: number | null;
+  avg: number | null;
+}
 
 export const ranges = { '15 min': 15 * 60_000, '1 h': 3_600_000, '6 h': 6 * 3_600_000, '24 h': 86_400_000, '7 d': 7 * 86_400_000 };
 export type Range = keyof typeof ranges;
@@ -15,9 +20,17 @@ function options(width: number, onZoom: (from: number, to: number) => void): uPl
     width,
     height: 260,
     scales: { x: { time: true } },
-    series: [{}, { label: 'min', stroke: 'rgba(80,140,220,.5)' }, { label: 'avg', stroke: 'rgb(30,100,200)', width: 2 }, { label: 'max', stroke: 'rgba(80,140,220,.5)' }],
+    series: [
+      {},
+      { label: 'min', stroke: 'rgba(80,140,220,.5)' },
+      { label: 'avg', stroke: 'rgb(30,100,200)', width: 2 },
+      { label: 'max', stroke: 'rgba(80,140,220,.5)' },
+    ],
     bands: [{ series: [3, 1], fill: 'rgba(80,140,220,.15)' }],
-    axes: [{ stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' } }, { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' } }],
+    axes: [
+      { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' } },
+      { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' } },
+    ],
     legend: { live: false },
     hooks: {
       setSelect: [
@@ -54,7 +67,11 @@ export function SeriesChart({ base, metric, span, refresh }: { base: string; met
         setInfo({ points: points.length, bucketMs, error: null });
         box.current.textContent = '';
         const data: uPlot.AlignedData = [points.map((p) => p.ts / 1000), points.map((p) => p.min), points.map((p) => p.avg), points.map((p) => p.max)];
-        plot = new uPlot(options(width, (f, t) => setZoom({ from: f, to: t })), data, box.current);
+        plot = new uPlot(
+          options(width, (f, t) => setZoom({ from: f, to: t })),
+          data,
+          box.current,
+        );
         plot.setScale('x', { min: from / 1000, max: to / 1000 });
       },
       (e) => current && setInfo({ points: 0, bucketMs: 0, error: e instanceof NotFound ? 'no history for this metric' : String(e.message) }),
@@ -63,11 +80,22 @@ export function SeriesChart({ base, metric, span, refresh }: { base: string; met
   }, [base, metric, span, zoom, zoom ? 0 : refresh]);
   return (
     <>
-      {info.error && <p class="error" role="alert">{info.error}</p>}
+      {info.error && (
+        <p class="error" role="alert">
+          {info.error}
+        </p>
+      )}
       <div class="plot" ref={box} onDblClick={() => setZoom(null)} data-testid="series" data-points={info.points} data-zoomed={zoom ? 'true' : 'false'} />
       <div class="actions">
-        <span class="muted small" data-testid="series-info">{info.points} points{info.bucketMs ? `, ${fmtBucket(info.bucketMs)} each` : ''}{zoom ? ' (zoomed in)' : ''}</span>
-        {zoom && <button type="button" onClick={() => setZoom(null)}>Reset zoom</button>}
+        <span class="muted small" data-testid="series-info">
+          {info.points} points{info.bucketMs ? `, ${fmtBucket(info.bucketMs)} each` : ''}
+          {zoom ? ' (zoomed in)' : ''}
+        </span>
+        {zoom && (
+          <button type="button" onClick={() => setZoom(null)}>
+            Reset zoom
+          </button>
+        )}
       </div>
     </>
   );

@@ -10,8 +10,17 @@ import { ranges, SeriesChart, type Range } from './monitor-chart.js';
  * and metric pickers, the latest sample (kept live by /ws `sample` frames of the chosen device),
  * a time-series chart with a range selector and zoom, and the alerts under monitor → alerts.
  */
-interface FleetDevice { id: string; lastSeen: number; self: boolean; status: 'online' | 'stale' }
-interface Sample { device: string; ts: number; values: Record<string, number> }
+interface FleetDevice {
+  id: string;
+  lastSeen: number;
+  self: boolean;
+  status: 'online' | 'stale';
+}
+interface Sample {
+  device: string;
+  ts: number;
+  values: Record<string, number>;
+}
 
 /** Bytes as KiB/MiB (the exact number on hover), anything else to two decimals. */
 const fmtValue = (key: string, v: number) => (key.endsWith('-bytes') ? <span title={String(v)}>{fmtBytes(v)}</span> : Number(v.toFixed(2)));
@@ -25,11 +34,20 @@ export function Monitoring() {
   const devices = [...(fleet.data?.devices ?? [])].sort((a, b) => Number(b.self) - Number(a.self) || a.id.localeCompare(b.id));
   const chosen = device && devices.some((d) => d.id === device) ? device : (devices[0]?.id ?? null);
   if (!tree) return <p class="muted">Waiting for the agent's state…</p>;
-  if (!monitor || fleet.missing) return <Card title="Monitoring" testid="monitoring"><p data-testid="monitoring-off">Monitoring is not enabled on this agent (monitor.enabled).</p></Card>;
+  if (!monitor || fleet.missing)
+    return (
+      <Card title="Monitoring" testid="monitoring">
+        <p data-testid="monitoring-off">Monitoring is not enabled on this agent (monitor.enabled).</p>
+      </Card>
+    );
   return (
     <div class="stack">
       <Card title="Fleet" testid="fleet">
-        {fleet.error && <p class="error" role="alert">{fleet.error}</p>}
+        {fleet.error && (
+          <p class="error" role="alert">
+            {fleet.error}
+          </p>
+        )}
         {devices.length === 0 ? (
           <p class="muted">No monitored device yet.</p>
         ) : (
@@ -38,7 +56,10 @@ export function Monitoring() {
               <li data-fleet-device={d.id}>
                 <button type="button" aria-pressed={d.id === chosen} onClick={() => setDevice(d.id)}>
                   <span class={`dot ${d.status === 'online' ? 'ok' : 'degraded'}`} aria-hidden="true" /> {d.id}
-                  {d.self && <span class="muted small"> (this agent)</span>} <span class={`badge ${d.status}`} data-testid="fleet-status">{d.status}</span>
+                  {d.self && <span class="muted small"> (this agent)</span>}{' '}
+                  <span class={`badge ${d.status}`} data-testid="fleet-status">
+                    {d.status}
+                  </span>
                   <span class="muted small"> {fmtTime(d.lastSeen)}</span>
                 </button>
               </li>
@@ -81,15 +102,19 @@ function DeviceMetrics({ device, devices, onDevice }: { device: string; devices:
   return (
     <>
       <Card title={`Latest · ${device}`} testid="latest">
-        <p class="muted small" data-testid="latest-at">{latest ? `sampled ${fmtDate(latest.ts)}` : 'no sample yet'}</p>
+        <p class="muted small" data-testid="latest-at">
+          {latest ? `sampled ${fmtDate(latest.ts)}` : 'no sample yet'}
+        </p>
         {latest && (
           <dl class="facts values">
-            {Object.entries(latest.values).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => (
-              <>
-                <dt>{k}</dt>
-                <dd data-metric={k}>{fmtValue(k, v)}</dd>
-              </>
-            ))}
+            {Object.entries(latest.values)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([k, v]) => (
+                <>
+                  <dt>{k}</dt>
+                  <dd data-metric={k}>{fmtValue(k, v)}</dd>
+                </>
+              ))}
           </dl>
         )}
       </Card>
@@ -98,18 +123,24 @@ function DeviceMetrics({ device, devices, onDevice }: { device: string; devices:
           <label>
             Device{' '}
             <select value={device} onChange={(e) => onDevice(e.currentTarget.value)} data-testid="device-picker">
-              {devices.map((d) => <option value={d}>{d}</option>)}
+              {devices.map((d) => (
+                <option value={d}>{d}</option>
+              ))}
             </select>
           </label>
           <label>
             Metric{' '}
             <select value={metric ?? ''} onChange={(e) => setKey(e.currentTarget.value)} data-testid="metric-picker">
-              {keys.map((k) => <option value={k}>{k}</option>)}
+              {keys.map((k) => (
+                <option value={k}>{k}</option>
+              ))}
             </select>
           </label>
           <span role="group" aria-label="Range" class="segmented">
             {(Object.keys(ranges) as Range[]).map((r) => (
-              <button type="button" aria-pressed={r === range} onClick={() => setRange(r)}>{r}</button>
+              <button type="button" aria-pressed={r === range} onClick={() => setRange(r)}>
+                {r}
+              </button>
             ))}
           </span>
         </div>

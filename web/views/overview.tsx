@@ -33,12 +33,17 @@ export function Overview() {
       <Card title="Concerns" testid="concerns">
         <table>
           <thead>
-            <tr><th>concern</th><th>state</th><th>restarts</th></tr>
+            <tr>
+              <th>concern</th>
+              <th>state</th>
+              <th>restarts</th>
+            </tr>
           </thead>
           <tbody>
             {rows.map((c) => {
               const healthy = c.actor?.tags.includes('healthy');
-              const mark = c.region === 'disabled' ? 'disabled' : c.region === 'gaveUp' ? 'gaveUp' : c.region === 'restarting' ? 'degraded' : healthy ? 'ok' : 'unhealthy';
+              const mark =
+                c.region === 'disabled' ? 'disabled' : c.region === 'gaveUp' ? 'gaveUp' : c.region === 'restarting' ? 'degraded' : healthy ? 'ok' : 'unhealthy';
               return (
                 <tr data-concern={c.name}>
                   <th scope="row">{c.name}</th>
@@ -84,7 +89,11 @@ function OutboxCard({ outbox }: { outbox: Actor }) {
   const state = describe(outbox.state);
   const paused = /paused/.test(state);
   const [error, setError] = useState<string | null>(null);
-  const command = (what: 'pause' | 'resume') => post(`/api/v1/outbox/${what}`).then(() => setError(null), (e) => setError(String(e.message)));
+  const command = (what: 'pause' | 'resume') =>
+    post(`/api/v1/outbox/${what}`).then(
+      () => setError(null),
+      (e) => setError(String(e.message)),
+    );
   return (
     <Card title="Outbox" testid="outbox">
       <Facts
@@ -100,10 +109,18 @@ function OutboxCard({ outbox }: { outbox: Actor }) {
         ]}
       />
       <div class="actions">
-        <button type="button" onClick={() => command('pause')} disabled={paused}>Pause delivery</button>
-        <button type="button" onClick={() => command('resume')} disabled={!paused}>Resume delivery</button>
+        <button type="button" onClick={() => command('pause')} disabled={paused}>
+          Pause delivery
+        </button>
+        <button type="button" onClick={() => command('resume')} disabled={!paused}>
+          Resume delivery
+        </button>
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
     </Card>
   );
 }

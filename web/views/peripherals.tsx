@@ -20,7 +20,10 @@ export function Peripherals() {
   const version = devicesActor ? JSON.stringify([devicesActor.state, devicesActor.children.map((c) => [c.id, c.state, c.context?.reconnects])]) : '';
   // the counters move with every frame; they are re-read when a device changes state and when readings arrive (at most once a second)
   const tick = Math.floor(live.readingCount > 0 ? Date.now() / 1000 : 0);
-  const { data, error } = useFetched<{ devices: DeviceRow[]; profiles: { errors: Array<{ file: string; message: string }> } | null }>(devicesActor ? '/api/v1/devices' : null, `${version}|${tick}`);
+  const { data, error } = useFetched<{ devices: DeviceRow[]; profiles: { errors: Array<{ file: string; message: string }> } | null }>(
+    devicesActor ? '/api/v1/devices' : null,
+    `${version}|${tick}`,
+  );
   const [chosen, setChosen] = useState<string | null>(null);
   useEffect(() => {
     if (!chosen) return;
@@ -34,26 +37,51 @@ export function Peripherals() {
     };
   }, [chosen]);
   if (!tree) return <p class="muted">Waiting for the agent's state…</p>;
-  if (!devicesActor) return <Card title="Peripherals" testid="devices"><p class="muted">The devices concern is not enabled on this agent (devices.enabled).</p></Card>;
+  if (!devicesActor)
+    return (
+      <Card title="Peripherals" testid="devices">
+        <p class="muted">The devices concern is not enabled on this agent (devices.enabled).</p>
+      </Card>
+    );
   const rows = data?.devices ?? [];
   return (
     <div class="stack">
       <Card title={`Devices · ${describe(devicesActor.state)}`} testid="devices">
-        {error && <p class="error" role="alert">{error}</p>}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
         {rows.length === 0 ? (
           <p class="muted">No device present or known.</p>
         ) : (
           <div class="scroll">
             <table>
               <thead>
-                <tr><th>device</th><th>profile</th><th>port</th><th>state</th><th>frames</th><th>bytes</th><th>errors</th><th>reconnects</th><th>last frame</th><th>last problem</th><th /></tr>
+                <tr>
+                  <th>device</th>
+                  <th>profile</th>
+                  <th>port</th>
+                  <th>state</th>
+                  <th>frames</th>
+                  <th>bytes</th>
+                  <th>errors</th>
+                  <th>reconnects</th>
+                  <th>last frame</th>
+                  <th>last problem</th>
+                  <th />
+                </tr>
               </thead>
               <tbody>
                 {rows.map((d) => (
                   <tr data-device={d.id} class={d.id === chosen ? 'chosen' : ''}>
-                    <td><code>{d.id}</code></td>
+                    <td>
+                      <code>{d.id}</code>
+                    </td>
                     <td>{d.profile ?? '–'}</td>
-                    <td><code class="small">{d.path}</code></td>
+                    <td>
+                      <code class="small">{d.path}</code>
+                    </td>
                     <td>{d.state}</td>
                     <td>{d.counters.frames}</td>
                     <td>{fmtBytes(d.counters.bytes)}</td>
@@ -72,7 +100,11 @@ export function Peripherals() {
             </table>
           </div>
         )}
-        {data?.profiles?.errors?.map((e) => <p class="error small">profile {e.file}: {e.message}</p>)}
+        {data?.profiles?.errors?.map((e) => (
+          <p class="error small">
+            profile {e.file}: {e.message}
+          </p>
+        ))}
       </Card>
       {chosen && <Readings device={chosen} />}
     </div>
@@ -80,7 +112,10 @@ export function Peripherals() {
 }
 
 function Readings({ device }: { device: string }) {
-  const shown = live.readings.filter((r) => r.device === device).slice(-50).reverse();
+  const shown = live.readings
+    .filter((r) => r.device === device)
+    .slice(-50)
+    .reverse();
   return (
     <Card title={`Live readings · ${device}`} testid="readings">
       <p class="muted small">{live.readingCount} readings received; the newest 50 shown.</p>
@@ -89,7 +124,9 @@ function Readings({ device }: { device: string }) {
       ) : (
         <ol class="readings">
           {shown.map((r) => (
-            <li><span class="muted">{fmtTime(r.at)}</span> <code>{JSON.stringify(r.reading)}</code></li>
+            <li>
+              <span class="muted">{fmtTime(r.at)}</span> <code>{JSON.stringify(r.reading)}</code>
+            </li>
           ))}
         </ol>
       )}

@@ -3,8 +3,21 @@ import { api } from '../api.js';
 import { activePaths, allActors, describe, findActor, live, useLive } from '../live.js';
 import { Card, fmtTime } from './common.js';
 
-interface GraphNode { path: string; key: string; type: string; initial?: string; tags: string[]; invokes: string[]; children: GraphNode[] }
-interface Box { x: number; y: number; width: number; height: number }
+interface GraphNode {
+  path: string;
+  key: string;
+  type: string;
+  initial?: string;
+  tags: string[];
+  invokes: string[];
+  children: GraphNode[];
+}
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 interface Machine {
   name: string;
   id: string;
@@ -16,7 +29,11 @@ interface Machine {
 }
 
 let machinesOnce: Promise<Machine[]> | undefined;
-const loadMachines = () => (machinesOnce ??= api<{ machines: Machine[] }>('/api/v1/machines').then((r) => r.machines, (e) => ((machinesOnce = undefined), Promise.reject(e))));
+const loadMachines = () =>
+  (machinesOnce ??= api<{ machines: Machine[] }>('/api/v1/machines').then(
+    (r) => r.machines,
+    (e) => ((machinesOnce = undefined), Promise.reject(e)),
+  ));
 
 export function Statecharts() {
   useLive();
@@ -45,29 +62,47 @@ export function Statecharts() {
             ))}
           </select>
         </label>
-        <button type="button" aria-pressed={fit} onClick={() => setFit(!fit)}>Fit to width</button>
+        <button type="button" aria-pressed={fit} onClick={() => setFit(!fit)}>
+          Fit to width
+        </button>
         {actor && (
           <span data-testid="active-state">
             state: <strong>{describe(actor.state)}</strong> {actor.status !== 'active' && <span class="badge">{actor.status}</span>}
           </span>
         )}
       </div>
-      {error && <p class="error" role="alert">{error}</p>}
-      {machine && actor ? <Chart machine={machine} active={new Set(activePaths(actor.state))} fit={fit} /> : !error && <p class="muted">Loading the machines…</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {machine && actor ? (
+        <Chart machine={machine} active={new Set(activePaths(actor.state))} fit={fit} />
+      ) : (
+        !error && <p class="muted">Loading the machines…</p>
+      )}
       <Card title="Last transitions" testid="transitions">
         {transitions.length === 0 ? (
           <p class="muted">None seen since this page opened.</p>
         ) : (
           <table>
             <thead>
-              <tr><th>time</th><th>from → to</th><th>events</th></tr>
+              <tr>
+                <th>time</th>
+                <th>from → to</th>
+                <th>events</th>
+              </tr>
             </thead>
             <tbody>
               {transitions.map((t) => (
                 <tr>
                   <td>{fmtTime(t.at)}</td>
-                  <td>{t.from} → <strong>{t.to}</strong></td>
-                  <td><code>{t.events.join(', ') || '–'}</code></td>
+                  <td>
+                    {t.from} → <strong>{t.to}</strong>
+                  </td>
+                  <td>
+                    <code>{t.events.join(', ') || '–'}</code>
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -103,7 +138,13 @@ function Chart({ machine, active, fit }: { machine: Machine; active: Set<string>
   }, [machine.name, activeKey, fit]);
   return (
     <div class="chart" data-testid="statechart" data-machine={machine.name} ref={scroller}>
-      <svg viewBox={`0 0 ${machine.width} ${machine.height}`} width={fit ? '100%' : machine.width} height={fit ? undefined : machine.height} role="img" aria-label={`statechart of ${machine.name}`}>
+      <svg
+        viewBox={`0 0 ${machine.width} ${machine.height}`}
+        width={fit ? '100%' : machine.width}
+        height={fit ? undefined : machine.height}
+        role="img"
+        aria-label={`statechart of ${machine.name}`}
+      >
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
             <path d="M0,0 L10,5 L0,10 z" class="arrowhead" />
@@ -113,18 +154,32 @@ function Chart({ machine, active, fit }: { machine: Machine; active: Set<string>
           const compound = node.children.length > 0;
           const on = active.has(node.path);
           return (
-            <g class={`state ${compound ? 'compound' : 'atomic'} ${node.type}${on ? ' active' : ''}`} data-state={node.path} data-active={on ? 'true' : undefined}>
+            <g
+              class={`state ${compound ? 'compound' : 'atomic'} ${node.type}${on ? ' active' : ''}`}
+              data-state={node.path}
+              data-active={on ? 'true' : undefined}
+            >
               <rect x={box.x} y={box.y} width={box.width} height={box.height} rx={compound ? 8 : 14} />
-              {initials.has(node.path) && <circle cx={box.x + 2} cy={box.y + 2} r={4} class="initial"><title>initial state</title></circle>}
+              {initials.has(node.path) && (
+                <circle cx={box.x + 2} cy={box.y + 2} r={4} class="initial">
+                  <title>initial state</title>
+                </circle>
+              )}
               <text x={box.x + (compound ? 10 : box.width / 2)} y={box.y + 18} text-anchor={compound ? 'start' : 'middle'} class="name">
-                {node.key}{node.type === 'final' ? ' ✓' : ''}{node.type === 'parallel' ? ' ∥' : ''}
+                {node.key}
+                {node.type === 'final' ? ' ✓' : ''}
+                {node.type === 'parallel' ? ' ∥' : ''}
               </text>
               {node.invokes.length > 0 && (
                 <text x={box.x + (compound ? 10 : box.width / 2)} y={box.y + 33} text-anchor={compound ? 'start' : 'middle'} class="detail">
                   ⟳ {node.invokes.join(', ').slice(0, 33)}
                 </text>
               )}
-              <title>{[node.path, node.tags.length ? `tags: ${node.tags.join(', ')}` : '', node.invokes.length ? `invokes: ${node.invokes.join(', ')}` : ''].filter(Boolean).join('\n')}</title>
+              <title>
+                {[node.path, node.tags.length ? `tags: ${node.tags.join(', ')}` : '', node.invokes.length ? `invokes: ${node.invokes.join(', ')}` : '']
+                  .filter(Boolean)
+                  .join('\n')}
+              </title>
             </g>
           );
         })}
@@ -137,7 +192,9 @@ function Chart({ machine, active, fit }: { machine: Machine; active: Set<string>
               {route.label && (
                 <text x={route.label.x} y={route.label.y + 11} class="label">
                   {route.label.lines.map((line, i) => (
-                    <tspan x={route.label!.x} dy={i === 0 ? 0 : 15}>{line}</tspan>
+                    <tspan x={route.label!.x} dy={i === 0 ? 0 : 15}>
+                      {line}
+                    </tspan>
                   ))}
                   <title>{edge.events.join('\n')}</title>
                 </text>

@@ -13,8 +13,14 @@ export function TokenForm({ onSubmit, rejected }: { onSubmit: (token: string) =>
         }}
       >
         <h2>Sign in</h2>
-        <p>This agent needs its API token (<code>http.token</code>). It is kept for this tab only.</p>
-        {rejected && <p class="error" role="alert">The token was refused.</p>}
+        <p>
+          This agent needs its API token (<code>http.token</code>). It is kept for this tab only.
+        </p>
+        {rejected && (
+          <p class="error" role="alert">
+            The token was refused.
+          </p>
+        )}
         <label>
           Token <input type="password" autocomplete="current-password" name="token" value={value} onInput={(e) => setValue(e.currentTarget.value)} required />
         </label>

@@ -30,14 +30,25 @@ export function alertNotifierActor(ports: NotifierPorts) {
       (store) => {
         if (stopped) return undefined;
         opened = store;
-        deliveries = ports.channels.map((channel, i) => new Delivery({ channel, store, retry: ports.retry, jitterSeed: ports.jitterSeed + i, log: ports.log, onStatus: (status) => !stopped && sendBack({ type: 'alerts.delivery', status } satisfies NotifierEvent) }));
+        deliveries = ports.channels.map(
+          (channel, i) =>
+            new Delivery({
+              channel,
+              store,
+              retry: ports.retry,
+              jitterSeed: ports.jitterSeed + i,
+              log: ports.log,
+              onStatus: (status) => !stopped && sendBack({ type: 'alerts.delivery', status } satisfies NotifierEvent),
+            }),
+        );
         for (const d of deliveries) d.kick(); // what a previous run left
         return store;
       },
       (error: unknown) => {
         ports.log.error({ err: String(error) }, 'cannot open the alert store: notices are not kept');
         const failing = { code: 'store', message: `cannot open the alert store: ${String(error)}` };
-        for (const { name } of ports.channels) sendBack({ type: 'alerts.delivery', status: { channel: name, pending: 0, delivered: 0, dropped: 0, rejected: 0, failing } } satisfies NotifierEvent);
+        for (const { name } of ports.channels)
+          sendBack({ type: 'alerts.delivery', status: { channel: name, pending: 0, delivered: 0, dropped: 0, rejected: 0, failing } } satisfies NotifierEvent);
         return undefined;
       },
     );

@@ -34,7 +34,9 @@ export function commandFeedActor(deps: CommandFeedDeps) {
       const device = topic.slice(prefix.length, -'/command'.length);
       if (device.includes('/')) return;
       // an over-long payload is refused by the writer before it is decoded
-      void deps.writer.write(device, payload, 'mqtt').then((result) => deps.answer(`${prefix}${device}/command/result`, { ...result, command: echo(payload), ts: deps.now() }));
+      void deps.writer
+        .write(device, payload, 'mqtt')
+        .then((result) => deps.answer(`${prefix}${device}/command/result`, { ...result, command: echo(payload), ts: deps.now() }));
     };
     const follow = (next: MqttClient | undefined) => {
       client?.off('message', onMessage);

@@ -43,7 +43,9 @@ export function hotplugActor(ports: HotplugPorts) {
     void (async () => {
       await store.open();
       if (!ports.known.current) {
-        const known = await KnownDevices.open(ports.stateDir).catch((error) => void ports.log.warn({ err: String(error) }, 'cannot open the known devices file; not remembered'));
+        const known = await KnownDevices.open(ports.stateDir).catch(
+          (error) => void ports.log.warn({ err: String(error) }, 'cannot open the known devices file; not remembered'),
+        );
         if (known) ports.known.set(known);
       }
       if (stopped) return;
@@ -108,7 +110,14 @@ function startDetector(ports: HotplugPorts, store: ProfileStore, send: Send): De
 }
 
 function attached(ports: HotplugPorts, device: PresentDevice, send: Send): void {
-  const fields = { device: device.id, path: device.path, profile: device.profile, vendorId: device.vendorId, productId: device.productId, serial: device.serial };
+  const fields = {
+    device: device.id,
+    path: device.path,
+    profile: device.profile,
+    vendorId: device.vendorId,
+    productId: device.productId,
+    serial: device.serial,
+  };
   if (device.note) ports.log.warn({ ...fields, note: device.note }, 'device attached under another id');
   else ports.log.info(fields, device.profile ? 'device attached' : 'device attached, no profile matches');
   ports.known.current?.seen(device, ports.now());

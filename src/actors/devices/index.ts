@@ -62,7 +62,13 @@ export function devicesActors(deps: DevicesDeps) {
     });
     return true;
   };
-  const announcer = new DeviceAnnouncer({ thingName: config.thingName, enqueue: (device, topic, body) => void enqueue(topic, body, 1, true, device), session: deps.session, log, now });
+  const announcer = new DeviceAnnouncer({
+    thingName: config.thingName,
+    enqueue: (device, topic, body) => void enqueue(topic, body, 1, true, device),
+    session: deps.session,
+    log,
+    now,
+  });
   deps.changes.subscribe(announcer.follow);
   deps.changes.subscribe(refusalLog(log));
   const writer = new DeviceWriter({ manager: deps.manager, profile, hub, log });
@@ -70,11 +76,36 @@ export function devicesActors(deps: DevicesDeps) {
 
   const device = deviceMachine.provide({
     actors: {
-      port: portActor({ profile, open: deps.openPort ?? openSerialPort, hub, publish: (id, reading, qos) => enqueue(dataTopic(id), reading, qos, false, id), closing, log, now }),
+      port: portActor({
+        profile,
+        open: deps.openPort ?? openSerialPort,
+        hub,
+        publish: (id, reading, qos) => enqueue(dataTopic(id), reading, qos, false, id),
+        closing,
+        log,
+        now,
+      }),
     },
   });
-  const hotplug = hotplugActor({ devices: config.devices, stateDir: config.stateDir, profiles, known, startUsb: deps.startUsb ?? startUsbHotplug, closing, log, now, onStop: () => announcer.stopped() });
-  const commands = commandFeedActor({ thingName: config.thingName, session: deps.session, writer, answer: (topic, result) => void enqueue(topic, result, 1, false), log, now });
+  const hotplug = hotplugActor({
+    devices: config.devices,
+    stateDir: config.stateDir,
+    profiles,
+    known,
+    startUsb: deps.startUsb ?? startUsbHotplug,
+    closing,
+    log,
+    now,
+    onStop: () => announcer.stopped(),
+  });
+  const commands = commandFeedActor({
+    thingName: config.thingName,
+    session: deps.session,
+    writer,
+    answer: (topic, result) => void enqueue(topic, result, 1, false),
+    log,
+    now,
+  });
   const machine = devicesMachine.provide({ actors: { hotplug, commands, device } });
 
   return { machine, hub, writer, profiles: () => profiles.current, known: () => known.current?.all() ?? [] };

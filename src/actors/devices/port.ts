@@ -43,7 +43,10 @@ export function portActor(deps: PortDeps) {
           if (stopped) return void deps.closing.track(`port ${input.path}`, closeSerialPort(opened));
           port = opened;
           detach = stream(opened, profile, input, send, deps, now);
-          deps.log.info({ device: input.id, path: input.path, baudRate: profile.serial.baudRate, protocol: profile.protocol.type, commands: Boolean(profile.commands) }, 'port open');
+          deps.log.info(
+            { device: input.id, path: input.path, baudRate: profile.serial.baudRate, protocol: profile.protocol.type, commands: Boolean(profile.commands) },
+            'port open',
+          );
           send({ type: 'port.opened' });
         },
         (error) => {
@@ -59,7 +62,8 @@ export function portActor(deps: PortDeps) {
       };
       const { requestId, data } = command;
       if (!port || !profile?.commands || !bucket) return answer({ requestId, accepted: false, reason: 'not_open', message: 'the port is not open' });
-      if (!bucket.take()) return answer({ requestId, accepted: false, reason: 'rate_limited', message: `more than ${profile.commands.maxPerSecond} writes per second` });
+      if (!bucket.take())
+        return answer({ requestId, accepted: false, reason: 'rate_limited', message: `more than ${profile.commands.maxPerSecond} writes per second` });
       void writeAll(port, Buffer.from(data, 'utf8'), profile.commands.timeoutMs).then((failure) =>
         answer(failure ? { requestId, accepted: false, ...failure } : { requestId, accepted: true, bytes: Buffer.byteLength(data) }),
       );

@@ -33,10 +33,21 @@ export function fetchAndVerifyActor(ports: FetchAndVerifyPorts) {
     const digest = sha256(bytes);
     if (bytes.length !== resolved.layer.size || digest !== resolved.layer.digest) {
       ports.log.error({ device, expected: resolved.layer.digest, got: digest, size: bytes.length }, 'firmware blob does not match its digest: refused');
-      throw new RegistryError(`blob digest ${digest} (${bytes.length} bytes) does not match ${resolved.layer.digest} (${resolved.layer.size} bytes)`, undefined, 'digest_mismatch');
+      throw new RegistryError(
+        `blob digest ${digest} (${bytes.length} bytes) does not match ${resolved.layer.digest} (${resolved.layer.size} bytes)`,
+        undefined,
+        'digest_mismatch',
+      );
     }
     if (ports.cosignKey) await verifyCosign(ports.registry, repo, resolved.manifestDigest, ports.cosignKey);
-    const meta: FirmwareMeta = { version: resolved.version, tag: resolved.tag, manifestDigest: resolved.manifestDigest, digest, size: bytes.length, crc32: crc32(bytes) };
+    const meta: FirmwareMeta = {
+      version: resolved.version,
+      tag: resolved.tag,
+      manifestDigest: resolved.manifestDigest,
+      digest,
+      size: bytes.length,
+      crc32: crc32(bytes),
+    };
     ports.blobs.put(digest, bytes);
     await ports.disk.put(meta, device, bytes).catch((error) => ports.log.warn({ device, err: String(error) }, 'cannot write the firmware cache'));
     ports.log.info({ device, version: meta.version, size: meta.size, digest }, 'firmware verified');

@@ -27,7 +27,12 @@ export interface FirmwareDeps {
 export function firmwareActors(deps: FirmwareDeps) {
   const { config, log } = deps;
   const fw = config.firmware;
-  const registry = new RegistryClient({ url: fw.registry.url ?? 'localhost', insecure: fw.registry.insecure, username: fw.registry.username, password: fw.registry.password });
+  const registry = new RegistryClient({
+    url: fw.registry.url ?? 'localhost',
+    insecure: fw.registry.insecure,
+    username: fw.registry.username,
+    password: fw.registry.password,
+  });
   const disk = new DiskCache(fw.cacheDir ?? join(config.stateDir, 'firmware'), fw.maxCacheBytes);
   const blobs = new VerifiedBlobs(fw.maxCacheBytes);
   const cosignKey = fw.cosignPublicKey ? loadPublicKey(readFileSync(fw.cosignPublicKey, 'utf8')) : undefined;
@@ -36,7 +41,12 @@ export function firmwareActors(deps: FirmwareDeps) {
   const entry = firmwareEntryMachine.provide({
     actors: {
       loadCached: loadCachedActor({ disk, blobs, log }),
-      resolveLatest: resolveLatestActor({ registry, repository, policy: { allowPrerelease: fw.allowPrerelease, allowVPrefix: fw.allowVPrefix }, maxBytes: fw.maxCacheBytes }),
+      resolveLatest: resolveLatestActor({
+        registry,
+        repository,
+        policy: { allowPrerelease: fw.allowPrerelease, allowVPrefix: fw.allowVPrefix },
+        maxBytes: fw.maxCacheBytes,
+      }),
       fetchAndVerify: fetchAndVerifyActor({ registry, repository, cosignKey, disk, blobs, log }),
     },
   });

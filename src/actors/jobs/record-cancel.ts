@@ -9,7 +9,16 @@ export function recordCancelActor(ports: Pick<JobsPorts, 'store' | 'stats' | 'cl
   return fromPromise<void, { execution: Execution; reason: string | null; endedBy: string | null }>(async ({ input }) => {
     const { jobId, executionNumber } = input.execution;
     const endedBy = input.endedBy ?? undefined;
-    const record = { jobId, executionNumber, state: 'done' as const, status: 'CANCELED' as const, reason: input.reason, endedBy, group: undefined, finishedAt: ports.clock.now() };
+    const record = {
+      jobId,
+      executionNumber,
+      state: 'done' as const,
+      status: 'CANCELED' as const,
+      reason: input.reason,
+      endedBy,
+      group: undefined,
+      finishedAt: ports.clock.now(),
+    };
     await (await ports.store.open()).put(executionKey(jobId, executionNumber), record);
     ports.stats.finished.CANCELED++;
     ports.log.warn({ jobId, executionNumber, reason: input.reason, endedBy }, 'job canceled');

@@ -19,7 +19,13 @@ export function recoverActor(ports: Pick<JobsPorts, 'store' | 'log'>) {
         const killed = killRecordedGroup(record.group);
         if (killed > 0) ports.log.warn({ jobId: record.jobId, pgid: record.group.pgid, killed }, 'killed what the interrupted job left running');
       }
-      await store.put(record.key, { ...record, state: 'reporting', status: 'FAILED', reason: INTERRUPTED, statusDetails: statusDetails([['reason', INTERRUPTED]]) });
+      await store.put(record.key, {
+        ...record,
+        state: 'reporting',
+        status: 'FAILED',
+        reason: INTERRUPTED,
+        statusDetails: statusDetails([['reason', INTERRUPTED]]),
+      });
     }
     return { recent: store.all().map((r) => r.key) };
   });

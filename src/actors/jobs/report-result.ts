@@ -20,7 +20,15 @@ export function reportResultActor(ports: Pick<JobsPorts, 'store' | 'updates' | '
     // a retry keeps the result stored by the first attempt
     if (record?.state !== 'reporting') {
       const details = resultDetails({ status: input.status, reason: input.reason, steps: input.results, includeStdOut: input.includeStdOut });
-      record = await store.put(key, { jobId, executionNumber, state: 'reporting', status: input.status, reason: input.reason, statusDetails: details, group: undefined });
+      record = await store.put(key, {
+        jobId,
+        executionNumber,
+        state: 'reporting',
+        status: input.status,
+        reason: input.reason,
+        statusDetails: details,
+        group: undefined,
+      });
     }
     const endedBy = await deliverResult(record, delivery);
     ports.stats.finished[endedBy ? 'CANCELED' : input.status]++;

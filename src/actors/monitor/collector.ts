@@ -79,10 +79,10 @@ export function collectorActor(ports: CollectorPorts) {
       ports.stats.collectorMessages++;
       if (packetTopic.endsWith('/inventory')) return inventoryStore(packetTopic, payload);
       const device = deviceOfTopic(packetTopic, ports.topicPrefix);
-      if (!device) return reject(packetTopic.slice(0, 200), 'the topic does not name a valid device id'), undefined;
+      if (!device) return (reject(packetTopic.slice(0, 200), 'the topic does not name a valid device id'), undefined);
       if (device === ports.thingName) return undefined; // our own samples are stored when taken
       const decoded = decodeSample(payload);
-      if (!decoded.ok) return reject(device, decoded.reason), undefined;
+      if (!decoded.ok) return (reject(device, decoded.reason), undefined);
       const sample: StoredSample = { device, ts: decoded.sample.ts, values: decoded.sample.values };
       return {
         device,
@@ -96,10 +96,10 @@ export function collectorActor(ports: CollectorPorts) {
     /** A peer's inventory (retained on <prefix>/<device>/inventory): the newest is kept. */
     const inventoryStore = (packetTopic: string, payload: Buffer): Store | undefined => {
       const device = inventoryTopicDevice(packetTopic, ports.topicPrefix);
-      if (!device) return reject(packetTopic.slice(0, 200), 'the topic does not name a valid device id'), undefined;
+      if (!device) return (reject(packetTopic.slice(0, 200), 'the topic does not name a valid device id'), undefined);
       if (device === ports.thingName) return undefined;
       const decoded = decodeInventory(payload);
-      if (!decoded.ok) return reject(device, `inventory: ${decoded.reason}`), undefined;
+      if (!decoded.ok) return (reject(device, `inventory: ${decoded.reason}`), undefined);
       const inventory = { ...decoded.inventory, device };
       return {
         device,
@@ -113,7 +113,8 @@ export function collectorActor(ports: CollectorPorts) {
     /** Not stored: counted, and the connection dropped so the broker sends it (and what follows) again. */
     const unstored = (device: string, error: unknown) => {
       ports.stats.collectorStoreFailures++;
-      if (logOnce('\0store')) ports.log.error({ device, err: String(error) }, 'collected samples not stored: not acknowledged, the broker sends them again (logged once a minute)');
+      if (logOnce('\0store'))
+        ports.log.error({ device, err: String(error) }, 'collected samples not stored: not acknowledged, the broker sends them again (logged once a minute)');
       (client.stream as Socket | undefined)?.destroy();
     };
     const store = (job: Store, release: () => void) => {
@@ -159,7 +160,10 @@ export function collectorActor(ports: CollectorPorts) {
     return () => {
       client.removeAllListeners('close');
       client.on('error', () => {});
-      ports.closing.track('collector', client.endAsync(false).catch(() => client.endAsync(true)));
+      ports.closing.track(
+        'collector',
+        client.endAsync(false).catch(() => client.endAsync(true)),
+      );
     };
   });
 }

@@ -40,10 +40,13 @@ export function historyStoreActor(ports: HistoryStorePorts) {
       sendBack({ type: 'history.failed', error: toFailure(error, code) });
     };
     const prune = () =>
-      writer!.prune(ports.now()).then(({ deleted, usedBytes }) => {
-        if (deleted > 0) ports.log.debug({ deleted, usedBytes }, 'history pruned');
-        if (!stopped) sendBack({ type: 'history.pruned', deleted, usedBytes });
-      }, (error) => failed(error, 'history_prune'));
+      writer!.prune(ports.now()).then(
+        ({ deleted, usedBytes }) => {
+          if (deleted > 0) ports.log.debug({ deleted, usedBytes }, 'history pruned');
+          if (!stopped) sendBack({ type: 'history.pruned', deleted, usedBytes });
+        },
+        (error) => failed(error, 'history_prune'),
+      );
     const opening = HistoryWriter.start(ports.file, ports.limits, (error) => failed(error, 'history_writer'))
       .then(async (started) => {
         writer = started;
@@ -62,8 +65,8 @@ export function historyStoreActor(ports: HistoryStorePorts) {
       stopped = true;
       clearInterval(timer);
       const closed = opening.then(async () => {
-        if (reader) (ports.history.clear(reader), reader.close());
-        if (writer) (ports.writer.clear(writer), await writer.close());
+        if (reader) ports.history.clear(reader), reader.close();
+        if (writer) ports.writer.clear(writer), await writer.close();
       });
       ports.closing.track('metric history', closed);
     };

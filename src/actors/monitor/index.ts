@@ -45,7 +45,10 @@ export function monitorActors(deps: MonitorDeps) {
   const release = () => {
     const current = sampler;
     sampler = undefined;
-    void current?.then((s) => s.close(), () => {});
+    void current?.then(
+      (s) => s.close(),
+      () => {},
+    );
   };
 
   const machine = monitorMachine.provide({

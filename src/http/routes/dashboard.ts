@@ -5,7 +5,8 @@ import { loadStaticFiles, negotiate, type StaticFile } from '../static-files.js'
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const REVALIDATE = 'no-cache';
 /** Everything the page needs is its own; nothing is fetched from elsewhere. */
-const PAGE_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+const PAGE_POLICY =
+  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
 /** The built page's files, read on first use (not at agent start) and then held in memory. */
 export function dashboardFiles(dir: string): () => Map<string, StaticFile> {

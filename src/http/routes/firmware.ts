@@ -32,7 +32,8 @@ function deviceOf(c: Context): string | Response {
     return text('Failed to deserialize query string: duplicate field `device`', 400);
   }
   // Never a registry request for an id that is not one repository path component.
-  if (!isValidDeviceId(device)) return text(`Invalid device id '${device.slice(0, 64)}': lowercase letters, digits and . _ - separators, at most 128 characters`, 400);
+  if (!isValidDeviceId(device))
+    return text(`Invalid device id '${device.slice(0, 64)}': lowercase letters, digits and . _ - separators, at most 128 characters`, 400);
   return device;
 }
 
@@ -121,14 +122,18 @@ async function announce(deps: FirmwareRouteDeps, device: string, hot: HotFirmwar
   const payload = Buffer.from(JSON.stringify({ version: hot.meta.version, size: hot.meta.size }));
   const outbox = deps.outbox.current;
   if (!outbox) deps.log.warn({ device, topic }, 'webhook push: the outbox is not open; no notice sent');
-  else await outbox.enqueue({ topic, payload, qos: 1, retain: true }).catch((error) => deps.log.warn({ device, err: String(error) }, 'cannot queue the firmware notice'));
+  else
+    await outbox
+      .enqueue({ topic, payload, qos: 1, retain: true })
+      .catch((error) => deps.log.warn({ device, err: String(error) }, 'cannot queue the firmware notice'));
   deps.log.info({ device, version: hot.meta.version, topic }, 'firmware refreshed by webhook');
 }
 
 function firmwareResponse(c: Context, hot: HotFirmware): Response {
   const { meta, body } = hot;
   const headers: Record<string, string> = { ...hot.firmwareHeaders };
-  if (etagMatches(c.req.header('if-none-match'), hot.etag)) return new Response(null, { status: 304, headers: { etag: hot.etag, 'x-firmware-version': meta.version } });
+  if (etagMatches(c.req.header('if-none-match'), hot.etag))
+    return new Response(null, { status: 304, headers: { etag: hot.etag, 'x-firmware-version': meta.version } });
   const ifRange = c.req.header('if-range');
   const range = ifRange && ifRange !== hot.etag ? undefined : parseRange(c.req.header('range'), body.length);
   if (range === 'unsatisfiable') return new Response(null, { status: 416, headers: { 'content-range': `bytes */${body.length}` } });

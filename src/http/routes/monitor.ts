@@ -30,7 +30,10 @@ const SeriesQuery = z
     points: z.coerce.number().int().min(1).max(MAX_POINTS).default(500),
   })
   .refine((q) => q.from === undefined || q.to === undefined || q.to > q.from, { message: 'to must be after from', path: ['to'] })
-  .refine((q) => q.from === undefined || q.to === undefined || q.to - q.from <= MAX_RANGE_MS, { message: 'the range may span 400 days at most', path: ['from'] });
+  .refine((q) => q.from === undefined || q.to === undefined || q.to - q.from <= MAX_RANGE_MS, {
+    message: 'the range may span 400 days at most',
+    path: ['from'],
+  });
 
 /**
  * Seed 003's read-only API over the metric history, under /api/v1/monitor: the devices with

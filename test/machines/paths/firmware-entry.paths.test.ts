@@ -42,7 +42,9 @@ function eventsIn(state: Snap): Ev[] {
   const events: AnyEventObject[] = [{ type: 'firmware.request' }, { type: 'firmware.refresh' }];
   for (const [id, ref] of Object.entries(state.children)) {
     for (const o of outcomesOf(String(ref?.src), state)) {
-      events.push('error' in o ? { type: `xstate.error.actor.${id}`, error: o.error, actorId: id } : { type: `xstate.done.actor.${id}`, output: o.output, actorId: id });
+      events.push(
+        'error' in o ? { type: `xstate.error.actor.${id}`, error: o.error, actorId: id } : { type: `xstate.done.actor.${id}`, output: o.output, actorId: id },
+      );
     }
   }
   if (state.matches('missing')) events.push({ type: 'xstate.after.missing.firmwareEntry.missing' });
@@ -60,7 +62,14 @@ const srcOf = (state: Snap, event: Ev) => {
 
 // Keep the walk finite: the failure count is capped, delays' lengths left out.
 const serializeState = (s: Snap) =>
-  JSON.stringify([s.value, s.context.current?.version ?? null, s.context.resolved?.version ?? null, s.context.again, Math.min(s.context.failures, 2), s.context.lastError?.code ?? null]);
+  JSON.stringify([
+    s.value,
+    s.context.current?.version ?? null,
+    s.context.resolved?.version ?? null,
+    s.context.again,
+    Math.min(s.context.failures, 2),
+    s.context.lastError?.code ?? null,
+  ]);
 
 const input = { device: 'esp32', freshnessMs: 60_000, retry: { minMs: 1000, maxMs: 30_000 }, jitterSeed: 3 };
 

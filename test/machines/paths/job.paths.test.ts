@@ -58,9 +58,22 @@ const RUNNERS = ['runStep', 'runFinalStep'];
 
 // Keep the walk finite: report retries are capped; the delay's length is left out.
 const serializeState = (s: Snap) =>
-  JSON.stringify([s.value, s.context.step, s.context.failed, s.context.status, s.context.canceled, s.context.results.map((r) => r.ok), Math.min(s.context.reportAttempts, 2)]);
+  JSON.stringify([
+    s.value,
+    s.context.step,
+    s.context.failed,
+    s.context.status,
+    s.context.canceled,
+    s.context.results.map((r) => r.ok),
+    Math.min(s.context.reportAttempts, 2),
+  ]);
 
-const input = (direct: boolean): JobInput => ({ execution: { jobId: 'job-1', executionNumber: 1, jobDocument: {} }, direct, retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 1 });
+const input = (direct: boolean): JobInput => ({
+  execution: { jobId: 'job-1', executionNumber: 1, jobDocument: {} },
+  direct,
+  retry: { minMs: 1000, maxMs: 8000 },
+  jitterSeed: 1,
+});
 
 describe.each([false, true])('job machine (direct: %s), every reachable state', (direct) => {
   const paths = getShortestPaths(jobMachine, { input: input(direct), events: eventsIn, serializeState, limit: 20_000 });

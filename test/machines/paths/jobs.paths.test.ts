@@ -52,7 +52,15 @@ const startedJob = (before: Snap, after: Snap) => jobChildren(after).find((id) =
 
 // Keep the walk finite: the counters that only grow (finished, attempts) are left out or capped.
 const serializeState = (s: Snap) =>
-  JSON.stringify([s.value, s.context.online, s.context.current, [...s.context.recent].sort(), s.context.repeat, s.context.noticePending, Math.min(s.context.attempts, 2)]);
+  JSON.stringify([
+    s.value,
+    s.context.online,
+    s.context.current,
+    [...s.context.recent].sort(),
+    s.context.repeat,
+    s.context.noticePending,
+    Math.min(s.context.attempts, 2),
+  ]);
 
 const input = (direct: boolean): JobsInput => ({ direct, retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 1 });
 

@@ -31,20 +31,17 @@ describe('link machine, every reachable state', () => {
     for (const v of ['"offline"', '{"session":"connecting"}', '{"session":"online"}', '"backingOff"']) expect(values).toContain(v);
   });
 
-  it.each(paths.map((p) => [p.steps.map((s) => s.event.type).join(' → ') || '(start)', p] as const))(
-    'after %s: invariants hold',
-    (_name, path) => {
-      const { value, context } = path.state;
-      // healthy exactly when online
-      expect(path.state.hasTag('healthy')).toBe(JSON.stringify(value) === '{"session":"online"}');
-      // a retry delay is within [ceiling/2, maxMs]
-      if (value === 'backingOff') {
-        expect(context.retryInMs).toBeGreaterThanOrEqual(input.backoff.minMs / 2);
-        expect(context.retryInMs).toBeLessThanOrEqual(input.backoff.maxMs);
-      }
-      // from anywhere, link.disconnect goes offline and stays there
-      const [after] = transition(linkMachine, path.state, { type: 'link.disconnect' });
-      expect(after.value).toBe('offline');
-    },
-  );
+  it.each(paths.map((p) => [p.steps.map((s) => s.event.type).join(' → ') || '(start)', p] as const))('after %s: invariants hold', (_name, path) => {
+    const { value, context } = path.state;
+    // healthy exactly when online
+    expect(path.state.hasTag('healthy')).toBe(JSON.stringify(value) === '{"session":"online"}');
+    // a retry delay is within [ceiling/2, maxMs]
+    if (value === 'backingOff') {
+      expect(context.retryInMs).toBeGreaterThanOrEqual(input.backoff.minMs / 2);
+      expect(context.retryInMs).toBeLessThanOrEqual(input.backoff.maxMs);
+    }
+    // from anywhere, link.disconnect goes offline and stays there
+    const [after] = transition(linkMachine, path.state, { type: 'link.disconnect' });
+    expect(after.value).toBe('offline');
+  });
 });

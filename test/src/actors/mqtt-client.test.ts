@@ -73,7 +73,9 @@ describe('mqttClient actor: credentials and mutual TLS (AWS IoT Core style)', ()
     execFileSync(requirePeer('mosquitto_passwd'), ['-b', '-c', join(dir, 'passwd'), 'agent', 's3cret']);
     const broker = await Mosquitto.start({ listener: ['allow_anonymous false', `password_file ${join(dir, 'passwd')}`] });
     try {
-      const good = record(clientFor({ EDGEVISOR_MQTT__URL: broker.url, EDGEVISOR_MQTT__USERNAME: 'agent', EDGEVISOR_MQTT__PASSWORD: 's3cret' }), { attempt: 0 });
+      const good = record(clientFor({ EDGEVISOR_MQTT__URL: broker.url, EDGEVISOR_MQTT__USERNAME: 'agent', EDGEVISOR_MQTT__PASSWORD: 's3cret' }), {
+        attempt: 0,
+      });
       await waitFor(() => good.types().includes('mqtt.connected'), 'connected with credentials');
       good.stop();
       const bad = record(clientFor({ EDGEVISOR_MQTT__URL: broker.url, EDGEVISOR_MQTT__USERNAME: 'agent', EDGEVISOR_MQTT__PASSWORD: 'wrong' }), { attempt: 0 });
@@ -94,7 +96,12 @@ describe('mqttClient actor: credentials and mutual TLS (AWS IoT Core style)', ()
     const url = `mqtts://127.0.0.1:${broker.port}`;
     try {
       const tls = record(
-        clientFor({ EDGEVISOR_MQTT__URL: url, EDGEVISOR_MQTT__TLS__CA: pki.ca, EDGEVISOR_MQTT__TLS__CERT: pki.clientCert, EDGEVISOR_MQTT__TLS__KEY: pki.clientKey }),
+        clientFor({
+          EDGEVISOR_MQTT__URL: url,
+          EDGEVISOR_MQTT__TLS__CA: pki.ca,
+          EDGEVISOR_MQTT__TLS__CERT: pki.clientCert,
+          EDGEVISOR_MQTT__TLS__KEY: pki.clientKey,
+        }),
         { attempt: 0 },
       );
       await waitFor(() => tls.types().includes('mqtt.connected'), 'mTLS connection');

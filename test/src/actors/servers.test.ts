@@ -56,7 +56,15 @@ describe('embedded broker actor (aedes)', () => {
     const { port } = await waitFor(() => broker.events.find((e) => e.type === 'server.listening'), 'listening');
     const url = `mqtt://127.0.0.1:${port}`;
     const client = record(
-      mqttClientActor({ url, options: { clientId: 'thing', reconnectPeriod: 0 }, credentials: () => agent, statusTopic: 'devices/thing/status', session: new Slot(), closing, log }),
+      mqttClientActor({
+        url,
+        options: { clientId: 'thing', reconnectPeriod: 0 },
+        credentials: () => agent,
+        statusTopic: 'devices/thing/status',
+        session: new Slot(),
+        closing,
+        log,
+      }),
       { attempt: 0 },
     );
     await waitFor(() => client.types().includes('mqtt.connected'), 'connected');

@@ -30,13 +30,17 @@ afterEach(async () => {
 
 function agent(stateDir: string, slack: FakeSlack | null, outbox = new Slot<Outbox>(), input: Partial<AlertsInput> = {}) {
   const parts = alertsActors({ stateDir, thingName: 'box-1', slackWebhookUrl: slack?.url, outbox, log: silent, retry: { minMs: 10, maxMs: 80 } });
-  const actor = createActor(alertsMachine.provide({ actors: parts.actors }), { input: { rules: [rule], thingName: 'box-1', ...input }, clock: new SimulatedClock() });
+  const actor = createActor(alertsMachine.provide({ actors: parts.actors }), {
+    input: { rules: [rule], thingName: 'box-1', ...input },
+    clock: new SimulatedClock(),
+  });
   const errors: unknown[] = [];
   actor.subscribe({ error: (e) => errors.push(e) });
   actor.start();
   const stop = () => actor.stop();
   cleanups.push(stop);
-  const sample = (device: string, seconds: number, value: number) => actor.send({ type: 'alerts.sample', sample: { device, ts: T0 + seconds * 1000, values: { [rule.metric]: value } } });
+  const sample = (device: string, seconds: number, value: number) =>
+    actor.send({ type: 'alerts.sample', sample: { device, ts: T0 + seconds * 1000, values: { [rule.metric]: value } } });
   return { actor, errors, sample, stop, store: parts.store, ctx: () => actor.getSnapshot().context };
 }
 
@@ -62,7 +66,10 @@ describe('Slack notices', () => {
     await slack.close(); // down: refused first
     const a = agent(freshDir(), slack);
     const expected = flap(a, ['dev-1', 'dev-2', 'dev-3']);
-    await waitFor(() => (a.ctx().delivery.slack?.failing?.code === 'ECONNREFUSED' && a.ctx().delivery.slack.pending === 6 ? true : undefined), 'the refused connection to show');
+    await waitFor(
+      () => (a.ctx().delivery.slack?.failing?.code === 'ECONNREFUSED' && a.ctx().delivery.slack.pending === 6 ? true : undefined),
+      'the refused connection to show',
+    );
     expect(a.ctx().delivery.slack).toMatchObject({ pending: 6, delivered: 0 });
     expect(slack.taken).toEqual([]);
     await slack.listen(); // up, but answers 500 three times
@@ -110,13 +117,19 @@ describe('Slack notices', () => {
     const slack = await FakeSlack.start();
     cleanups.push(() => slack.close());
     slack.answer = () => ({ status: 500, body: 'rollup_error' });
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../support/alerts-process.ts'), stateDir, slack.url], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../support/alerts-process.ts'), stateDir, slack.url], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     killOnExit(child);
     cleanups.push(() => child.kill('SIGKILL'));
-    await new Promise<void>((resolve, reject) => (child.stdout!.once('data', () => resolve()), child.once('exit', (code) => reject(new Error(`exited ${code}`)))));
+    await new Promise<void>(
+      (resolve, reject) => (child.stdout!.once('data', () => resolve()), child.once('exit', (code) => reject(new Error(`exited ${code}`)))),
+    );
     const expected: string[] = [];
     ['dev-1', 'dev-2', 'dev-3'].forEach((device, i) => {
-      child.stdin!.write(`${JSON.stringify({ device, ts: T0 + i * 10_000, value: 90 })}\n${JSON.stringify({ device, ts: T0 + i * 10_000 + 5000, value: 50 })}\n`);
+      child.stdin!.write(
+        `${JSON.stringify({ device, ts: T0 + i * 10_000, value: 90 })}\n${JSON.stringify({ device, ts: T0 + i * 10_000 + 5000, value: 50 })}\n`,
+      );
       expected.push(`FIRING ${device}`, `RESOLVED ${device}`);
     });
     const pendingOnDisk = () => {
@@ -141,7 +154,8 @@ describe('Slack notices', () => {
   it('honours Retry-After on 429, and drops (counted) a notice Slack refuses for good with 400', async () => {
     const slack = await FakeSlack.start();
     cleanups.push(() => slack.close());
-    slack.answer = (n) => (n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : n === 2 ? { status: 400, body: 'invalid_payload' } : { status: 200, body: 'ok' });
+    slack.answer = (n) =>
+      n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : n === 2 ? { status: 400, body: 'invalid_payload' } : { status: 200, body: 'ok' };
     const a = agent(freshDir(), slack);
     flap(a, ['dev-1']);
     await waitFor(() => (slack.taken.length === 1 ? true : undefined), 'the second notice');
@@ -154,7 +168,15 @@ describe('Slack notices', () => {
     const slack = await FakeSlack.start();
     await slack.close();
     const outbox = new Slot<Outbox>();
-    const parts = alertsActors({ stateDir: freshDir(), thingName: 'box-1', slackWebhookUrl: slack.url, slackMaxPending: 3, outbox, log: silent, retry: { minMs: 10, maxMs: 50 } });
+    const parts = alertsActors({
+      stateDir: freshDir(),
+      thingName: 'box-1',
+      slackWebhookUrl: slack.url,
+      slackMaxPending: 3,
+      outbox,
+      log: silent,
+      retry: { minMs: 10, maxMs: 50 },
+    });
     const store = await parts.store();
     for (let i = 0; i < 5; i++) await store.addNotice({ ...notice, at: T0 + i });
     expect(store.stats('slack')).toMatchObject({ pending: 3, dropped: 2 });
@@ -162,14 +184,37 @@ describe('Slack notices', () => {
   });
 });
 
-const notice: AlertNotice = { kind: 'firing', alert: 'alert:hot:box-1', rule: 'hot', device: 'box-1', metric: 'cpu-temp-celsius', op: '>', threshold: 80, clear: 70, severity: 'critical', value: 91.23456789, at: T0 + 30_000, since: T0, suppressed: 2 };
+const notice: AlertNotice = {
+  kind: 'firing',
+  alert: 'alert:hot:box-1',
+  rule: 'hot',
+  device: 'box-1',
+  metric: 'cpu-temp-celsius',
+  op: '>',
+  threshold: 80,
+  clear: 70,
+  severity: 'critical',
+  value: 91.23456789,
+  at: T0 + 30_000,
+  since: T0,
+  suppressed: 2,
+};
 
 describe('Slack message', () => {
   it('says device, metric, value, threshold and since, in text and blocks, with Slack escaping', () => {
     const m = slackMessage(notice, 'collector-1');
     expect(m.text).toBe(':rotating_light: FIRING [critical] hot on box-1: cpu-temp-celsius = 91.2346 &gt; 80, since 2023-11-14T22:13:20Z');
     const all = JSON.stringify(m.blocks);
-    for (const part of ['*Device*\\nbox-1', '*Metric*\\ncpu-temp-celsius', '*Value*\\n91.2346', '*Threshold*\\n&gt; 80', '*Since*\\n2023-11-14T22:13:20Z', 'collector-1', '2 earlier notice(s)']) expect(all).toContain(part);
+    for (const part of [
+      '*Device*\\nbox-1',
+      '*Metric*\\ncpu-temp-celsius',
+      '*Value*\\n91.2346',
+      '*Threshold*\\n&gt; 80',
+      '*Since*\\n2023-11-14T22:13:20Z',
+      'collector-1',
+      '2 earlier notice(s)',
+    ])
+      expect(all).toContain(part);
     const resolved = slackMessage({ ...notice, kind: 'resolved', value: 69, suppressed: 0 }, 'box-1');
     expect(resolved.text).toContain('RESOLVED [critical] hot on box-1: cpu-temp-celsius = 69 (&lt;= 70)');
     expect(JSON.stringify(resolved.blocks)).not.toContain('held back');
@@ -197,7 +242,18 @@ describe('MQTT notices', () => {
     await waitFor(() => (sub.messages.length === 4 ? true : undefined), 'the notices on MQTT');
     const payloads = sub.messages.map((m) => JSON.parse(m.payload) as AlertNotice & { v: number });
     expect(payloads.map((p) => `${p.kind.toUpperCase()} ${p.device}`)).toEqual(expected);
-    expect(payloads[0]).toMatchObject({ v: 1, alert: 'alert:hot:dev-1', rule: 'hot', metric: 'cpu-temp-celsius', value: 90, threshold: 80, clear: 70, severity: 'critical', since: T0, at: T0 });
+    expect(payloads[0]).toMatchObject({
+      v: 1,
+      alert: 'alert:hot:dev-1',
+      rule: 'hot',
+      metric: 'cpu-temp-celsius',
+      value: 90,
+      threshold: 80,
+      clear: 70,
+      severity: 'critical',
+      since: T0,
+      at: T0,
+    });
     expect(sub.messages.every((m) => !m.retain)).toBe(true);
     await waitFor(() => (a.ctx().delivery.mqtt?.delivered === 4 && a.ctx().delivery.mqtt.failing === null ? true : undefined), 'the channel to show healthy');
   });
@@ -205,7 +261,15 @@ describe('MQTT notices', () => {
 
 describe('alert rule config', () => {
   it('fills defaults and refuses a clear on the wrong side, unknown keys and duplicate ids with a clear message', () => {
-    expect(AlertRuleSchema.parse({ id: 'cpu', metric: 'cpu-percent', op: '>', threshold: 90 })).toEqual({ id: 'cpu', metric: 'cpu-percent', op: '>', threshold: 90, forSeconds: 0, severity: 'warning', devices: 'self' });
+    expect(AlertRuleSchema.parse({ id: 'cpu', metric: 'cpu-percent', op: '>', threshold: 90 })).toEqual({
+      id: 'cpu',
+      metric: 'cpu-percent',
+      op: '>',
+      threshold: 90,
+      forSeconds: 0,
+      severity: 'warning',
+      devices: 'self',
+    });
     const wrong = AlertRuleSchema.safeParse({ id: 'cpu', metric: 'cpu-percent', op: '>', threshold: 90, clear: 95 });
     expect(wrong.success).toBe(false);
     expect(wrong.error!.issues[0]).toMatchObject({ path: ['clear'], message: expect.stringContaining('safe side') });

@@ -32,7 +32,11 @@ describe('packet size guard', () => {
   });
 
   it('closes at the fixed header of a packet over the limit, before its body', async () => {
-    const { passed, oversize } = await through(1024, [publishPacket('ok', Buffer.alloc(10)), Buffer.concat([Buffer.from([0x30]), varint(100 * 1024 * 1024)]), Buffer.alloc(4096)]);
+    const { passed, oversize } = await through(1024, [
+      publishPacket('ok', Buffer.alloc(10)),
+      Buffer.concat([Buffer.from([0x30]), varint(100 * 1024 * 1024)]),
+      Buffer.alloc(4096),
+    ]);
     expect(oversize).toBe(100 * 1024 * 1024);
     expect(passed.length).toBe(publishPacket('ok', Buffer.alloc(10)).length);
   });

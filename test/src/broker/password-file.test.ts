@@ -8,7 +8,7 @@ import { PasswordFile } from '../../../src/broker/password-file.js';
 const dir = mkdtempSync(join(tmpdir(), 'edgevisor-passwd-'));
 
 describe('password file (mosquitto_passwd format)', () => {
-  it("checks the hashes mosquitto_passwd makes, PBKDF2-SHA512 ($7$) and SHA-512 ($6$)", async () => {
+  it('checks the hashes mosquitto_passwd makes, PBKDF2-SHA512 ($7$) and SHA-512 ($6$)', async () => {
     const file = join(dir, 'passwd');
     execFileSync('mosquitto_passwd', ['-c', '-b', file, 'alice', 'alice-secret']);
     execFileSync('mosquitto_passwd', ['-H', 'sha512', '-b', file, 'bob', 'bob-secret']);

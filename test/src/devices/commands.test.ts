@@ -7,7 +7,11 @@ const commandsOf = (commands: Record<string, unknown> | undefined) => ProfileSch
 describe('commands against a profile allowlist', () => {
   it('adds the line ending and counts it in maxBytes', () => {
     expect(checkCommand(commandsOf({ lineEnding: 'crlf', maxBytes: 8 }), 'LED ON')).toEqual({ ok: true, data: 'LED ON\r\n', bytes: 8 });
-    expect(checkCommand(commandsOf({ lineEnding: 'crlf', maxBytes: 8 }), 'LED OFF')).toMatchObject({ ok: false, reason: 'too_large', message: 'the command is 9 bytes with its line ending; the profile allows 8' });
+    expect(checkCommand(commandsOf({ lineEnding: 'crlf', maxBytes: 8 }), 'LED OFF')).toMatchObject({
+      ok: false,
+      reason: 'too_large',
+      message: 'the command is 9 bytes with its line ending; the profile allows 8',
+    });
     expect(checkCommand(commandsOf({ lineEnding: 'none' }), Buffer.from('°C'))).toEqual({ ok: true, data: '°C', bytes: 3 });
   });
 
@@ -19,7 +23,11 @@ describe('commands against a profile allowlist', () => {
     expect(checkCommand(c, 'xLED ON')).toMatchObject({ ok: false, reason: 'not_allowed' });
     expect(checkCommand(commandsOf({}), 'a\nb')).toMatchObject({ ok: false, reason: 'bad_command' });
     expect(checkCommand(commandsOf({}), '')).toMatchObject({ ok: false, reason: 'bad_command' });
-    expect(checkCommand(commandsOf({}), Buffer.from([0x41, 0xff]))).toMatchObject({ ok: false, reason: 'bad_command', message: 'the command is not valid UTF-8' });
+    expect(checkCommand(commandsOf({}), Buffer.from([0x41, 0xff]))).toMatchObject({
+      ok: false,
+      reason: 'bad_command',
+      message: 'the command is not valid UTF-8',
+    });
     expect(checkCommand(commandsOf({}), 'a\uD800')).toMatchObject({ ok: false, reason: 'bad_command' });
     expect(checkCommand(commandsOf({}), Buffer.alloc(1_000_000, 0x41))).toMatchObject({ ok: false, reason: 'too_large' });
   });

@@ -131,7 +131,13 @@ describe('device detection', () => {
 
   it('fixed ports are present from the start with their named profile; an unknown profile leaves them unmatched', async () => {
     const t = tree();
-    const x = await detector(t, { mode: 'off', ports: [{ path: '/dev/ttyAMA0', profile: 'gps-uart' }, { path: '/tmp/x/pty', profile: 'nope', id: 'sensor-1' }] });
+    const x = await detector(t, {
+      mode: 'off',
+      ports: [
+        { path: '/dev/ttyAMA0', profile: 'gps-uart' },
+        { path: '/tmp/x/pty', profile: 'nope', id: 'sensor-1' },
+      ],
+    });
     await x.d.start();
     expect(x.sources[0][0]).toBe('config only');
     expect(x.events).toEqual(['+port-ttyAMA0:gps-uart', '+sensor-1:null']);
@@ -150,7 +156,14 @@ describe('device detection', () => {
 
   it('two adapters with the same serial number each get their own id, from their USB port, the same on every start', async () => {
     const t = tree();
-    const twin = (name: string, busPath: string) => ({ name, vendorId: '10c4', productId: 'ea60', serial: '0001', product: 'CP2102 USB to UART Bridge Controller', busPath });
+    const twin = (name: string, busPath: string) => ({
+      name,
+      vendorId: '10c4',
+      productId: 'ea60',
+      serial: '0001',
+      product: 'CP2102 USB to UART Bridge Controller',
+      busPath,
+    });
     t.plug(twin('ttyUSB0', '1-1.2'));
     t.plug(twin('ttyUSB1', '1-1.3'));
     for (let start = 0; start < 2; start++) {
@@ -187,7 +200,13 @@ describe('device detection', () => {
 
   it('two fixed ports given the same id: both present, the second under a numbered id', async () => {
     const t = tree();
-    const x = await detector(t, { mode: 'off', ports: [{ path: '/dev/ttyAMA0', profile: 'gps-uart', id: 'gps' }, { path: '/dev/ttyAMA1', profile: 'gps-uart', id: 'gps' }] });
+    const x = await detector(t, {
+      mode: 'off',
+      ports: [
+        { path: '/dev/ttyAMA0', profile: 'gps-uart', id: 'gps' },
+        { path: '/dev/ttyAMA1', profile: 'gps-uart', id: 'gps' },
+      ],
+    });
     await x.d.start();
     expect(x.events).toEqual(['+gps:gps-uart', '+gps-2:gps-uart']);
     expect(x.attached[1]).toMatchObject({ path: '/dev/ttyAMA1', note: 'id gps is already used by another device: this one is gps-2' });

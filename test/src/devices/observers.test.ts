@@ -17,11 +17,19 @@ const usb = (id: string): PresentDevice => ({ id, path: `/dev/${id}`, profile: '
 function start(maxDevices: number) {
   const port = fakeCallback();
   const hotplug = fakeCallback();
-  const machine = devicesMachine.provide({ actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: deviceMachine.provide({ actors: { port: port.logic } }) } });
+  const machine = devicesMachine.provide({
+    actors: { hotplug: hotplug.logic, commands: fakeCallback().logic, device: deviceMachine.provide({ actors: { port: port.logic } }) },
+  });
   const lines: Array<Record<string, unknown>> = [];
   const log = createLogger({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
   const sent: Array<{ device: string; topic: string; body: Record<string, unknown> }> = [];
-  const announcer = new DeviceAnnouncer({ thingName: 'box', enqueue: (device, topic, body) => void sent.push({ device, topic, body }), session: new Slot<MqttClient>(), log, now: () => 42 });
+  const announcer = new DeviceAnnouncer({
+    thingName: 'box',
+    enqueue: (device, topic, body) => void sent.push({ device, topic, body }),
+    session: new Slot<MqttClient>(),
+    log,
+    now: () => 42,
+  });
   const changes = new ActorChanges();
   changes.subscribe(announcer.follow);
   changes.subscribe(refusalLog(log));
@@ -49,7 +57,10 @@ describe('device observers (state announcements and refusals, from the snapshots
     await t.fromPort({ type: 'device.lost', error: { code: 'EIO', message: 'unplugged?' } });
     await t.send({ type: 'devices.detached', id: 'a', at: 2 });
     expect(t.states('a')).toEqual(['detected', 'opening', 'streaming', 'failing', 'streaming', 'reconnecting', 'gone']);
-    expect(t.sent[0]).toMatchObject({ topic: 'devices/box/peripherals/a/state', body: { state: 'detected', id: 'a', path: '/dev/a', profile: 'ftdi-ft232r', reconnects: 0, ts: 42 } });
+    expect(t.sent[0]).toMatchObject({
+      topic: 'devices/box/peripherals/a/state',
+      body: { state: 'detected', id: 'a', path: '/dev/a', profile: 'ftdi-ft232r', reconnects: 0, ts: 42 },
+    });
     expect(t.sent.find((s) => s.body.state === 'reconnecting')?.body).toMatchObject({ reconnects: 1, error: 'unplugged?' });
     // gone is the last word: nothing more for it when the concern stops
     t.announcer.stopped();

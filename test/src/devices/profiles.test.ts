@@ -21,8 +21,16 @@ describe('shipped profiles', () => {
     const { profiles, errors } = await loadProfiles(shippedProfilesDir);
     expect(errors).toEqual([]);
     expect([...profiles.keys()].sort()).toEqual([
-      'arduino-ch340', 'arduino-mega', 'arduino-nano', 'arduino-uno', 'espressif-usb-serial-jtag',
-      'ftdi-ft232r', 'gps-uart', 'prolific-pl2303', 'silabs-cp210x', 'ublox-gps',
+      'arduino-ch340',
+      'arduino-mega',
+      'arduino-nano',
+      'arduino-uno',
+      'espressif-usb-serial-jtag',
+      'ftdi-ft232r',
+      'gps-uart',
+      'prolific-pl2303',
+      'silabs-cp210x',
+      'ublox-gps',
     ]);
   });
 
@@ -98,7 +106,12 @@ describe('profile files', () => {
     writeFileSync(join(dir, 'a.json'), JSON.stringify({ serial: { baudRate: 9600 } }));
     let changes = 0;
     const reported: string[] = [];
-    const store = new ProfileStore(dir, () => changes++, (errors) => reported.push(...errors.map((e) => e.message)), 50);
+    const store = new ProfileStore(
+      dir,
+      () => changes++,
+      (errors) => reported.push(...errors.map((e) => e.message)),
+      50,
+    );
     await store.open();
     try {
       expect([...store.profiles.keys()]).toEqual(['a']);

@@ -29,7 +29,10 @@ describe('line framing', () => {
   it('counts an over-long line once as malformed, without keeping it, and goes on with the next', () => {
     const long = 'x'.repeat(100);
     const frames = parse({ type: 'lines', maxLineBytes: 32 }, long.slice(0, 50), long.slice(50), '\nok\n');
-    expect(frames).toEqual([{ ok: false, reason: 'too_long', error: 'line longer than 32 bytes (100)' }, { ok: true, line: 'ok' }]);
+    expect(frames).toEqual([
+      { ok: false, reason: 'too_long', error: 'line longer than 32 bytes (100)' },
+      { ok: true, line: 'ok' },
+    ]);
   });
 
   it('refuses invalid UTF-8 and control characters as malformed', () => {
@@ -88,7 +91,11 @@ describe('protocols', () => {
   });
 
   it('keyvalue: pairs with configurable separators; a pair without a key is malformed', () => {
-    expect(parse({ type: 'keyvalue' }, 't=21.5, h=40,state=ok\n')[0]).toEqual({ ok: true, line: 't=21.5, h=40,state=ok', data: { t: 21.5, h: 40, state: 'ok' } });
+    expect(parse({ type: 'keyvalue' }, 't=21.5, h=40,state=ok\n')[0]).toEqual({
+      ok: true,
+      line: 't=21.5, h=40,state=ok',
+      data: { t: 21.5, h: 40, state: 'ok' },
+    });
     expect(parse({ type: 'keyvalue', pairSeparator: ' ', keyValueSeparator: ':' }, 'a:1 b:x\n')[0]).toMatchObject({ data: { a: 1, b: 'x' } });
     expect(parse({ type: 'keyvalue' }, 't=1,garbage\n=5\n')).toEqual([
       expect.objectContaining({ ok: false, error: '"garbage" is not key=value' }),
@@ -108,7 +115,13 @@ describe('NMEA 0183', () => {
     expect(frames[0]).toMatchObject({
       ok: true,
       line,
-      data: { talker: 'GP', sentence: 'GGA', time: '12:35:19', position: { lat: 48.1173, lon: 11.516667 }, fix: { quality: 1, valid: true, satellites: 8, hdop: 0.9, altitudeM: 545.4, kind: 'gps' } },
+      data: {
+        talker: 'GP',
+        sentence: 'GGA',
+        time: '12:35:19',
+        position: { lat: 48.1173, lon: 11.516667 },
+        fix: { quality: 1, valid: true, satellites: 8, hdop: 0.9, altitudeM: 545.4, kind: 'gps' },
+      },
     });
   });
 
@@ -116,7 +129,16 @@ describe('NMEA 0183', () => {
     const result = parseNmea(nmea('GNRMC,225446.00,A,4916.45,S,12311.12,W,000.5,054.7,191194,020.3,E,A'));
     expect(result).toMatchObject({
       ok: true,
-      data: { talker: 'GN', sentence: 'RMC', time: '22:54:46.00', position: { lat: -49.274167, lon: -123.185333 }, fix: { valid: true }, speed: { knots: 0.5, kmh: 0.926 }, courseDeg: 54.7, date: '1994-11-19' },
+      data: {
+        talker: 'GN',
+        sentence: 'RMC',
+        time: '22:54:46.00',
+        position: { lat: -49.274167, lon: -123.185333 },
+        fix: { valid: true },
+        speed: { knots: 0.5, kmh: 0.926 },
+        courseDeg: 54.7,
+        date: '1994-11-19',
+      },
     });
   });
 
@@ -126,7 +148,10 @@ describe('NMEA 0183', () => {
   });
 
   it('other sentences pass with their fields', () => {
-    expect(parseNmea(nmea('GPGSV,3,1,11,03,03,111,00,04,15,270,00'))).toMatchObject({ ok: true, data: { sentence: 'GSV', fields: ['3', '1', '11', '03', '03', '111', '00', '04', '15', '270', '00'] } });
+    expect(parseNmea(nmea('GPGSV,3,1,11,03,03,111,00,04,15,270,00'))).toMatchObject({
+      ok: true,
+      data: { sentence: 'GSV', fields: ['3', '1', '11', '03', '03', '111', '00', '04', '15', '270', '00'] },
+    });
   });
 
   it.each([

@@ -12,7 +12,7 @@ import { harborPush } from '../../support/firmware.js';
 
 const otaflux = { allowPrerelease: true, allowVPrefix: false };
 
-describe('latest tag (OtaFlux\'s strict semver rules)', () => {
+describe("latest tag (OtaFlux's strict semver rules)", () => {
   it('orders numerically, never trusting the registry order, and ignores what is not strict semver', () => {
     expect(latestTag(['1.1.0', 'latest', '1.0.0', '0.1.0'], otaflux)?.tag).toBe('1.1.0');
     expect(latestTag(['1.9.0', '1.10.0', '1.2'], otaflux)?.tag).toBe('1.10.0');
@@ -37,7 +37,8 @@ describe('latest tag (OtaFlux\'s strict semver rules)', () => {
 describe('device ids', () => {
   it('accept one OCI repository path component only', () => {
     for (const ok of ['esp32', 'esp32-kitchen', 'a.b', 'a__b', 'a--b', 'x'.repeat(128)]) expect(isValidDeviceId(ok), ok).toBe(true);
-    for (const bad of ['', 'ESP32', 'a/b', '..', 'a..b', '-a', 'a-', '_a', 'a b', 'a%2f', 'x'.repeat(129), 'a___b']) expect(isValidDeviceId(bad), bad).toBe(false);
+    for (const bad of ['', 'ESP32', 'a/b', '..', 'a..b', '-a', 'a-', '_a', 'a b', 'a%2f', 'x'.repeat(129), 'a___b'])
+      expect(isValidDeviceId(bad), bad).toBe(false);
   });
 });
 
@@ -77,7 +78,14 @@ describe('Harbor webhook payloads', () => {
 });
 
 describe('disk cache', () => {
-  const meta = (bytes: Buffer, version: string) => ({ version, tag: version, manifestDigest: `sha256:${'0'.repeat(64)}`, digest: sha256(bytes), size: bytes.length, crc32: 1 });
+  const meta = (bytes: Buffer, version: string) => ({
+    version,
+    tag: version,
+    manifestDigest: `sha256:${'0'.repeat(64)}`,
+    digest: sha256(bytes),
+    size: bytes.length,
+    crc32: 1,
+  });
 
   it('survives a reopen, stays within its byte bound (least recently used out), and drops a corrupt file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-fwcache-'));

@@ -27,7 +27,14 @@ function start(maxEntries: number) {
       fetchAndVerify: fromPromise<FirmwareMeta, { device: string; resolved: Resolved }>(async ({ input }) => {
         const bytes = builds[input.device];
         blobs.put(input.resolved.layer.digest, bytes);
-        return { version: '1.0.0', tag: '1.0.0', manifestDigest: input.resolved.manifestDigest, digest: input.resolved.layer.digest, size: bytes.length, crc32: 1 };
+        return {
+          version: '1.0.0',
+          tag: '1.0.0',
+          manifestDigest: input.resolved.manifestDigest,
+          digest: input.resolved.layer.digest,
+          size: bytes.length,
+          crc32: 1,
+        };
       }),
     },
   });

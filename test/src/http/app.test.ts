@@ -113,10 +113,21 @@ describe('errors and auth', () => {
     const hub = new DeviceHub();
     const writer = new DeviceWriter({ manager: () => undefined, profile: () => undefined, hub, log: createLogger({ level: 'silent' }) });
     const app = appFor(tree, { token, devices: { hub, profiles: () => undefined, writer } });
-    const write = (headers: Record<string, string>) => app.request('/api/v1/devices/led/write', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ command: 'LED ON' }) });
+    const write = (headers: Record<string, string>) =>
+      app.request('/api/v1/devices/led/write', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ command: 'LED ON' }),
+      });
     expect((await write({})).status).toBe(401);
     const res = await write({ Authorization: `Bearer ${token}` });
     expect(res.status).toBe(503);
-    expect(await json(res)).toEqual({ id: expect.any(String), device: 'led', accepted: false, reason: 'unavailable', message: 'the devices concern is not running' });
+    expect(await json(res)).toEqual({
+      id: expect.any(String),
+      device: 'led',
+      accepted: false,
+      reason: 'unavailable',
+      message: 'the devices concern is not running',
+    });
   });
 });

@@ -10,7 +10,19 @@ const interfaces = (addresses: string[]) => () => ({ eth0: addresses.map((addres
 describe('AllowedHosts', () => {
   it('takes loopback names, the listen address, the box name, its interface addresses and http.allowedHosts; refuses the rest', () => {
     const hosts = new AllowedHosts({ listenHost: '10.0.0.5', allowedHosts: ['edge.example.com'] }, interfaces(['192.168.1.20', 'fe80::1%eth0']), 'Pi-Kitchen');
-    for (const host of ['localhost:8080', 'app.localhost', '127.0.0.1:8080', '[::1]:8080', '10.0.0.5:8080', 'pi-kitchen', 'pi-kitchen.local:8080', '192.168.1.20:8080', '[fe80::1]:8080', 'EDGE.example.com.', undefined]) {
+    for (const host of [
+      'localhost:8080',
+      'app.localhost',
+      '127.0.0.1:8080',
+      '[::1]:8080',
+      '10.0.0.5:8080',
+      'pi-kitchen',
+      'pi-kitchen.local:8080',
+      '192.168.1.20:8080',
+      '[fe80::1]:8080',
+      'EDGE.example.com.',
+      undefined,
+    ]) {
       expect(hosts.allows(host), String(host)).toBe(true);
     }
     for (const host of ['evil.example:8080', '10.0.0.6', 'localhost.evil.example', '127.0.0.1.nip.io']) expect(hosts.allows(host), host).toBe(false);

@@ -78,7 +78,11 @@ describe('POST /api/v1/publish', () => {
 
   it('answers 503 while the outbox is not open', async () => {
     const tree = fakeTree();
-    const res = await appFor(tree).request('/api/v1/publish', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"topic":"a","payload":"x"}' });
+    const res = await appFor(tree).request('/api/v1/publish', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"topic":"a","payload":"x"}',
+    });
     expect(res.status).toBe(503);
     expect((await json(res)).error).toBe('unavailable');
   });
@@ -104,41 +108,50 @@ describe('POST /api/v1/outbox/pause and /resume', () => {
     expect(delivery()).toBe('draining');
   });
 
-  it.skipIf(!canMount)('answers 507 insufficient_storage with the reason when the disk is full (a real 1 MiB tmpfs), and 202 only for what was written whole', async () => {
-    const fs = mountTmpfs('1m');
-    try {
-      writeFileSync(join(fs.dir, 'ballast'), Buffer.alloc(1024 * 1024 - 16 * 1024)); // 16 KiB left
-      const { outbox, publish } = await setup({ dir: fs.dir });
-      const statuses: number[] = [];
-      let last: { error?: string; message?: string } = {};
-      for (let i = 0; i < 40 && statuses.at(-1) !== 507; i++) {
-        const res = await publish({ topic: 'big', payload: Buffer.alloc(1000, i).toString('base64'), encoding: 'base64' });
-        statuses.push(res.status);
-        last = await json(res);
+  it.skipIf(!canMount)(
+    'answers 507 insufficient_storage with the reason when the disk is full (a real 1 MiB tmpfs), and 202 only for what was written whole',
+    async () => {
+      const fs = mountTmpfs('1m');
+      try {
+        writeFileSync(join(fs.dir, 'ballast'), Buffer.alloc(1024 * 1024 - 16 * 1024)); // 16 KiB left
+        const { outbox, publish } = await setup({ dir: fs.dir });
+        const statuses: number[] = [];
+        let last: { error?: string; message?: string } = {};
+        for (let i = 0; i < 40 && statuses.at(-1) !== 507; i++) {
+          const res = await publish({ topic: 'big', payload: Buffer.alloc(1000, i).toString('base64'), encoding: 'base64' });
+          statuses.push(res.status);
+          last = await json(res);
+        }
+        const accepted = statuses.filter((s) => s === 202).length;
+        expect(statuses).toEqual([...Array(accepted).fill(202), 507]);
+        expect(last).toMatchObject({ error: 'insufficient_storage' });
+        expect(last.message).toMatch(/^writing the outbox log: /);
+        const again = await publish({ topic: 'big', payload: 'x' });
+        expect(again.status).toBe(507);
+        expect((await json(again)).message).toMatch(/^the outbox refuses new messages: writing the outbox log/);
+        expect(outbox.stats()).toMatchObject({ depth: accepted, enqueued: accepted });
+        await outbox.close();
+        expect((await Outbox.open(join(fs.dir, 'outbox'), limits).then(async (o) => (await o.close(), o.stats()))).depth).toBe(accepted);
+      } finally {
+        fs.unmount();
       }
-      const accepted = statuses.filter((s) => s === 202).length;
-      expect(statuses).toEqual([...Array(accepted).fill(202), 507]);
-      expect(last).toMatchObject({ error: 'insufficient_storage' });
-      expect(last.message).toMatch(/^writing the outbox log: /);
-      const again = await publish({ topic: 'big', payload: 'x' });
-      expect(again.status).toBe(507);
-      expect((await json(again)).message).toMatch(/^the outbox refuses new messages: writing the outbox log/);
-      expect(outbox.stats()).toMatchObject({ depth: accepted, enqueued: accepted });
-      await outbox.close();
-      expect((await Outbox.open(join(fs.dir, 'outbox'), limits).then(async (o) => (await o.close(), o.stats()))).depth).toBe(accepted);
-    } finally {
-      fs.unmount();
-    }
-  });
+    },
+  );
 });
 
 describe('/api/v1/outbox/dead-letters', () => {
   it('lists, shows, retries and drops the messages moved aside', async () => {
     const { outbox, deadLetters, app } = await setup({ limits: { maxBytes: 1 << 20 } });
-    const kept = await deadLetters.add({ topic: 'poison/x', payload: Buffer.from([1, 2, 3]), qos: 1, retain: true }, 'the connection ended within 5 s of sending it, 3 times in a row');
+    const kept = await deadLetters.add(
+      { topic: 'poison/x', payload: Buffer.from([1, 2, 3]), qos: 1, retain: true },
+      'the connection ended within 5 s of sending it, 3 times in a row',
+    );
     const other = await deadLetters.add({ topic: 'poison/y', payload: Buffer.from('y'), qos: 0, retain: false }, 'r');
     const list = await json(await app.request('/api/v1/outbox/dead-letters'));
-    expect(list).toMatchObject({ count: 2, deadLetters: [{ id: kept.id, topic: 'poison/x', qos: 1, retain: true, payloadBytes: 3, reason: kept.reason }, { id: other.id }] });
+    expect(list).toMatchObject({
+      count: 2,
+      deadLetters: [{ id: kept.id, topic: 'poison/x', qos: 1, retain: true, payloadBytes: 3, reason: kept.reason }, { id: other.id }],
+    });
     expect(list.deadLetters[0]).not.toHaveProperty('payload');
     expect(await json(await app.request(`/api/v1/outbox/dead-letters/${kept.id}`))).toMatchObject({ id: kept.id, payload: 'AQID', encoding: 'base64' });
 

@@ -84,7 +84,11 @@ describe('/ws', () => {
     ws.send(JSON.stringify({ type: 'ping' }));
     await waitFor(() => messages.some((m) => m.type === 'pong'), 'pong');
     const errors = messages.filter((m) => m.type === 'error');
-    expect(errors.map((e) => e.message)).toEqual(['not valid JSON', 'expected {"type":"ping"}, {"type":"state"}, {"type":"subscribe","devices":"*"} or {"type":"write","device","command"}', 'send JSON text frames']);
+    expect(errors.map((e) => e.message)).toEqual([
+      'not valid JSON',
+      'expected {"type":"ping"}, {"type":"state"}, {"type":"subscribe","devices":"*"} or {"type":"write","device","command"}',
+      'send JSON text frames',
+    ]);
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.send(JSON.stringify({ type: 'state' }));
     await waitFor(() => messages.filter((m) => m.type === 'state').length === 2, 'state on request');
@@ -148,7 +152,10 @@ describe('/ws peripheral readings', () => {
     ws.send(JSON.stringify({ type: 'subscribe', devices: 5 }));
     ws.send(JSON.stringify({ type: 'subscribe', devices: [1, 2] }));
     await waitFor(() => messages.filter((m) => m.type === 'error').length === 2, 'two errors');
-    expect(messages.filter((m) => m.type === 'error').map((m) => m.message)).toEqual(['devices must be "*" or an array of device ids', 'devices must be "*" or an array of device ids']);
+    expect(messages.filter((m) => m.type === 'error').map((m) => m.message)).toEqual([
+      'devices must be "*" or an array of device ids',
+      'devices must be "*" or an array of device ids',
+    ]);
     ws.send(JSON.stringify({ type: 'subscribe' }));
     await waitFor(() => hub.listenerCount === 1, 'subscribed');
     ws.close();

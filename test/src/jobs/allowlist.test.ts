@@ -24,7 +24,15 @@ symlinkSync(join(jobsEvil, 'evil.sh'), join(jobs, 'link-out.sh'));
 symlinkSync('/bin/sh', join(jobs, 'shell-link'));
 
 const allowlist = ['/bin/echo', `${jobs}/`];
-const command = (cmd: string): StepPlan => ({ name: 's', type: 'runCommand', command: cmd, args: [], timeoutSeconds: 5, ignoreStepFailure: false, allowStdErr: 0 });
+const command = (cmd: string): StepPlan => ({
+  name: 's',
+  type: 'runCommand',
+  command: cmd,
+  args: [],
+  timeoutSeconds: 5,
+  ignoreStepFailure: false,
+  allowStdErr: 0,
+});
 const handler = (name: string, dir?: string): StepPlan => ({ ...command(name), type: 'runHandler', handlerDir: dir });
 const resolve = (step: StepPlan) => resolveStep(step, allowlist, handlers);
 

@@ -8,7 +8,10 @@ const defaults = { timeoutSeconds: 600 };
 
 describe('the zod job document schema gives the same answers as the hand-written parser before it', () => {
   // the corpus of the document and agent fuzz tests: seed 12345 × 5,000, seed 777 × 300
-  it.each([[12345, 5000], [777, 300]])('over the fuzz corpus (seed %i, %i documents, as built and after a JSON round trip)', (seed, count) => {
+  it.each([
+    [12345, 5000],
+    [777, 300],
+  ])('over the fuzz corpus (seed %i, %i documents, as built and after a JSON round trip)', (seed, count) => {
     const next = documentFuzzer(seed);
     let same = 0;
     let accepted = 0;

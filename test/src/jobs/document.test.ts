@@ -22,19 +22,47 @@ describe('job documents', () => {
         version: '1.0',
         includeStdOut: true,
         steps: [
-          { action: { name: 'disk', type: 'runCommand', input: { command: '/usr/bin/df', args: ['-h', '/'], timeout: 30 }, ignoreStepFailure: true, allowStdErr: 2 } },
+          {
+            action: {
+              name: 'disk',
+              type: 'runCommand',
+              input: { command: '/usr/bin/df', args: ['-h', '/'], timeout: 30 },
+              ignoreStepFailure: true,
+              allowStdErr: 2,
+            },
+          },
         ],
         finalStep: { action: { name: 'cleanup', type: 'runCommand', input: { command: '/bin/true' } } },
       }),
     );
     expect(plan).toEqual({
       includeStdOut: true,
-      steps: [{ name: 'disk', type: 'runCommand', command: '/usr/bin/df', args: ['-h', '/'], timeoutSeconds: 30, runAsUser: undefined, ignoreStepFailure: true, allowStdErr: 2 }],
-      finalStep: { name: 'cleanup', type: 'runCommand', command: '/bin/true', args: [], timeoutSeconds: 600, runAsUser: undefined, ignoreStepFailure: false, allowStdErr: 0 },
+      steps: [
+        {
+          name: 'disk',
+          type: 'runCommand',
+          command: '/usr/bin/df',
+          args: ['-h', '/'],
+          timeoutSeconds: 30,
+          runAsUser: undefined,
+          ignoreStepFailure: true,
+          allowStdErr: 2,
+        },
+      ],
+      finalStep: {
+        name: 'cleanup',
+        type: 'runCommand',
+        command: '/bin/true',
+        args: [],
+        timeoutSeconds: 600,
+        runAsUser: undefined,
+        ignoreStepFailure: false,
+        allowStdErr: 0,
+      },
     });
   });
 
-  it("reads a Device Client document: comma-separated command with \\, escapes, string booleans, runHandler", () => {
+  it('reads a Device Client document: comma-separated command with \\, escapes, string booleans, runHandler', () => {
     const plan = planOf(
       parse({
         version: '1.0',
@@ -42,7 +70,15 @@ describe('job documents', () => {
         conditions: [],
         steps: [
           { action: { name: 'say', type: 'runCommand', input: { command: '/bin/echo,Hello World,a\\,b' }, ignoreStepFailure: 'false' } },
-          { action: { name: 'reboot', type: 'runHandler', input: { handler: 'reboot.sh', path: 'default', args: ['now'] }, runAsUser: 'root', allowStdErr: '3' } },
+          {
+            action: {
+              name: 'reboot',
+              type: 'runHandler',
+              input: { handler: 'reboot.sh', path: 'default', args: ['now'] },
+              runAsUser: 'root',
+              allowStdErr: '3',
+            },
+          },
         ],
       }),
     );
@@ -54,7 +90,16 @@ describe('job documents', () => {
   it('turns the old Device Client schema into one runHandler step', () => {
     const plan = planOf(parse({ operation: 'install-packages.sh', args: ['lftp'], allowStdErr: 1, includeStdOut: 'true' }));
     expect(plan.steps).toEqual([
-      { name: 'install-packages.sh', type: 'runHandler', command: 'install-packages.sh', handlerDir: undefined, args: ['lftp'], timeoutSeconds: 600, ignoreStepFailure: false, allowStdErr: 1 },
+      {
+        name: 'install-packages.sh',
+        type: 'runHandler',
+        command: 'install-packages.sh',
+        handlerDir: undefined,
+        args: ['lftp'],
+        timeoutSeconds: 600,
+        ignoreStepFailure: false,
+        allowStdErr: 1,
+      },
     ]);
   });
 
@@ -63,8 +108,16 @@ describe('job documents', () => {
     ['an array', [], 'the job document must be an object'],
     ['a wrong version', { version: '2.0', steps: [] }, 'version must be "1.0" (got "2.0")'],
     ['no steps', { version: '1.0', steps: [] }, 'steps must be a non-empty array'],
-    ['an unknown action type', { version: '1.0', steps: [{ action: { name: 'x', type: 'runShell', input: {} } }] }, 'steps[0].action.type must be "runCommand" or "runHandler"'],
-    ['a step without a name', { version: '1.0', steps: [{ action: { type: 'runCommand', input: { command: '/bin/true' } } }] }, 'steps[0].action.name must be a non-empty string'],
+    [
+      'an unknown action type',
+      { version: '1.0', steps: [{ action: { name: 'x', type: 'runShell', input: {} } }] },
+      'steps[0].action.type must be "runCommand" or "runHandler"',
+    ],
+    [
+      'a step without a name',
+      { version: '1.0', steps: [{ action: { type: 'runCommand', input: { command: '/bin/true' } } }] },
+      'steps[0].action.name must be a non-empty string',
+    ],
     ['no command', runCommand({}), 'steps[0].action.input.command must be a non-empty string'],
     ['a shell line as command', runCommand({ command: 'rm -rf /' }), 'the program "rm -rf /" contains whitespace'],
     ['a NUL in the command', runCommand({ command: '/bin/echo\u0000x' }), 'contains NUL or control characters'],
@@ -77,7 +130,11 @@ describe('job documents', () => {
     ['a bad boolean', runCommand({ command: '/bin/true' }, { ignoreStepFailure: 'yes' }), 'ignoreStepFailure must be true or false'],
     ['a negative allowStdErr', runCommand({ command: '/bin/true' }, { allowStdErr: -1 }), 'allowStdErr must be a whole number'],
     ['a bad user', runCommand({ command: '/bin/true' }, { runAsUser: 'root; reboot' }), 'runAsUser must be a user name'],
-    ['a handler with a path in it', { version: '1.0', steps: [{ action: { name: 'h', type: 'runHandler', input: { handler: '../../bin/sh' } } }] }, 'handler must be a file name, not a path'],
+    [
+      'a handler with a path in it',
+      { version: '1.0', steps: [{ action: { name: 'h', type: 'runHandler', input: { handler: '../../bin/sh' } } }] },
+      'handler must be a file name, not a path',
+    ],
     ['an over-long document', runCommand({ command: '/bin/echo', args: Array(100).fill('x'.repeat(400)) }), 'longer than 32768 characters'],
   ])('refuses %s with a reason', (_what, doc, reason) => {
     expect(reasonOf(parse(doc))).toContain(reason);
@@ -90,7 +147,11 @@ describe('job documents', () => {
       const comma = reasonOf(parse(runCommand({ command: `/bin/echo,ok,${bad}` })));
       const list = reasonOf(parse(runCommand({ command: '/bin/echo', args: ['ok', bad] })));
       const fromHandler = reasonOf(parse(handler(['ok', bad])));
-      expect([comma, list, fromHandler], JSON.stringify(bad)).toEqual([expect.stringMatching(/control|NUL/), expect.stringMatching(/args\[1\] contains a (control|NUL)/), expect.stringMatching(/args\[1\] contains a (control|NUL)/)]);
+      expect([comma, list, fromHandler], JSON.stringify(bad)).toEqual([
+        expect.stringMatching(/control|NUL/),
+        expect.stringMatching(/args\[1\] contains a (control|NUL)/),
+        expect.stringMatching(/args\[1\] contains a (control|NUL)/),
+      ]);
     }
     // what one form accepts, the other does too: two long arguments (each under the limit)
     const long = 'y'.repeat(3000);

@@ -7,7 +7,11 @@ import { canMount, mountTmpfs } from '../../support/tmpfs.js';
 
 describe('job records', () => {
   const journal = (dir: string) => join(dir, 'jobs-inflight.jsonl');
-  const lines = (dir: string) => readFileSync(journal(dir), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = (dir: string) =>
+    readFileSync(journal(dir), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
 
   it('journals the execution in flight, on disk at once, and moves it to the history when done', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-records-'));
@@ -41,7 +45,10 @@ describe('job records', () => {
 
   it('takes over the in-flight file of earlier versions', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgevisor-records-'));
-    writeFileSync(join(dir, 'jobs-current.json'), JSON.stringify({ records: [{ key: 'old#1', jobId: 'old', executionNumber: 1, state: 'running', receivedAt: 0 }] }));
+    writeFileSync(
+      join(dir, 'jobs-current.json'),
+      JSON.stringify({ records: [{ key: 'old#1', jobId: 'old', executionNumber: 1, state: 'running', receivedAt: 0 }] }),
+    );
     const records = await JobRecords.open(dir);
     expect(records.get('old#1')).toMatchObject({ state: 'running' });
     expect(existsSync(join(dir, 'jobs-current.json'))).toBe(false);

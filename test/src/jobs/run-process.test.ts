@@ -30,12 +30,17 @@ it('child_process is the launcher by default; posix_spawn is taken only when nam
   else expect(() => launcherFor('posix_spawn')).toThrow(/^jobs\.launcher is "posix_spawn" but .*npm run build:native/);
 });
 
-it.runIf(native || required)('reads the exit of a posix_spawn child right while child_process children come and go (each side reaps only its own)', async () => {
-  const ours = runProcess({ path: '/bin/sh', args: ['-c', 'sleep 0.3; exit 7'], env, timeoutMs: 10_000, launcher: launchWithPosixSpawn });
-  const theirs = Array.from({ length: 10 }, (_, i) => runProcess({ path: '/bin/sh', args: ['-c', `sleep 0.0${i}; exit ${i}`], env, timeoutMs: 10_000, launcher: launchWithNode }));
-  expect((await Promise.all(theirs)).map((r) => r.exitCode)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  expect(await ours).toMatchObject({ exitCode: 7, signal: null });
-});
+it.runIf(native || required)(
+  'reads the exit of a posix_spawn child right while child_process children come and go (each side reaps only its own)',
+  async () => {
+    const ours = runProcess({ path: '/bin/sh', args: ['-c', 'sleep 0.3; exit 7'], env, timeoutMs: 10_000, launcher: launchWithPosixSpawn });
+    const theirs = Array.from({ length: 10 }, (_, i) =>
+      runProcess({ path: '/bin/sh', args: ['-c', `sleep 0.0${i}; exit ${i}`], env, timeoutMs: 10_000, launcher: launchWithNode }),
+    );
+    expect((await Promise.all(theirs)).map((r) => r.exitCode)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await ours).toMatchObject({ exitCode: 7, signal: null });
+  },
+);
 
 // The same behaviour whichever way the program is started.
 describe.each<[string, Launcher]>([

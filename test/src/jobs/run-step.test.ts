@@ -25,7 +25,16 @@ script(join(jobsDir, 'whoami.sh'), 'id -u');
 chmodSync(root, 0o755);
 
 const context = { jobId: 'job-1', allowlist: ['/bin/echo', `${jobsDir}/`], handlerDir: handlers, graceMs: 200 };
-const step = (over: Partial<StepPlan>): StepPlan => ({ name: 'step', type: 'runCommand', command: '/bin/echo', args: [], timeoutSeconds: 10, ignoreStepFailure: false, allowStdErr: 0, ...over });
+const step = (over: Partial<StepPlan>): StepPlan => ({
+  name: 'step',
+  type: 'runCommand',
+  command: '/bin/echo',
+  args: [],
+  timeoutSeconds: 10,
+  ignoreStepFailure: false,
+  allowStdErr: 0,
+  ...over,
+});
 
 describe('runStep', () => {
   it('runs an allowlisted command and reports its output', async () => {

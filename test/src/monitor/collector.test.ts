@@ -25,7 +25,19 @@ afterEach(async () => {
 /** The collector actor under a parent that keeps its last status. */
 function runCollector(url: string, writer: Slot<HistoryWriter>, stats = emptyMonitorStats()) {
   const closing = new Closing();
-  const logic = collectorActor({ enabled: true, url, options: { reconnectPeriod: 200 }, topicPrefix: 'devices', thingName: 'collector-test', writer, hub: new MonitorHub(), stats, closing, now: Date.now, log: pino({ level: 'silent' }) });
+  const logic = collectorActor({
+    enabled: true,
+    url,
+    options: { reconnectPeriod: 200 },
+    topicPrefix: 'devices',
+    thingName: 'collector-test',
+    writer,
+    hub: new MonitorHub(),
+    stats,
+    closing,
+    now: Date.now,
+    log: pino({ level: 'silent' }),
+  });
   const parent = setup({ types: {} as { context: { state: string }; events: CollectorEvent }, actors: { collector: logic } }).createMachine({
     context: { state: 'off' },
     invoke: { src: 'collector' },
@@ -63,7 +75,8 @@ describe.skipIf(!canMount)('collector group commit on a disk that fills up (a re
     const publisher = await mqtt.connectAsync(broker.url, { clientId: 'full-disk-publisher' });
     cleanups.push(() => publisher.endAsync());
     const values = Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`metric-${k}`, k]));
-    for (let i = 0; i < 30; i++) await publisher.publishAsync(`devices/dev-${i % 3}/monitoring`, JSON.stringify({ schema: 1, ts: 1_000_000 + i * 1000, values }), { qos: 1 });
+    for (let i = 0; i < 30; i++)
+      await publisher.publishAsync(`devices/dev-${i % 3}/monitoring`, JSON.stringify({ schema: 1, ts: 1_000_000 + i * 1000, values }), { qos: 1 });
     await waitFor(() => stats.collectorStoreFailures > 0 || undefined, 'a commit refused by the full disk');
     expect(reader.deviceList()).toEqual([]); // nothing of the failed batches is stored
 

@@ -10,9 +10,23 @@ describe('monitor config', () => {
   });
 
   it('takes alert rules per the contract, with defaults for severity, forSeconds and devices', () => {
-    const result = parse({ alerts: [{ id: 'hot', metric: 'cpu-percent', op: '>=', threshold: 90, clear: 80 }, { id: 'fleet', metric: 'disk-root-used-percent', op: '>', threshold: 95, forSeconds: 300, severity: 'critical', devices: ['pi-1', 'pi-2'] }] });
+    const result = parse({
+      alerts: [
+        { id: 'hot', metric: 'cpu-percent', op: '>=', threshold: 90, clear: 80 },
+        { id: 'fleet', metric: 'disk-root-used-percent', op: '>', threshold: 95, forSeconds: 300, severity: 'critical', devices: ['pi-1', 'pi-2'] },
+      ],
+    });
     expect(result.success).toBe(true);
-    expect(result.data!.monitor.alerts[0]).toEqual({ id: 'hot', metric: 'cpu-percent', op: '>=', threshold: 90, clear: 80, forSeconds: 0, severity: 'warning', devices: 'self' });
+    expect(result.data!.monitor.alerts[0]).toEqual({
+      id: 'hot',
+      metric: 'cpu-percent',
+      op: '>=',
+      threshold: 90,
+      clear: 80,
+      forSeconds: 0,
+      severity: 'warning',
+      devices: 'self',
+    });
   });
 
   it.each([

@@ -15,7 +15,10 @@ async function open() {
   const file = join(mkdtempSync(join(tmpdir(), 'edgevisor-writer-')), 'monitor.db');
   const writer = await HistoryWriter.start(file, limits);
   const reader = History.openReader(file, limits);
-  cleanups.push(() => reader.close(), () => writer.close());
+  cleanups.push(
+    () => reader.close(),
+    () => writer.close(),
+  );
   return { writer, reader };
 }
 

@@ -54,7 +54,17 @@ describe('host sampler', () => {
     // rates are deltas of jiffies (10 ms): a second sample at once may see a core that did not tick
     await new Promise((resolve) => setTimeout(resolve, 200));
     const values = await s.sample();
-    for (const key of ['cpu-percent', 'memory-used-bytes', 'memory-used-percent', 'uptime-seconds', 'load-1m', 'cpu-0-percent', 'agent-rss-bytes', 'disk-root-used-bytes', 'disk-root-inodes-total']) {
+    for (const key of [
+      'cpu-percent',
+      'memory-used-bytes',
+      'memory-used-percent',
+      'uptime-seconds',
+      'load-1m',
+      'cpu-0-percent',
+      'agent-rss-bytes',
+      'disk-root-used-bytes',
+      'disk-root-inodes-total',
+    ]) {
       expect(values[key], key).toBeTypeOf('number');
     }
     expect(values['cpu-percent']).toBeGreaterThanOrEqual(0);

@@ -22,7 +22,10 @@ describe.skipIf(!canMount)('Outbox on a disk that fills up (a real 1 MiB tmpfs)'
     const accepted: number[] = [];
     let refusal: unknown;
     for (let i = 0; i < 10 && !refusal; i++) {
-      await outbox.enqueue(message(i, 300_000)).then(() => accepted.push(i), (error) => (refusal = error));
+      await outbox.enqueue(message(i, 300_000)).then(
+        () => accepted.push(i),
+        (error) => (refusal = error),
+      );
     }
     // 300 KB writes on 1 MiB: the fourth is written short (about 150 KB) and must not be acknowledged.
     expect(accepted).toEqual([0, 1, 2]);
@@ -54,7 +57,10 @@ describe.skipIf(!canMount)('Outbox on a disk that fills up (a real 1 MiB tmpfs)'
     cleanups.push(() => outbox.close());
     const accepted: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const ok = await outbox.enqueue(message(i, 50_000)).then(() => true, () => false);
+      const ok = await outbox.enqueue(message(i, 50_000)).then(
+        () => true,
+        () => false,
+      );
       if (!ok) break;
       accepted.push(i);
     }

@@ -7,7 +7,10 @@ import { Outbox, OutboxFullError, type OutboxLimits } from '../../../src/outbox/
 const limits: OutboxLimits = { maxMessages: 1000, maxBytes: 1 << 20, overflow: 'dropOldest', segmentBytes: 1 << 20 };
 const msg = (i: number, topic = 't/a') => ({ topic, payload: Buffer.from(`message ${i}`), qos: 1 as const, retain: false });
 const freshDir = () => mkdtempSync(join(tmpdir(), 'edgevisor-outbox-'));
-const segments = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+const segments = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort();
 
 function drain(outbox: Outbox) {
   const out: Array<{ seq: number; payload: string }> = [];
@@ -157,7 +160,10 @@ describe('Outbox reopened again and again', () => {
       await (await deliveredThenBacklog(dir, segmentBytes)).close();
       for (let round = 1; round <= 5; round++) {
         const outbox = await Outbox.open(dir, { ...limits, segmentBytes });
-        expect(drain(outbox).map((m) => m.payload), `reopen ${round}`).toEqual(backlog);
+        expect(
+          drain(outbox).map((m) => m.payload),
+          `reopen ${round}`,
+        ).toEqual(backlog);
         expect(outbox.stats()).toMatchObject({ depth: 30, recoveredMessages: 30 });
         await outbox.close();
       }
@@ -169,7 +175,10 @@ describe('Outbox reopened again and again', () => {
     await deliveredThenBacklog(dir, 400); // never closed
     for (let round = 1; round <= 5; round++) {
       const reopened = await Outbox.open(dir, { ...limits, segmentBytes: 400 });
-      expect(drain(reopened).map((m) => m.payload), `reopen ${round}`).toEqual(backlog);
+      expect(
+        drain(reopened).map((m) => m.payload),
+        `reopen ${round}`,
+      ).toEqual(backlog);
       await new Promise((resolve) => setTimeout(resolve, 20)); // any unlink it started lands
     }
   });
@@ -190,7 +199,11 @@ describe('Outbox bounds and refusals', () => {
 
   it('refuses topics no broker should get, from any publisher, before anything is written', async () => {
     const outbox = await Outbox.open(freshDir(), limits);
-    const refused = async (topic: string) => outbox.enqueue(msg(1, topic)).then(() => 'accepted', (e: Error) => `${e.name === 'Error' ? e.constructor.name : e.name}: ${e.message}`);
+    const refused = async (topic: string) =>
+      outbox.enqueue(msg(1, topic)).then(
+        () => 'accepted',
+        (e: Error) => `${e.name === 'Error' ? e.constructor.name : e.name}: ${e.message}`,
+      );
     expect(await refused('$SYS/broker/x')).toMatch(/InvalidMessageError: topic: must not start with "\$"/);
     expect(await refused('a/b/c/d/e/f/g/h/i')).toBe('InvalidMessageError: topic: has 9 levels; the limit is 8 (outbox.maxTopicLevels)');
     expect(await refused('x'.repeat(257))).toBe('InvalidMessageError: topic: is 257 bytes; the limit is 256 (outbox.maxTopicBytes)');
@@ -212,7 +225,11 @@ describe('Outbox bounds and refusals', () => {
     const outbox = await Outbox.open(dir, limits);
     await Promise.all([1, 2, 3].map((i) => outbox.enqueue(msg(i))));
     drain(outbox);
-    await expect(outbox.moveAside(2, async () => { throw new Error('disk full'); })).rejects.toThrow('disk full');
+    await expect(
+      outbox.moveAside(2, async () => {
+        throw new Error('disk full');
+      }),
+    ).rejects.toThrow('disk full');
     outbox.rewind();
     expect(drain(outbox).map((m) => m.seq)).toEqual([1, 2, 3]); // still queued
     const kept: string[] = [];

@@ -31,7 +31,12 @@ function ports() {
   const config = ConfigSchema.parse({ thingName: 'cancel-test', stateDir, jobs: { allowlist: ['/bin/false', `${bin}/`], directStatus: true } });
   return jobsPorts({ config, session: new Slot<MqttClient>(), log: createLogger({ level: 'silent' }) });
 }
-const jobInput = (jobId: string, jobDocument: unknown) => ({ execution: { jobId, executionNumber: 1, jobDocument }, direct: true, retry: { minMs: 1000, maxMs: 8000 }, jitterSeed: 1 });
+const jobInput = (jobId: string, jobDocument: unknown) => ({
+  execution: { jobId, executionNumber: 1, jobDocument },
+  direct: true,
+  retry: { minMs: 1000, maxMs: 8000 },
+  jitterSeed: 1,
+});
 
 async function startedGroup(pidFile: string) {
   await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 'the step started');
