@@ -140,7 +140,7 @@ function noticeOf(context: AlertContext, kind: AlertNotice['kind']): AlertNotice
 
 type Value = { type: 'alert.value'; ts: number; value: number };
 type Internal = AlertEvent | Value | { type: 'alert.stale' };
-const valueOf = (event: Internal) => (event.type === 'alert.value' ? event : undefined);
+const valueEvent = (event: Internal) => (event.type === 'alert.value' ? event : undefined);
 const report = (level: AlertLevel, notice: AlertNotice['kind'] | null = null) => ({ type: 'report', params: { level, notice } }) as const;
 
 /**
@@ -169,11 +169,11 @@ export const alertMachine = setup({
     usable: ({ context, event }) =>
       event.type === 'alert.sample' && Number.isFinite(event.value) && Number.isFinite(event.ts) && (context.lastTs === null || event.ts > context.lastTs),
     breach: ({ context, event }) => {
-      const v = valueOf(event);
+      const v = valueEvent(event);
       return v !== undefined && breaches(context.rule, v.value);
     },
     recovered: ({ context, event }) => {
-      const v = valueOf(event);
+      const v = valueEvent(event);
       return v !== undefined && recovers(context.rule, v.value);
     },
     heldLongEnough: ({ context }) =>
@@ -181,7 +181,7 @@ export const alertMachine = setup({
   },
   actions: {
     take: assign(({ context, event }) => {
-      const v = valueOf(event);
+      const v = valueEvent(event);
       return v ? { value: v.value, lastTs: v.ts, samples: context.samples + 1 } : {};
     }),
     beginBreach: assign({ since: ({ context }) => context.lastTs, firedAt: null }),

@@ -7,7 +7,7 @@ export interface SlackMessage {
 }
 
 /** Slack's mrkdwn treats these three as control characters (its "escaping text" rules). */
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeMrkdwn = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 const num = (v: number) => (Number.isFinite(v) ? String(Number(v.toPrecision(6))) : String(v));
 const RECOVERED_WHEN: Record<AlertNotice['op'], string> = { '>': '<=', '>=': '<', '<': '>=', '<=': '>' };
@@ -27,17 +27,17 @@ export function slackMessage(notice: AlertNotice, source: string): SlackMessage 
     [kind === 'firing' ? 'Threshold' : 'Cleared at', kind === 'firing' ? `${op} ${num(threshold)}` : `${RECOVERED_WHEN[op]} ${num(clear)}`],
     ['Since', iso(notice.since)],
     ['Severity', severity],
-  ].map(([title, v]) => ({ type: 'mrkdwn', text: `*${title}*\n${escape(v)}` }));
-  const context = [`${escape(notice.alert)} · ${escape(source)} · ${iso(notice.at)}`];
-  if (notice.suppressed > 0) context.push(`${notice.suppressed} earlier notice(s) of rule ${escape(rule)} held back by the rate limit`);
+  ].map(([title, v]) => ({ type: 'mrkdwn', text: `*${title}*\n${escapeMrkdwn(v)}` }));
+  const context = [`${escapeMrkdwn(notice.alert)} · ${escapeMrkdwn(source)} · ${iso(notice.at)}`];
+  if (notice.suppressed > 0) context.push(`${notice.suppressed} earlier notice(s) of rule ${escapeMrkdwn(rule)} held back by the rate limit`);
   return {
-    text: escape(text),
+    text: escapeMrkdwn(text),
     blocks: [
       {
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `*${kind === 'firing' ? ':rotating_light: Firing' : ':white_check_mark: Resolved'}: ${escape(rule)}* on *${escape(device)}*`,
+          text: `*${kind === 'firing' ? ':rotating_light: Firing' : ':white_check_mark: Resolved'}: ${escapeMrkdwn(rule)}* on *${escapeMrkdwn(device)}*`,
         },
       },
       { type: 'section', fields },

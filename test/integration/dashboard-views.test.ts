@@ -6,7 +6,7 @@ import { runAgent, uniqueThingName, waitForHealth, type AgentProcess } from '../
 import { launchBrowser, openPage, screenshot } from '../support/browser.js';
 import { fakeImage, push } from '../support/firmware.js';
 import { Mosquitto } from '../support/mosquitto.js';
-import { freePort, waitFor } from '../support/ports.js';
+import { freePort } from '../support/ports.js';
 import { DockerRegistry } from '../support/registry.js';
 
 /**

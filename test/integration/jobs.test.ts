@@ -423,7 +423,7 @@ describe('jobs end to end (agent process, mosquitto, local jobs service)', () =>
     const next = documentFuzzer(777);
     // JSON round trip: what travels over MQTT (undefined and holes do not)
     const docs = Array.from({ length: 300 }, () => JSON.parse(JSON.stringify(next() ?? null)));
-    docs.forEach((d, i) => t.service.createJob(t.thingName, `fuzz-${i}`, d));
+    for (const [i, d] of docs.entries()) t.service.createJob(t.thingName, `fuzz-${i}`, d);
     const outcomes = await waitFor(
       () => {
         const all = docs.map((_, i) => t.service.execution(t.thingName, `fuzz-${i}`)!);

@@ -121,7 +121,7 @@ describe('alert machine', () => {
   it('a flapping value produces exactly one notice per transition, none inside the hysteresis band', () => {
     const a = start({ ...hot, forSeconds: 0 });
     const values = [81, 75, 79, 71, 85, 69, 72, 79, 81, 90, 70, 60];
-    values.forEach((v, i) => a.sample(i * 10, v));
+    for (const [i, v] of values.entries()) a.sample(i * 10, v);
     // 81 fires; 75..71 stay in the band; 69 resolves; 72, 79 stay resolved (no breach); 81 fires; 70 resolves
     expect(a.notices()).toEqual(['firing@0=81', 'resolved@50=69', 'firing@80=81', 'resolved@100=70']);
   });

@@ -65,7 +65,7 @@ describe('alerts manager', () => {
 
   it('forwards values; each transition to firing or resolved gives exactly one notice, and every level change is persisted', async () => {
     const t = await (await start()).ready();
-    [50, 95, 85, 79, 70].forEach((v, i) => t.sample('box-1', i * 10, { 'cpu-percent': v }));
+    for (const [i, v] of [50, 95, 85, 79, 70].entries()) t.sample('box-1', i * 10, { 'cpu-percent': v });
     await flush();
     expect(t.notices().map(t.brief)).toEqual(['firing box-1@10', 'resolved box-1@30']);
     expect(t.notices()[0]).toMatchObject({

@@ -73,7 +73,9 @@ export function rawClient(port: number, connectWith?: Parameters<typeof connectP
     onConnack = resolve;
     void closed.then(() => resolve('closed'));
   });
-  void closed.then(() => pingWaiters.splice(0).forEach((w) => w(false)));
+  void closed.then(() => {
+    for (const w of pingWaiters.splice(0)) w(false);
+  });
   socket.on('data', (chunk) => {
     received = Buffer.concat([received, chunk]);
     for (let packet = nextPacket(received); packet; packet = nextPacket(received)) {

@@ -85,7 +85,16 @@ export function SeriesChart({ base, metric, span, refresh }: { base: string; met
           {info.error}
         </p>
       )}
-      <div class="plot" ref={box} onDblClick={() => setZoom(null)} data-testid="series" data-points={info.points} data-zoomed={zoom ? 'true' : 'false'} />
+      <div
+        class="plot"
+        role="img"
+        aria-label={`${metric} over time; double-click to reset the zoom`}
+        ref={box}
+        onDblClick={() => setZoom(null)}
+        data-testid="series"
+        data-points={info.points}
+        data-zoomed={zoom ? 'true' : 'false'}
+      />
       <div class="actions">
         <span class="muted small" data-testid="series-info">
           {info.points} points{info.bucketMs ? `, ${fmtBucket(info.bucketMs)} each` : ''}

@@ -136,13 +136,14 @@ function DeviceMetrics({ device, devices, onDevice }: { device: string; devices:
               ))}
             </select>
           </label>
-          <span role="group" aria-label="Range" class="segmented">
+          <fieldset class="segmented">
+            <legend class="visually-hidden">Range</legend>
             {(Object.keys(ranges) as Range[]).map((r) => (
               <button type="button" aria-pressed={r === range} onClick={() => setRange(r)}>
                 {r}
               </button>
             ))}
-          </span>
+          </fieldset>
         </div>
         {metric && <SeriesChart base={base} metric={metric} span={ranges[range]} refresh={refresh} />}
       </Card>

@@ -119,7 +119,7 @@ function Chart({ machine, active, fit }: { machine: Machine; active: Set<string>
   const boxes: Array<{ node: GraphNode; box: Box; depth: number }> = [];
   const walk = (node: GraphNode, depth: number) => {
     if (node.path !== '' && nodes[node.path]) boxes.push({ node, box: nodes[node.path], depth });
-    node.children.forEach((c) => walk(c, depth + 1));
+    for (const c of node.children) walk(c, depth + 1);
   };
   walk(machine.root, 0);
   const initials = new Set(boxes.flatMap(({ node }) => (node.initial ? [node.initial] : [])));

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { alertsMachine } from '../../../machines/alerts.js';
+import type { alertsMachine } from '../../../machines/alerts.js';
 import { monitorMachine } from '../../../machines/monitor.js';
 import type { Closing } from '../../closing.js';
 import type { Config } from '../../config/schema.js';

@@ -17,7 +17,7 @@ import { AlertRuleSchema, AlertRulesSchema } from '../../../src/config/alerts.js
 import { FakeSlack } from '../../support/fake-slack.js';
 import { killOnExit, Mosquitto } from '../../support/mosquitto.js';
 import { subscriber } from '../../support/mqtt.js';
-import { freePort, waitFor } from '../../support/ports.js';
+import { waitFor } from '../../support/ports.js';
 
 const T0 = 1_700_000_000_000;
 const rule: AlertRule = { id: 'hot', metric: 'cpu-temp-celsius', op: '>', threshold: 80, clear: 70, severity: 'critical', devices: 'all' };

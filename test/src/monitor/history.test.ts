@@ -6,7 +6,9 @@ import { History, HistoryLimitError, type HistoryLimits } from '../../../src/mon
 
 const HOUR = 3_600_000;
 const opened: History[] = [];
-afterEach(() => opened.splice(0).forEach((h) => h.close()));
+afterEach(() => {
+  for (const h of opened.splice(0)) h.close();
+});
 
 function open(limits: Partial<HistoryLimits> = {}, file = join(mkdtempSync(join(tmpdir(), 'edgevisor-history-')), 'monitor.db')) {
   const h = History.open(file, { retentionMs: 24 * HOUR, maxBytes: 1 << 30, maxDevices: 100, maxKeysPerDevice: 100, ...limits });

@@ -8,7 +8,9 @@ import { HostSampler } from '../../../src/monitor/sampler.js';
 import { waitFor } from '../../support/ports.js';
 
 const samplers: HostSampler[] = [];
-afterEach(() => samplers.splice(0).forEach((s) => s.close()));
+afterEach(() => {
+  for (const s of samplers.splice(0)) s.close();
+});
 const sampler = async (options: Parameters<typeof HostSampler.create>[0]) => {
   const s = await HostSampler.create(options);
   samplers.push(s);
