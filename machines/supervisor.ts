@@ -1,13 +1,14 @@
-import { assign, setup, type AnyActorLogic } from 'xstate';
+import { assign, setup } from 'xstate';
 import { backoffMs, type BackoffPolicy } from './shared/backoff.js';
-import { needs, needsCallback } from './shared/placeholders.js';
+import { needs } from './shared/placeholders.js';
 import { toFailure, type ConcernOutput, type Failure } from './shared/types.js';
-import type { FirmwareInput } from './firmware.js';
-import type { DevicesInput } from './devices.js';
-import type { JobsInput } from './jobs.js';
-import type { LinkInput } from './link.js';
-import type { ListenerInput } from './listener.js';
-import type { MonitorInput } from './monitor.js';
+import { firmwareMachine, type FirmwareInput } from './firmware.js';
+import { devicesMachine, type DevicesInput } from './devices.js';
+import { jobsMachine, type JobsInput } from './jobs.js';
+import { linkMachine, type LinkInput } from './link.js';
+import { listenerMachine, type ListenerInput } from './listener.js';
+import { monitorMachine, type MonitorInput } from './monitor.js';
+import { outboxMachine } from './outbox.js';
 
 /** The static concerns, in start order: the embedded broker listens before the link dials it. */
 export const concerns = ['broker', 'link', 'outbox', 'jobs', 'devices', 'firmware', 'monitor', 'http'] as const;
@@ -74,6 +75,19 @@ function crashOf(event: { type: string; error?: unknown; output?: unknown }): Fa
   return { code: 'ended', message: 'the concern stopped on its own' };
 }
 
+type Ctx = { context: SupervisorContext };
+/** Each concern's actor and the input it gets, written out so that each pair is type-checked. */
+const sourceOf = {
+  broker: { src: 'broker', input: ({ context }: Ctx) => context._inputs.broker },
+  link: { src: 'link', input: ({ context }: Ctx) => context._inputs.link },
+  outbox: { src: 'outbox', input: () => undefined },
+  jobs: { src: 'jobs', input: ({ context }: Ctx) => context._inputs.jobs },
+  firmware: { src: 'firmware', input: ({ context }: Ctx) => context._inputs.firmware },
+  devices: { src: 'devices', input: ({ context }: Ctx) => context._inputs.devices },
+  monitor: { src: 'monitor', input: ({ context }: Ctx) => context._inputs.monitor },
+  http: { src: 'http', input: ({ context }: Ctx) => context._inputs.http },
+} as const;
+
 /** One parallel region per concern: up ⇄ restarting with capped backoff, gaveUp at the limit. */
 function concernRegion(name: Concern) {
   const restartOrGiveUp = [
@@ -89,12 +103,9 @@ function concernRegion(name: Concern) {
       disabled: {},
       up: {
         invoke: {
-          // Each value is a provided actor's name; TypeScript gives up matching a union this
-          // wide against xstate's union of provided actors, so it is checked as one of them.
-          src: name as 'link',
+          ...sourceOf[name],
           id: name,
           systemId: name,
-          input: ({ context }: { context: SupervisorContext }) => context._inputs[name],
           onDone: [{ guard: 'isFatal', target: '#supervisor.stopping', actions: 'recordFatal' }, ...restartOrGiveUp],
           onError: [...restartOrGiveUp],
         },
@@ -126,14 +137,14 @@ export const supervisorMachine = setup({
   actors: {
     prepare: needs<void>('prepare'),
     drain: needs<void>('drain'),
-    broker: needsCallback('broker') as AnyActorLogic,
-    link: needsCallback('link') as AnyActorLogic,
-    outbox: needsCallback('outbox') as AnyActorLogic,
-    jobs: needsCallback('jobs') as AnyActorLogic,
-    firmware: needsCallback('firmware') as AnyActorLogic,
-    devices: needsCallback('devices') as AnyActorLogic,
-    monitor: needsCallback('monitor') as AnyActorLogic,
-    http: needsCallback('http') as AnyActorLogic,
+    broker: listenerMachine,
+    link: linkMachine,
+    outbox: outboxMachine,
+    jobs: jobsMachine,
+    firmware: firmwareMachine,
+    devices: devicesMachine,
+    monitor: monitorMachine,
+    http: listenerMachine,
   },
   delays: {
     stable: ({ context }) => context.restart.stableMs,

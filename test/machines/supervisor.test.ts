@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, createMachine, fromCallback, SimulatedClock, type AnyActorLogic } from 'xstate';
 import { supervisorMachine, type Concern, type SupervisorInput } from '../../machines/supervisor.js';
 import { advance, flush } from '../support/clock.js';
-import { fakeCallback, fakePromise } from '../support/fakes.js';
+import { fakeCallback, fakePromise, standIn } from '../support/fakes.js';
 import { treeInput } from '../support/tree.js';
 
 const input: SupervisorInput = {
@@ -26,12 +26,12 @@ function start(overrides: Partial<SupervisorInput> = {}, children: Partial<Recor
     actors: {
       prepare: prepare.logic,
       drain: drain.logic,
-      broker: concern('broker'),
-      link: concern('link'),
-      outbox: concern('outbox'),
-      jobs: concern('jobs'),
-      firmware: concern('firmware'),
-      http: concern('http'),
+      broker: standIn(concern('broker')),
+      link: standIn(concern('link')),
+      outbox: standIn(concern('outbox')),
+      jobs: standIn(concern('jobs')),
+      firmware: standIn(concern('firmware')),
+      http: standIn(concern('http')),
     },
   });
   const errors: unknown[] = [];

@@ -4,7 +4,7 @@ import { supervisorMachine } from '../../machines/supervisor.js';
 import { createLogger } from '../../src/log.js';
 import { watchRestarts } from '../../src/supervision-log.js';
 import { advance, flush } from '../support/clock.js';
-import { fakeCallback } from '../support/fakes.js';
+import { fakeCallback, standIn } from '../support/fakes.js';
 import { treeInput } from '../support/tree.js';
 
 /** A concern that fails on `crash`. */
@@ -27,9 +27,9 @@ describe('the supervisor log', () => {
       actors: {
         prepare: fromPromise(async () => {}),
         drain: fromPromise(async () => {}),
-        link: fakeCallback().logic,
-        outbox: crashing,
-        http: fakeCallback().logic,
+        link: standIn(fakeCallback().logic),
+        outbox: standIn(crashing),
+        http: standIn(fakeCallback().logic),
       },
     });
     const restart = { ...treeInput.restart, maxRestarts: 1, exitAfterGiveUpMs: 30_000 };

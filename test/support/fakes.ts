@@ -1,4 +1,4 @@
-import { fromCallback, fromPromise, type AnyEventObject } from 'xstate';
+import { fromCallback, fromPromise, type AnyActorLogic, type AnyEventObject } from 'xstate';
 
 /** A callback actor a test can drive: it exposes each live instance's `sendBack`,
  * records what the chart sends it, and counts starts and cleanups. */
@@ -51,3 +51,9 @@ export function fakePromise<TOutput = void, TInput = any>() {
     },
   };
 }
+
+/**
+ * A stand-in where the supervisor expects a concern's chart: it only invokes, stops and
+ * watches its concerns, so supervisor tests give it plain callbacks and small machines.
+ */
+export const standIn = (logic: AnyActorLogic): never => logic as never;

@@ -100,7 +100,7 @@ describe('POST /api/v1/outbox/pause and /resume', () => {
     const { tree, app } = await setup();
     await tree.healthy();
     tree.store.current.sendBack({ type: 'link.up' });
-    const delivery = () => (tree.actor.getSnapshot().children.outbox!.getSnapshot().value as { open: { delivery: string } }).open.delivery;
+    const delivery = () => (tree.actor.getSnapshot().children.outbox!.getSnapshot() as { value: { open: { delivery: string } } }).value.open.delivery;
     expect(delivery()).toBe('draining');
     expect((await app.request('/api/v1/outbox/pause', { method: 'POST' })).status).toBe(202);
     expect(delivery()).toBe('paused');
