@@ -44,7 +44,7 @@ export interface OutboxContext {
 
 export const outboxVersion = '1';
 
-const emptyCounters: OutboxCounters = {
+export const emptyCounters: OutboxCounters = {
   depth: 0,
   bytes: 0,
   full: false,

@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback } from 'xstate';
-import { outboxMachine, type OutboxCounters } from '../../machines/outbox.js';
+import { emptyCounters, outboxMachine, type OutboxCounters } from '../../machines/outbox.js';
 import { flush } from '../support/clock.js';
 import { fakeCallback } from '../support/fakes.js';
 
-const counters = (over: Partial<OutboxCounters> = {}): OutboxCounters => ({
-  depth: 0,
-  bytes: 0,
-  full: false,
-  enqueued: 0,
-  delivered: 0,
-  dropped: 0,
-  refused: 0,
-  unwritable: null,
-  deadLettered: 0,
-  deadLetters: 0,
-  ...over,
-});
+const counters = (over: Partial<OutboxCounters> = {}): OutboxCounters => ({ ...emptyCounters, ...over });
 
 function start() {
   const store = fakeCallback();
