@@ -254,6 +254,15 @@ const Monitor = z
       .default('devices')
       .describe('samples go to <prefix>/<thingName>/monitoring'),
     collect: z.boolean().default(false).describe('collector mode: also store every peer sample on <prefix>/+/monitoring'),
+    collectorConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .describe(
+        'collector mode: MQTT connections sharing the fleet samples ($share/ subscription group; each acknowledges a sample once committed). One with the embedded broker, which has no shared subscriptions',
+      ),
     retentionDays: z.number().positive().default(7).describe('history older than this is deleted'),
     maxHistoryBytes: z
       .number()

@@ -1,4 +1,5 @@
-import { rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
@@ -23,14 +24,15 @@ afterEach(async () => {
 });
 
 /** The collector actor under a parent that keeps its last status. */
-function runCollector(url: string, writer: Slot<HistoryWriter>, stats = emptyMonitorStats()) {
+function runCollector(url: string, writer: Slot<HistoryWriter>, stats = emptyMonitorStats(), connections = 1, stateDir = tempDir()) {
   const closing = new Closing();
   const logic = collectorActor({
     enabled: true,
     url,
     options: { reconnectPeriod: 200 },
-    topicPrefix: 'devices',
+    shape: { baseId: 'collector-test', topicPrefix: 'devices', connections, shared: true },
     thingName: 'collector-test',
+    sessionRecord: join(stateDir, 'collector-sessions.json'),
     writer,
     hub: new MonitorHub(),
     stats,
@@ -44,9 +46,89 @@ function runCollector(url: string, writer: Slot<HistoryWriter>, stats = emptyMon
     on: { 'collector.status': { actions: assign({ state: ({ event }) => event.state }) } },
   });
   const actor = createActor(parent).start();
-  cleanups.push(async () => (actor.stop(), await closing.settled()));
-  return { actor, stats };
+  const stop = async () => (actor.stop(), await closing.settled());
+  cleanups.push(stop);
+  return { actor, stats, stop };
 }
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'edgevisor-collector-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A history on disk with its writer thread and a reader, closed after the test. */
+async function openHistory(dir = tempDir()) {
+  const file = join(dir, 'monitor.db');
+  const writer = new Slot<HistoryWriter>();
+  writer.set(await HistoryWriter.start(file, limits));
+  cleanups.push(() => writer.current?.close());
+  const reader = History.openReader(file, limits);
+  cleanups.push(() => reader.close());
+  /** samples of `devices` stored, counted on metric-0 */
+  const stored = (devices: string[]) => devices.reduce((n, d) => n + reader.series(d, 'metric-0', 0, 9e12, 100_000).reduce((c, p) => c + p.count, 0), 0);
+  return { writer, reader, stored };
+}
+
+/** Publishes `count` samples at QoS 1 spread over `devices` devices, each with its own timestamp. */
+async function publishSamples(url: string, count: number, devices: number, firstTs: number) {
+  const publisher = await mqtt.connectAsync(url, { clientId: `publisher-${firstTs}` });
+  await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      publisher.publishAsync(`devices/dev-${i % devices}/monitoring`, JSON.stringify({ schema: 1, ts: firstTs + i * 1000, values: { 'metric-0': i } }), {
+        qos: 1,
+      }),
+    ),
+  );
+  await publisher.endAsync();
+}
+
+const deviceIds = (n: number) => Array.from({ length: n }, (_, i) => `dev-${i}`);
+
+describe('collector connections sharing one subscription group (real mosquitto)', () => {
+  it('stores each sample once over 3 connections: the broker spreads them, it does not copy them', async () => {
+    const broker = await Mosquitto.start();
+    cleanups.push(() => broker.stop());
+    const { writer, stored } = await openHistory();
+    const { actor, stats } = runCollector(broker.url, writer, emptyMonitorStats(), 3);
+    await waitFor(() => actor.getSnapshot().context.state === 'subscribed', 'collector subscribed');
+    await publishSamples(broker.url, 300, 30, 1_000_000);
+    await waitFor(() => stored(deviceIds(30)) === 300 || undefined, 'all 300 samples stored');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stats.collectorMessages).toBe(300); // three plain subscriptions would have taken 900
+    expect(stored(deviceIds(30))).toBe(300);
+  });
+
+  it('changing the number of connections drains the sessions no longer used: samples queued for them while stopped are stored, none twice', async () => {
+    const broker = await Mosquitto.start();
+    cleanups.push(() => broker.stop());
+    const stateDir = tempDir();
+    const { writer, stored } = await openHistory(stateDir);
+    const record = () => JSON.parse(readFileSync(join(stateDir, 'collector-sessions.json'), 'utf8')).connections.map((c: { clientId: string }) => c.clientId);
+    let ts = 1_000_000;
+    let total = 0;
+    for (const connections of [1, 3, 1]) {
+      const stats = emptyMonitorStats();
+      const run = runCollector(broker.url, writer, stats, connections, stateDir);
+      await waitFor(() => run.actor.getSnapshot().context.state === 'subscribed', `collector with ${connections} subscribed`);
+      await waitFor(() => record().length === connections || undefined, `the record names only the ${connections} connection(s) in use`);
+      await waitFor(() => stored(deviceIds(5)) === total || undefined, 'what was queued while stopped is stored');
+      await publishSamples(broker.url, 50, 5, ts);
+      total += 50;
+      ts += 50_000;
+      await waitFor(() => stored(deviceIds(5)) === total || undefined, `${total} samples stored`);
+      await run.stop();
+      await publishSamples(broker.url, 20, 5, ts); // queued on the stopped collector's sessions
+      total += 20;
+      ts += 20_000;
+    }
+    const { actor, stats } = runCollector(broker.url, writer, emptyMonitorStats(), 1, stateDir);
+    await waitFor(() => actor.getSnapshot().context.state === 'subscribed', 'collector subscribed again');
+    await waitFor(() => stored(deviceIds(5)) === total || undefined, `all ${total} samples stored`);
+    expect(stats.collectorMessages).toBe(20);
+    expect(record()).toEqual(['collector-test-collector']);
+  });
+});
 
 /** Fills the file system of `dir` to the last byte with one file; returns how to free it again. */
 function fill(dir: string): () => void {
