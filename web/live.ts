@@ -66,15 +66,22 @@ function changed() {
 }
 
 let readingsDue = false;
-/** Readings are drawn at most every READINGS_RENDER_MS: the newest 20 then, whatever came between. */
+let readingsDrawnAt = Number.NEGATIVE_INFINITY;
+/**
+ * Readings are drawn at most every READINGS_RENDER_MS: at once after a quiet spell (a lone
+ * line shows without delay), else at the end of the interval, the newest 20 then.
+ */
 function readingsChanged() {
   if (readingsDue) return;
   readingsDue = true;
-  setTimeout(() => {
-    readingsDue = false;
-    live.shown = { readings: [...live.readings], count: live.readingCount };
-    changed();
-  }, READINGS_RENDER_MS);
+  setTimeout(drawReadings, Math.max(0, readingsDrawnAt + READINGS_RENDER_MS - performance.now()));
+}
+
+function drawReadings() {
+  readingsDue = false;
+  readingsDrawnAt = performance.now();
+  live.shown = { readings: [...live.readings], count: live.readingCount };
+  changed();
 }
 
 export function useLive(): typeof live {

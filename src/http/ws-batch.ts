@@ -23,6 +23,7 @@ export class ReadingBatch {
   private texts: string[] = [];
   private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  private sentAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly send: (text: string) => void,
@@ -33,8 +34,12 @@ export class ReadingBatch {
     this.texts.push(text);
     this.bytes += Buffer.byteLength(text);
     if (this.texts.length >= this.limits.maxItems || this.bytes >= this.limits.maxBytes) return this.flush();
-    // unref'd: a batch in wait never keeps the process alive
-    this.timer ??= setTimeout(() => this.flush(), this.limits.intervalMs).unref();
+    if (this.timer) return;
+    // A reading after a quiet spell goes at once (a lone serial line is not held back); the
+    // next ones wait for the rest of the interval. Unref'd: a waiting batch keeps no process alive.
+    const wait = this.sentAt + this.limits.intervalMs - performance.now();
+    if (wait <= 0) return this.flush();
+    this.timer = setTimeout(() => this.flush(), wait).unref();
   }
 
   /** Sends what waits (if anything) now. */
@@ -45,6 +50,7 @@ export class ReadingBatch {
     const text = `{"type":"readings","frames":[${this.texts.join(',')}]}`;
     this.texts = [];
     this.bytes = 0;
+    this.sentAt = performance.now();
     this.send(text);
   }
 
