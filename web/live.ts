@@ -26,10 +26,12 @@ export interface Reading {
   reading: Record<string, unknown>;
 }
 
-/** Transitions kept per actor, and readings kept for the chosen device. */
+/** Transitions kept per actor, and readings kept for the chosen device (only the newest are shown). */
 const MAX_TRANSITIONS = 20;
 const MAX_ENDED = 20;
-export const MAX_READINGS = 200;
+export const MAX_READINGS = 20;
+/** A device streaming 1,000 readings/s redraws its list at most this often, not per frame. */
+const READINGS_RENDER_MS = 100;
 
 export const live = {
   phase: 'starting' as string,
@@ -41,6 +43,9 @@ export const live = {
   ended: new Map<string, { path: string[]; actor: Actor }>(),
   readings: [] as Reading[],
   readingCount: 0,
+  /** what the readings list draws: a copy of `readings` and `readingCount` taken at most every
+   * READINGS_RENDER_MS, so renders for other frames (outbox counters) leave the list alone */
+  shown: { readings: [] as Reading[], count: 0 },
   /** the newest monitoring sample of the device the Monitoring view watches (/ws `sample` frames) */
   sample: null as { device: string; ts: number; values: Record<string, number> } | null,
   /** when the last message from /ws arrived (ms), for the header and the tests */
@@ -58,6 +63,25 @@ function changed() {
     scheduled = false;
     for (const l of listeners) l();
   });
+}
+
+let readingsDue = false;
+let readingsDrawnAt = Number.NEGATIVE_INFINITY;
+/**
+ * Readings are drawn at most every READINGS_RENDER_MS: at once after a quiet spell (a lone
+ * line shows without delay), else at the end of the interval, the newest 20 then.
+ */
+function readingsChanged() {
+  if (readingsDue) return;
+  readingsDue = true;
+  setTimeout(drawReadings, Math.max(0, readingsDrawnAt + READINGS_RENDER_MS - performance.now()));
+}
+
+function drawReadings() {
+  readingsDue = false;
+  readingsDrawnAt = performance.now();
+  live.shown = { readings: [...live.readings], count: live.readingCount };
+  changed();
 }
 
 export function useLive(): typeof live {
@@ -153,15 +177,22 @@ export function apply(message: any): boolean {
   } else if (message.type === 'actor') {
     ok = replaceActor(message.path, message.actor, message.events ?? []);
     if (message.path.length === 1 && live.tree) live.phase = phaseOf(live.tree);
-  } else if (message.type === 'reading') {
-    live.readingCount++;
-    live.readings.push({ at: Date.now(), device: message.device, reading: message.reading });
-    if (live.readings.length > MAX_READINGS) live.readings.splice(0, live.readings.length - MAX_READINGS);
+  } else if (message.type === 'reading' || message.type === 'readings') {
+    // one reading, or a batch of them (the page subscribes with batch: true)
+    for (const frame of message.type === 'readings' ? message.frames : [message]) if (frame.type === 'reading') addReading(frame);
+    readingsChanged();
+    return ok;
   } else if (message.type === 'sample') {
     live.sample = { device: message.device, ts: message.ts, values: message.values };
   }
   changed();
   return ok;
+}
+
+function addReading(frame: { device: string; reading: Record<string, unknown> }) {
+  live.readingCount++;
+  live.readings.push({ at: Date.now(), device: frame.device, reading: frame.reading });
+  if (live.readings.length > MAX_READINGS) live.readings.shift();
 }
 
 /** The supervisor's phase, as /health and the 'state' frame name it. */
@@ -173,5 +204,6 @@ function phaseOf(root: Actor): string {
 
 export function clearReadings() {
   live.readings = [];
+  live.shown = { readings: [], count: live.readingCount };
   changed();
 }

@@ -1,6 +1,7 @@
 import type { WSContext } from 'hono/ws';
 import { TokenBucket } from './token-bucket.js';
 import type { WsDeps, WsLimits } from './ws.js';
+import { ReadingBatch } from './ws-batch.js';
 import type { ChangeBroadcast } from './ws-broadcast.js';
 import { parseRequest } from './ws-requests.js';
 
@@ -20,6 +21,8 @@ export class WsClient {
   private removeClient = () => {};
   private unsubscribeReadings = () => {};
   private unsubscribeSamples = () => {};
+  /** set while the client takes its readings batched */
+  private batch: ReadingBatch | undefined;
   private refused = 0;
   private corked = false;
   private readonly bucket: TokenBucket;
@@ -40,6 +43,7 @@ export class WsClient {
   }
 
   close(): void {
+    this.batch?.close(); // first: nothing is flushed to a closed socket, no timer is left
     this.removeClient();
     this.unsubscribeReadings();
     this.unsubscribeSamples();
@@ -53,7 +57,7 @@ export class WsClient {
     else if (request === 'unsubscribe') this.unsubscribeReadings(), this.unsubscribeSamples();
     else if ('write' in request) this.write(ws, request.write);
     else if ('monitor' in request) this.subscribeSamples(ws, request.monitor);
-    else if ('subscribe' in request) this.subscribeReadings(ws, request.subscribe);
+    else if ('subscribe' in request) this.subscribeReadings(ws, request.subscribe, request.batch);
     else this.send(ws, { type: 'error', error: 'bad_message', message: request.error });
   }
 
@@ -69,14 +73,19 @@ export class WsClient {
     this.send(ws, { type: 'subscribed', monitor: devices ? [...devices] : '*' });
   }
 
-  private subscribeReadings(ws: WSContext, devices: Set<string> | null): void {
+  private subscribeReadings(ws: WSContext, devices: Set<string> | null, batched: boolean): void {
     this.unsubscribeReadings();
     if (!this.deps.readings) return this.send(ws, { type: 'error', error: 'unavailable', message: 'no peripherals in this agent' });
-    this.unsubscribeReadings = this.deps.readings.subscribe((device, event) => {
+    const batch = batched ? new ReadingBatch((text) => this.sendText(ws, text)) : undefined;
+    const off = this.deps.readings.subscribe((device, event) => {
+      if (batch) return batch.add(this.hubText(device, event));
       this.corkForThisTick();
       this.sendText(ws, this.hubText(device, event));
     }, devices);
-    this.send(ws, { type: 'subscribed', devices: devices ? [...devices] : '*' });
+    this.batch = batch;
+    // what was read before the unsubscription still goes out, ahead of any later frame
+    this.unsubscribeReadings = () => (off(), batch?.flush(), (this.unsubscribeReadings = () => {}));
+    this.send(ws, { type: 'subscribed', devices: devices ? [...devices] : '*', ...(batched && { batch: true }) });
   }
 
   /** The lines of one serial read arrive together: one socket write for all of them. */

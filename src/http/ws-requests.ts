@@ -4,7 +4,7 @@ export type Request =
   | 'ping'
   | 'state'
   | 'unsubscribe'
-  | { subscribe: Set<string> | null }
+  | { subscribe: Set<string> | null; batch: boolean }
   | { monitor: Set<string> | null }
   | { write: WsWrite }
   | { error: string };
@@ -24,9 +24,10 @@ export function parseRequest(data: unknown): Request {
     return ids === 'bad' ? { error: 'monitor must be "*" or an array of device ids' } : { monitor: ids };
   }
   if (type === 'subscribe') {
-    const devices = (message as { devices?: unknown }).devices;
-    if (devices === '*' || devices === undefined) return { subscribe: null };
-    if (Array.isArray(devices) && devices.length <= 1024 && devices.every((d) => typeof d === 'string')) return { subscribe: new Set(devices) };
+    const { devices, batch = false } = message as { devices?: unknown; batch?: unknown };
+    if (typeof batch !== 'boolean') return { error: 'batch must be true or false' };
+    if (devices === '*' || devices === undefined) return { subscribe: null, batch };
+    if (Array.isArray(devices) && devices.length <= 1024 && devices.every((d) => typeof d === 'string')) return { subscribe: new Set(devices), batch };
     return { error: 'devices must be "*" or an array of device ids' };
   }
   if (type === 'write') {

@@ -40,7 +40,9 @@ export interface WsDeps {
  * it in that window (`events`, the last 8). Clients may send {"type":"ping"} or
  * {"type":"state"}, and {"type":"subscribe","devices":"*" | [ids]} to receive each peripheral
  * reading as it is parsed ({"type":"reading","device","reading"}, not coalesced) and each frame
- * it rejects ({"type":"rejected","device","reason","message","at"}); {"type":"subscribe",
+ * it rejects ({"type":"rejected","device","reason","message","at"}); with "batch":true those
+ * frames come gathered, in order, as {"type":"readings","frames":[…]} at most every 100 ms
+ * (sooner at 256 frames or 64 KiB; ws-batch.ts). {"type":"subscribe",
  * "monitor":"*" | [device ids]} likewise streams each stored monitoring sample
  * ({"type":"sample","device","ts","values"}); {"type":"unsubscribe"} stops them.
  * {"type":"write","device","command","ref"?} writes a command to a device and is answered

@@ -200,6 +200,12 @@ describe('dashboard', () => {
       expect(overflow, `${name} wider than 360 px`).toBeLessThanOrEqual(0);
       await screenshot(page, `360-dark-${name.toLowerCase()}`);
     }
+    // below 600 px the devices table stacks: one block per device, no column wider than the page
+    await view(page, 'Peripherals');
+    const row = page.locator('[data-device="sensor"]');
+    await row.waitFor();
+    expect(await row.evaluate((tr) => (globalThis as any).getComputedStyle(tr).display)).toBe('block');
+    expect((await row.boundingBox())!.width).toBeLessThanOrEqual(360);
     expect(errors).toEqual([]);
     await close();
   });

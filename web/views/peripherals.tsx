@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { socket } from '../app.js';
-import { clearReadings, describe, live, useLive } from '../live.js';
+import { clearReadings, describe, live, MAX_READINGS, useLive } from '../live.js';
 import { Card, fmtBytes, fmtTime, useFetched } from './common.js';
 
 interface DeviceRow {
@@ -28,7 +28,7 @@ export function Peripherals() {
   useEffect(() => {
     if (!chosen) return;
     clearReadings();
-    const subscribe = () => socket.send({ type: 'subscribe', devices: [chosen] });
+    const subscribe = () => socket.send({ type: 'subscribe', devices: [chosen], batch: true });
     subscribe();
     socket.resubscribe.push(subscribe);
     return () => {
@@ -56,7 +56,7 @@ export function Peripherals() {
           <p class="muted">No device present or known.</p>
         ) : (
           <div class="scroll">
-            <table>
+            <table class="stacks">
               <thead>
                 <tr>
                   <th>device</th>
@@ -75,21 +75,23 @@ export function Peripherals() {
               <tbody>
                 {rows.map((d) => (
                   <tr data-device={d.id} class={d.id === chosen ? 'chosen' : ''}>
-                    <td>
+                    <td data-label="device">
                       <code>{d.id}</code>
                     </td>
-                    <td>{d.profile ?? '–'}</td>
-                    <td>
+                    <td data-label="profile">{d.profile ?? '–'}</td>
+                    <td data-label="port">
                       <code class="small">{d.path}</code>
                     </td>
-                    <td>{d.state}</td>
-                    <td>{d.counters.frames}</td>
-                    <td>{fmtBytes(d.counters.bytes)}</td>
-                    <td>{d.counters.errors}</td>
-                    <td>{d.counters.reconnects}</td>
-                    <td>{fmtTime(d.lastFrameAt)}</td>
-                    <td class="small">{d.lastError ?? '–'}</td>
-                    <td>
+                    <td data-label="state">{d.state}</td>
+                    <td data-label="frames">{d.counters.frames}</td>
+                    <td data-label="bytes">{fmtBytes(d.counters.bytes)}</td>
+                    <td data-label="errors">{d.counters.errors}</td>
+                    <td data-label="reconnects">{d.counters.reconnects}</td>
+                    <td data-label="last frame">{fmtTime(d.lastFrameAt)}</td>
+                    <td data-label="last problem" class="small">
+                      {d.lastError ?? '–'}
+                    </td>
+                    <td class="actions">
                       <button type="button" onClick={() => setChosen(d.id === chosen ? null : d.id)} aria-pressed={d.id === chosen}>
                         {d.id === chosen ? 'Stop' : 'Watch'}
                       </button>
@@ -112,13 +114,15 @@ export function Peripherals() {
 }
 
 function Readings({ device }: { device: string }) {
-  const shown = live.readings
+  const shown = live.shown.readings
     .filter((r) => r.device === device)
-    .slice(-50)
+    .slice(-MAX_READINGS)
     .reverse();
   return (
     <Card title={`Live readings · ${device}`} testid="readings">
-      <p class="muted small">{live.readingCount} readings received; the newest 50 shown.</p>
+      <p class="muted small">
+        {live.shown.count} readings received; the newest {MAX_READINGS} shown.
+      </p>
       {shown.length === 0 ? (
         <p class="muted">Waiting for the device to send…</p>
       ) : (

@@ -163,6 +163,74 @@ describe('/ws peripheral readings', () => {
     await waitFor(() => hub.listenerCount === 0, 'the listener removed on close');
   });
 
+  it('a batched client gets every reading in order in few frames; a plain client beside it still one frame each', async () => {
+    const hub = new DeviceHub();
+    const { url } = await serve({ hub });
+    const batched = await connect(url);
+    const plain = await connect(url);
+    batched.ws.send(JSON.stringify({ type: 'subscribe', devices: ['a'], batch: true }));
+    plain.ws.send(JSON.stringify({ type: 'subscribe', devices: ['a'] }));
+    await waitFor(() => batched.messages.some((m) => m.type === 'subscribed'), 'batched subscribed');
+    await waitFor(() => plain.messages.some((m) => m.type === 'subscribed'), 'plain subscribed');
+    expect(batched.messages.find((m) => m.type === 'subscribed')).toEqual({ type: 'subscribed', devices: ['a'], batch: true });
+    expect(plain.messages.find((m) => m.type === 'subscribed')).toEqual({ type: 'subscribed', devices: ['a'] });
+    const total = 1000;
+    for (let i = 0; i < total; i++) hub.publish('a', { line: `l${i}`, ts: i });
+    hub.reject('a', { reason: 'not_json', message: 'bad', at: total });
+    const inBatches = () => batched.messages.filter((m) => m.type === 'readings').flatMap((m) => m.frames);
+    await waitFor(() => inBatches().length === total + 1, 'every reading in batches');
+    await waitFor(() => plain.messages.filter((m) => m.type === 'reading' || m.type === 'rejected').length === total + 1, 'every plain frame');
+    const batches = batched.messages.filter((m) => m.type === 'readings');
+    // 256 a frame at most: at least 4 frames, and far fewer than one per reading
+    expect(batches.length).toBeGreaterThanOrEqual(4);
+    expect(batches.length).toBeLessThan(20);
+    expect(batches.every((m) => m.frames.length <= 256)).toBe(true);
+    expect(batched.messages.some((m) => m.type === 'reading')).toBe(false);
+    const frames = inBatches();
+    expect(frames.slice(0, total).map((f) => f.reading.ts)).toEqual(Array.from({ length: total }, (_, k) => k));
+    expect(frames.slice(0, total).every((f) => f.type === 'reading' && f.device === 'a')).toBe(true);
+    expect(frames[total]).toEqual({ type: 'rejected', device: 'a', reason: 'not_json', message: 'bad', at: total });
+    expect(plain.messages.some((m) => m.type === 'readings')).toBe(false);
+    expect(plain.messages.filter((m) => m.type === 'reading').map((m) => m.reading.ts)).toEqual(Array.from({ length: total }, (_, k) => k));
+  });
+
+  it('a lone batched reading goes out within the window, and a batch waiting at unsubscribe is still sent', async () => {
+    const hub = new DeviceHub();
+    const { ws, messages } = await readingsClient(hub);
+    ws.send(JSON.stringify({ type: 'subscribe', devices: '*', batch: true }));
+    await waitFor(() => messages.some((m) => m.type === 'subscribed'), 'subscribed');
+    const sentAt = performance.now();
+    hub.publish('a', { line: 'one', ts: 1 });
+    await waitFor(() => messages.some((m) => m.type === 'readings'), 'one batch');
+    expect(performance.now() - sentAt).toBeLessThan(1000);
+    expect(messages.find((m) => m.type === 'readings').frames).toEqual([{ type: 'reading', device: 'a', reading: { line: 'one', ts: 1 } }]);
+    hub.publish('a', { line: 'two', ts: 2 });
+    ws.send(JSON.stringify({ type: 'unsubscribe' }));
+    await waitFor(() => hub.listenerCount === 0, 'unsubscribed');
+    await waitFor(() => messages.filter((m) => m.type === 'readings').length === 2, 'the waiting batch');
+    expect(messages.filter((m) => m.type === 'readings')[1].frames[0].reading.line).toBe('two');
+  });
+
+  it('refuses a bad batch value with a clear error and goes on serving the connection', async () => {
+    const hub = new DeviceHub();
+    const { ws, messages, closed } = await readingsClient(hub);
+    for (const batch of ['yes', 1, null, { ms: 10 }]) ws.send(JSON.stringify({ type: 'subscribe', devices: ['a'], batch }));
+    await waitFor(() => messages.filter((m) => m.type === 'error').length === 4, 'four errors');
+    expect(messages.filter((m) => m.type === 'error')).toEqual(Array(4).fill({ type: 'error', error: 'bad_message', message: 'batch must be true or false' }));
+    expect(hub.listenerCount).toBe(0);
+    ws.send(JSON.stringify({ type: 'subscribe', devices: ['a'], batch: false }));
+    await waitFor(() => messages.some((m) => m.type === 'subscribed'), 'subscribed');
+    hub.publish('a', { line: 'still here', ts: 1 });
+    await waitFor(() => messages.some((m) => m.type === 'reading'), 'a single frame');
+    ws.send(JSON.stringify({ type: 'subscribe', devices: ['a'], batch: true }));
+    await waitFor(() => messages.filter((m) => m.type === 'subscribed').length === 2, 'batched now');
+    hub.publish('a', { line: 'batched', ts: 2 });
+    await waitFor(() => messages.some((m) => m.type === 'readings'), 'a batch');
+    ws.close();
+    await closed;
+    await waitFor(() => hub.listenerCount === 0, 'the listener removed on close');
+  });
+
   it('without peripherals, a subscription is answered as unavailable', async () => {
     const { ws, messages } = await readingsClient();
     ws.send(JSON.stringify({ type: 'subscribe', devices: '*' }));
