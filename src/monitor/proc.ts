@@ -49,6 +49,12 @@ export function parseUptime(text: string): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
+/** The process's resident set in bytes, from /proc/<pid>/status (VmRSS, in kB). */
+export function parseRss(text: string): number | undefined {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(text);
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
 /** Bytes read and written per block device, keyed "major:minor" (sectors are 512 bytes in this file). */
 export interface DiskCounters {
   name: string;

@@ -2,6 +2,7 @@ import { stat, statfs } from 'node:fs/promises';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { FileReader } from './file-reader.js';
+import { inSeries } from './in-series.js';
 import { findNvidiaSmi, NvidiaSmi } from './gpu.js';
 import {
   keyPart,
@@ -10,6 +11,7 @@ import {
   parseMeminfo,
   parseMounts,
   parseNetDev,
+  parseRss,
   parseStat,
   parseUptime,
   type CpuTimes,
@@ -34,7 +36,7 @@ export interface SamplerOptions {
 }
 
 /** The /proc files a sample reads, in the order sample() takes them. */
-const PROC_FILES = ['stat', 'meminfo', 'loadavg', 'uptime', 'diskstats', 'net/dev', 'self/mounts'];
+const PROC_FILES = ['stat', 'meminfo', 'loadavg', 'uptime', 'diskstats', 'net/dev', 'self/mounts', 'self/status'];
 
 /** Temperature sensors are looked for again this often (a hwmon driver loaded late). */
 const SENSOR_SCAN_EVERY = 60;
@@ -93,7 +95,7 @@ export class HostSampler {
       this.files.keepOnly([...PROC_FILES.map((f) => join(this.proc, f)), ...this.sensors.map((s) => s.file)]);
     }
     const read = (file: string) => this.files.read(join(this.proc, file)).then((text) => text ?? '');
-    const [statText, memText, loadText, uptimeText, diskText, netText, mountText] = await Promise.all(PROC_FILES.map(read));
+    const [statText, memText, loadText, uptimeText, diskText, netText, mountText, statusText] = await inSeries(PROC_FILES, read);
     // Parsed in two slices (before and after the statfs calls), so neither holds the loop long.
     const values: Values = {};
     const cpus = parseStat(statText!);
@@ -113,7 +115,7 @@ export class HostSampler {
     ]);
     const net = parseNetDev(netText!);
     this.network(values, net, previous?.net, seconds);
-    this.agent(values, agentCpu, previous?.agentCpu, seconds);
+    this.agent(values, parseRss(statusText!), agentCpu, previous?.agentCpu, seconds);
     this.gpu?.read(values, now);
     this.previous = { at: now, cpus, disks, net, agentCpu };
     return values;
@@ -151,7 +153,7 @@ export class HostSampler {
     before: Map<string, DiskCounters> | undefined,
     seconds: number,
   ): Promise<Map<string, DiskCounters>> {
-    const stats = await Promise.all(mounts.map((m) => Promise.all([statfs(m.path).catch(() => undefined), this.deviceOf(m.path)])));
+    const stats = await inSeries(mounts, async (m) => [await statfs(m.path).catch(() => undefined), await this.deviceOf(m.path)] as const);
     const disks = parseDiskstats(diskText);
     const seen = new Set<string>();
     mounts.forEach((mount, i) => {
@@ -214,8 +216,9 @@ export class HostSampler {
     }
   }
 
-  private agent(values: Values, cpu: NodeJS.CpuUsage, before: NodeJS.CpuUsage | undefined, seconds: number): void {
-    values['agent-rss-bytes'] = process.memoryUsage.rss();
+  private agent(values: Values, rss: number | undefined, cpu: NodeJS.CpuUsage, before: NodeJS.CpuUsage | undefined, seconds: number): void {
+    // process.memoryUsage.rss() reads /proc/self/stat synchronously on the loop: only without the file
+    values['agent-rss-bytes'] = rss ?? process.memoryUsage.rss();
     if (before && seconds > 0) values['agent-cpu-percent'] = round((cpu.user + cpu.system - before.user - before.system) / 1e4 / seconds);
     if (this.loopDelay.count > 0) {
       values['agent-event-loop-delay-p99-ms'] = round(this.loopDelay.percentile(99) / 1e6);

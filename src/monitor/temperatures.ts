@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inSeries } from './in-series.js';
 import { keyPart } from './proc.js';
 
 /** One temperature file and the key its value is stored under. */
@@ -53,7 +54,7 @@ export async function readTemperatures(
   into: Record<string, number>,
   read: (file: string) => Promise<string | undefined> = readText,
 ): Promise<void> {
-  const values = (await Promise.all(sensors.map((s) => read(s.file)))).map((text) => text?.trim());
+  const values = (await inSeries(sensors, (s) => read(s.file))).map((text) => text?.trim());
   sensors.forEach((sensor, i) => {
     const milli = Number(values[i]);
     if (values[i] !== undefined && values[i] !== '' && Number.isFinite(milli) && milli > -273_150) into[sensor.key] = milli / 1000;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseGpuLine } from '../../../src/monitor/gpu.js';
-import { parseMounts, parseNetDev } from '../../../src/monitor/proc.js';
+import { inSeries } from '../../../src/monitor/in-series.js';
+import { parseMounts, parseNetDev, parseRss } from '../../../src/monitor/proc.js';
 import { HostSampler } from '../../../src/monitor/sampler.js';
 import { waitFor } from '../../support/ports.js';
 
@@ -69,6 +70,8 @@ describe('host sampler', () => {
     ]) {
       expect(values[key], key).toBeTypeOf('number');
     }
+    // read from /proc/self/status off the loop: the same figure Node reads on it, give or take what the test allocated meanwhile
+    expect(Math.abs(values['agent-rss-bytes']! - process.memoryUsage.rss())).toBeLessThan(64 * 1024 * 1024);
     expect(values['cpu-percent']).toBeGreaterThanOrEqual(0);
     expect(values['cpu-percent']).toBeLessThanOrEqual(100);
     expect(values['memory-used-bytes']).toBeLessThan(values['memory-total-bytes']!);
@@ -152,5 +155,25 @@ describe('/proc parsers', () => {
   it('refuses a malformed nvidia-smi line', () => {
     expect(parseGpuLine('garbage')).toBeUndefined();
     expect(parseGpuLine('99, 1, 2, 3, 4, 5')).toBeUndefined();
+  });
+});
+
+describe('the parts of a sample', () => {
+  it("reads a process's resident set from its status file, and nothing from a file without one", () => {
+    expect(parseRss('Name:\tnode\nVmPeak:\t 900000 kB\nVmRSS:\t   76800 kB\nThreads:\t11\n')).toBe(76800 * 1024);
+    expect(parseRss('Name:\tkthreadd\nThreads:\t1\n')).toBeUndefined();
+  });
+
+  it('runs reads one at a time, in order, so the threadpool never holds more than one of them', async () => {
+    let running = 0;
+    let most = 0;
+    const results = await inSeries([30, 10, 20], async (ms) => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      running--;
+      return ms * 2;
+    });
+    expect(results).toEqual([60, 20, 40]);
+    expect(most).toBe(1);
   });
 });
