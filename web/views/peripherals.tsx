@@ -121,7 +121,7 @@ function Readings({ device }: { device: string }) {
   return (
     <Card title={`Live readings · ${device}`} testid="readings">
       <p class="muted small">
-        {live.shown.count} readings received; the newest {MAX_READINGS} shown.
+        {live.shown.count} {live.shown.count === 1 ? 'reading' : 'readings'} received; the newest {MAX_READINGS} shown.
       </p>
       {shown.length === 0 ? (
         <p class="muted">Waiting for the device to send…</p>
