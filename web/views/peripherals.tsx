@@ -114,10 +114,8 @@ export function Peripherals() {
 }
 
 function Readings({ device }: { device: string }) {
-  const shown = live.shown.readings
-    .filter((r) => r.device === device)
-    .slice(-MAX_READINGS)
-    .reverse();
+  // live.shown holds the newest MAX_READINGS already
+  const shown = live.shown.readings.filter((r) => r.device === device).reverse();
   return (
     <Card title={`Live readings · ${device}`} testid="readings">
       <p class="muted small">
