@@ -45,4 +45,10 @@ describe('monitor config', () => {
   it('refuses a topic prefix with MQTT wildcards', () => {
     expect(parse({ topicPrefix: 'devices/+' }).success).toBe(false);
   });
+
+  it('opens 4 collector connections unless told otherwise, and refuses a count outside 1–64', () => {
+    expect(ConfigSchema.parse({}).monitor.collectorConnections).toBe(4);
+    expect(parse({ collectorConnections: 64 }).success).toBe(true);
+    for (const bad of [0, 65, 2.5, '4']) expect(parse({ collectorConnections: bad }).success, String(bad)).toBe(false);
+  });
 });
